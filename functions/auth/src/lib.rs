@@ -1,0 +1,235 @@
+//! JWT verification for every door of the edge (the realtime upgrade, channel joins,
+//! token refresh, edge functions), kept free of platform code so it is tested natively.
+//!
+//! Map of the crate:
+//! - [`Verifier`]: checks a token against the project's keys and returns [`Claims`].
+//! - [`AuthError`]: why a token is refused, mapped onto the protocol's refusals.
+//! - [`mint_hs256`]: signs tokens for local development and tests.
+//!
+//! Rules, the same everywhere: the algorithm is pinned per key (HS256 for the shared
+//! secret), `exp` and `role` are required, `aud` must be `authenticated` for the
+//! `authenticated` role, and the clock is passed in, never read here.
+
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use realtime_protocol::ConnectRefusal;
+use serde_json::{Map, Value};
+
+/// The verified contents of a token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claims {
+    /// The user id (`sub`); absent for the project's anon and service keys.
+    pub sub: Option<String>,
+    pub role: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Every claim, as signed: what `request.jwt.claims` is set to in Postgres.
+    pub raw: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("the token is not a JWT")]
+    Malformed,
+    #[error("the token uses an algorithm this key does not allow")]
+    AlgorithmNotAllowed,
+    #[error("the signature does not match")]
+    BadSignature,
+    #[error("the token has no `role` or no `exp`")]
+    MissingRoleOrExp,
+    #[error("the token expired {0} seconds ago")]
+    Expired(u64),
+    #[error("the token's audience is not `authenticated`")]
+    WrongAudience,
+}
+
+impl AuthError {
+    /// How the realtime upgrade refuses this token.
+    pub fn connect_refusal(&self) -> ConnectRefusal {
+        match self {
+            AuthError::Malformed | AuthError::AlgorithmNotAllowed | AuthError::WrongAudience => ConnectRefusal::NotAJwt,
+            AuthError::BadSignature => ConnectRefusal::BadSignature,
+            AuthError::MissingRoleOrExp => ConnectRefusal::RoleAndExpRequired,
+            AuthError::Expired(_) => ConnectRefusal::TokenExpired,
+        }
+    }
+}
+
+/// Verifies tokens signed with the project's shared secret (HS256).
+///
+/// JWKS keys (ES256 / RS256 chosen by `kid`) are a later addition; until then a token
+/// with any other algorithm is refused.
+#[derive(Clone)]
+pub struct Verifier {
+    secret: DecodingKey,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Verifier { secret: <hidden> }")
+    }
+}
+
+impl Verifier {
+    pub fn hs256(secret: &[u8]) -> Verifier {
+        Verifier { secret: DecodingKey::from_secret(secret) }
+    }
+
+    /// Verifies `token` at time `now` (seconds since the epoch).
+    pub fn verify(&self, token: &str, now: u64) -> Result<Claims, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
+        if header.alg != Algorithm::HS256 {
+            return Err(AuthError::AlgorithmNotAllowed);
+        }
+        // Time and audience are checked below, with the caller's clock and our own
+        // messages; the library only checks structure and signature.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.secret, &validation).map_err(|e| {
+            match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => AuthError::BadSignature,
+                _ => AuthError::Malformed,
+            }
+        })?;
+        claims_from(data.claims, now)
+    }
+}
+
+fn claims_from(raw: Map<String, Value>, now: u64) -> Result<Claims, AuthError> {
+    let role = raw.get("role").and_then(Value::as_str).map(str::to_string);
+    let exp = raw.get("exp").and_then(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64)));
+    let (Some(role), Some(exp)) = (role, exp) else {
+        return Err(AuthError::MissingRoleOrExp);
+    };
+    if exp <= now {
+        return Err(AuthError::Expired(now - exp));
+    }
+    if role == "authenticated" && !audience_includes(raw.get("aud"), "authenticated") {
+        return Err(AuthError::WrongAudience);
+    }
+    let sub = raw.get("sub").and_then(Value::as_str).map(str::to_string);
+    Ok(Claims { sub, role, exp, raw })
+}
+
+fn audience_includes(aud: Option<&Value>, wanted: &str) -> bool {
+    match aud {
+        Some(Value::String(s)) => s == wanted,
+        Some(Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(wanted)),
+        _ => false,
+    }
+}
+
+/// Signs `claims` with HS256. For development tools and tests; the edge never mints.
+pub fn mint_hs256(secret: &[u8], claims: &Value) -> Result<String, AuthError> {
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret))
+        .map_err(|_| AuthError::Malformed)
+}
+
+/// Reads the claims of a token without verifying it. Only for logs and tools: never
+/// trust what it returns.
+pub fn peek_claims(token: &str) -> Option<Map<String, Value>> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SECRET: &[u8] = b"super-secret-jwt-token-with-at-least-32-characters-long";
+    const NOW: u64 = 1_800_000_000;
+
+    fn token(claims: Value) -> String {
+        mint_hs256(SECRET, &claims).unwrap()
+    }
+
+    fn user(exp: u64) -> Value {
+        json!({"sub": "7b0c5a4e-0000-4000-8000-000000000001", "role": "authenticated", "aud": "authenticated", "exp": exp})
+    }
+
+    #[test]
+    fn a_valid_user_token_yields_its_claims() {
+        let claims = Verifier::hs256(SECRET).verify(&token(user(NOW + 60)), NOW).unwrap();
+        assert_eq!(claims.sub.as_deref(), Some("7b0c5a4e-0000-4000-8000-000000000001"));
+        assert_eq!(claims.role, "authenticated");
+        assert_eq!(claims.exp, NOW + 60);
+    }
+
+    #[test]
+    fn an_anon_key_without_aud_or_sub_is_accepted() {
+        let claims = Verifier::hs256(SECRET).verify(&token(json!({"role": "anon", "exp": NOW + 1})), NOW).unwrap();
+        assert_eq!((claims.sub, claims.role.as_str()), (None, "anon"));
+    }
+
+    #[test]
+    fn an_expired_token_says_how_long_ago() {
+        assert_eq!(Verifier::hs256(SECRET).verify(&token(user(NOW - 30)), NOW), Err(AuthError::Expired(30)));
+        assert_eq!(Verifier::hs256(SECRET).verify(&token(user(NOW)), NOW), Err(AuthError::Expired(0)));
+    }
+
+    #[test]
+    fn role_and_exp_are_required() {
+        let v = Verifier::hs256(SECRET);
+        assert_eq!(v.verify(&token(json!({"role": "anon"})), NOW), Err(AuthError::MissingRoleOrExp));
+        assert_eq!(v.verify(&token(json!({"exp": NOW + 10})), NOW), Err(AuthError::MissingRoleOrExp));
+    }
+
+    #[test]
+    fn a_token_signed_with_another_secret_is_refused() {
+        let other = mint_hs256(b"another-secret-another-secret-another-secret", &user(NOW + 60)).unwrap();
+        assert_eq!(Verifier::hs256(SECRET).verify(&other, NOW), Err(AuthError::BadSignature));
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        let v = Verifier::hs256(SECRET);
+        for bad in ["", "abc", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.e30", "....."] {
+            assert_eq!(v.verify(bad, NOW), Err(AuthError::Malformed), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_algorithm_is_pinned() {
+        // alg "none", and HS384 signed with the right secret: both refused.
+        let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let none = format!("{}.{}.", b64(json!({"alg": "none", "typ": "JWT"})), b64(user(NOW + 60)));
+        assert_eq!(Verifier::hs256(SECRET).verify(&none, NOW), Err(AuthError::Malformed));
+        let hs384 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS384),
+            &user(NOW + 60),
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert_eq!(Verifier::hs256(SECRET).verify(&hs384, NOW), Err(AuthError::AlgorithmNotAllowed));
+    }
+
+    #[test]
+    fn authenticated_tokens_need_the_authenticated_audience() {
+        let v = Verifier::hs256(SECRET);
+        let no_aud = json!({"sub": "u", "role": "authenticated", "exp": NOW + 9});
+        assert_eq!(v.verify(&token(no_aud), NOW), Err(AuthError::WrongAudience));
+        let wrong = json!({"sub": "u", "role": "authenticated", "aud": "other", "exp": NOW + 9});
+        assert_eq!(v.verify(&token(wrong), NOW), Err(AuthError::WrongAudience));
+        let list = json!({"sub": "u", "role": "authenticated", "aud": ["x", "authenticated"], "exp": NOW + 9});
+        assert!(v.verify(&token(list), NOW).is_ok());
+    }
+
+    #[test]
+    fn refusals_map_onto_the_protocol_messages() {
+        assert_eq!(AuthError::Expired(3).connect_refusal().message(), "Token has expired");
+        assert_eq!(AuthError::BadSignature.connect_refusal().message(), "Failed to validate JWT signature");
+        assert_eq!(AuthError::Malformed.connect_refusal().message(), "The token provided is not a valid JWT");
+    }
+
+    #[test]
+    fn peek_reads_claims_without_verifying() {
+        let t = token(user(NOW + 5));
+        assert_eq!(peek_claims(&t).and_then(|c| c.get("role").cloned()), Some(json!("authenticated")));
+        assert_eq!(peek_claims("nope"), None);
+    }
+}

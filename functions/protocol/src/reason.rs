@@ -1,0 +1,123 @@
+//! The one table of what the realtime endpoint refuses, and how it says so.
+//!
+//! | situation | where | what the client gets |
+//! |---|---|---|
+//! | no apikey | upgrade | HTTP 401 `{"error":"API key is missing"}` |
+//! | apikey past `exp` | upgrade | HTTP 401 `{"error":"Token has expired"}` |
+//! | apikey without `role` or `exp` | upgrade | HTTP 401 ``{"error":"Fields `role` and `exp` are required in JWT"}`` |
+//! | apikey not a JWT, or wrong algorithm | upgrade | HTTP 401 `{"error":"The token provided is not a valid JWT"}` |
+//! | apikey signed with another key | upgrade | HTTP 401 `{"error":"Failed to validate JWT signature"}` |
+//! | unknown `vsn` | upgrade | HTTP 400 `{"error":"Unsupported protocol version"}` |
+//! | not a WebSocket upgrade | upgrade | HTTP 426 `{"error":"Expected a WebSocket upgrade"}` |
+//! | join without a topic name | `phx_join` | reply error `TopicNameRequired: You must provide a topic name` |
+//! | join over the channel limit | `phx_join` | reply error `ChannelRateLimitReached: Too many channels` |
+//! | join with an expired access_token | `phx_join` | reply error `InvalidJWTToken: Token has expired N seconds ago` |
+//! | join with a bad access_token | `phx_join` | reply error `MalformedJWT: The token provided is not a valid JWT` |
+//! | join refused by policy | `phx_join` | reply error `Unauthorized: You do not have permissions to read from this Channel topic: <name>` |
+//! | room unavailable | `phx_join` | reply error `RealtimeNodeDisconnected: Room unavailable, retry` |
+//! | frame for a topic not joined | any | reply error `unmatched topic` |
+//! | frame that is not valid JSON or not a frame | any | dropped (logged); the socket stays open |
+//! | room lost while joined | server push | `phx_error` on the topic: the client rejoins |
+//!
+//! WebSocket close codes used between client, Worker and room:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 1000 | normal: the client left the channel or closed the socket |
+//! | 1001 | going away: the server is shutting the socket down |
+//! | 1011 | internal error: the Worker or room hit an unexpected failure |
+
+/// Why an upgrade to `/realtime/v1/websocket` is refused: HTTP status and message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectRefusal {
+    ApiKeyMissing,
+    TokenExpired,
+    RoleAndExpRequired,
+    NotAJwt,
+    BadSignature,
+    UnsupportedVsn,
+    NotAnUpgrade,
+}
+
+impl ConnectRefusal {
+    pub fn status(self) -> u16 {
+        match self {
+            ConnectRefusal::UnsupportedVsn => 400,
+            ConnectRefusal::NotAnUpgrade => 426,
+            _ => 401,
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            ConnectRefusal::ApiKeyMissing => "API key is missing",
+            ConnectRefusal::TokenExpired => "Token has expired",
+            ConnectRefusal::RoleAndExpRequired => "Fields `role` and `exp` are required in JWT",
+            ConnectRefusal::NotAJwt => "The token provided is not a valid JWT",
+            ConnectRefusal::BadSignature => "Failed to validate JWT signature",
+            ConnectRefusal::UnsupportedVsn => "Unsupported protocol version",
+            ConnectRefusal::NotAnUpgrade => "Expected a WebSocket upgrade",
+        }
+    }
+
+    /// The JSON body of the refusal.
+    pub fn body(self) -> String {
+        serde_json::json!({ "error": self.message() }).to_string()
+    }
+}
+
+/// Why a `phx_join` is refused; `Display` gives the `Code: message` reason string.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    #[error("TopicNameRequired: You must provide a topic name")]
+    TopicNameRequired,
+    #[error("ChannelRateLimitReached: Too many channels")]
+    TooManyChannels,
+    #[error("InvalidJWTToken: Token has expired {0} seconds ago")]
+    TokenExpired(u64),
+    #[error("MalformedJWT: The token provided is not a valid JWT")]
+    MalformedJwt,
+    #[error("Unauthorized: You do not have permissions to read from this Channel topic: {0}")]
+    Unauthorized(String),
+    #[error("RealtimeNodeDisconnected: Room unavailable, retry")]
+    RoomUnavailable,
+}
+
+/// The reason text of a reply to a frame on a topic the socket has not joined.
+pub const UNMATCHED_TOPIC: &str = "unmatched topic";
+
+/// WebSocket close codes (see the table above).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseCode {
+    Normal = 1000,
+    GoingAway = 1001,
+    InternalError = 1011,
+}
+
+impl CloseCode {
+    pub fn code(self) -> u16 {
+        self as u16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_errors_read_code_colon_message() {
+        assert_eq!(JoinError::TokenExpired(12).to_string(), "InvalidJWTToken: Token has expired 12 seconds ago");
+        assert_eq!(
+            JoinError::Unauthorized("conversation:1".into()).to_string(),
+            "Unauthorized: You do not have permissions to read from this Channel topic: conversation:1"
+        );
+    }
+
+    #[test]
+    fn connect_refusals_are_json_with_an_error_field() {
+        let body: serde_json::Value = serde_json::from_str(&ConnectRefusal::RoleAndExpRequired.body()).unwrap();
+        assert_eq!(body, serde_json::json!({"error": "Fields `role` and `exp` are required in JWT"}));
+        assert_eq!(ConnectRefusal::BadSignature.status(), 401);
+        assert_eq!(ConnectRefusal::UnsupportedVsn.status(), 400);
+    }
+}

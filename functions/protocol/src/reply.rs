@@ -1,0 +1,62 @@
+//! Frames the server originates. Each builder returns a [`Frame`]; the caller encodes it
+//! for the recipient's framing.
+
+use crate::{event, Frame};
+use serde_json::{json, Map, Value};
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// `phx_reply` with status ok, answering the frame `to`.
+pub fn ok(to: &Frame, response: Value) -> Frame {
+    Frame::new(to.topic.clone(), event::REPLY, object(json!({"status": "ok", "response": response})))
+        .with_refs(to.join_ref.clone(), to.msg_ref.clone())
+}
+
+/// `phx_reply` with status error and `{"reason": ..}`, answering the frame `to`.
+pub fn error(to: &Frame, reason: &str) -> Frame {
+    Frame::new(to.topic.clone(), event::REPLY, object(json!({"status": "error", "response": {"reason": reason}})))
+        .with_refs(to.join_ref.clone(), to.msg_ref.clone())
+}
+
+/// `phx_close` ending the channel joined with `join_ref` (the client does not rejoin).
+pub fn close(topic: &str, join_ref: Option<&str>) -> Frame {
+    let join_ref = join_ref.map(str::to_string);
+    Frame::new(topic, event::CLOSE, Map::new()).with_refs(join_ref.clone(), join_ref)
+}
+
+/// `phx_error` for the channel joined with `join_ref` (the client rejoins with backoff).
+pub fn channel_error(topic: &str, join_ref: Option<&str>) -> Frame {
+    let join_ref = join_ref.map(str::to_string);
+    Frame::new(topic, event::ERROR, Map::new()).with_refs(join_ref.clone(), join_ref)
+}
+
+/// A fanned-out JSON broadcast: `[null, null, topic, "broadcast", payload]`.
+pub fn broadcast(topic: &str, payload: Map<String, Value>) -> Frame {
+    Frame::new(topic, event::BROADCAST, payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Vsn;
+
+    #[test]
+    fn replies_echo_the_refs_of_the_frame_they_answer() {
+        let join = Frame::new("realtime:a", "phx_join", Map::new()).with_refs(Some("4".into()), Some("4".into()));
+        let reply: Value = serde_json::from_str(&ok(&join, json!({"postgres_changes": []})).encode(Vsn::V2)).unwrap();
+        assert_eq!(reply, json!(["4", "4", "realtime:a", "phx_reply", {"status":"ok","response":{"postgres_changes":[]}}]));
+        let err: Value = serde_json::from_str(&error(&join, "unmatched topic").encode(Vsn::V2)).unwrap();
+        assert_eq!(err[4], json!({"status":"error","response":{"reason":"unmatched topic"}}));
+    }
+
+    #[test]
+    fn close_uses_the_join_ref_twice() {
+        let f: Value = serde_json::from_str(&close("realtime:a", Some("4")).encode(Vsn::V2)).unwrap();
+        assert_eq!(f, json!(["4", "4", "realtime:a", "phx_close", {}]));
+    }
+}

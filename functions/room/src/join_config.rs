@@ -1,0 +1,96 @@
+//! The `config` object of a `phx_join`.
+//!
+//! Clients written in other languages send booleans as strings ("true"), and older
+//! clients omit whole sections, so every field has a default and parsing never fails.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JoinConfig {
+    /// Deliver the sender's own broadcasts back to it.
+    pub broadcast_self: bool,
+    /// Answer each broadcast push with a reply.
+    pub broadcast_ack: bool,
+    /// The presence key (defaults to empty, which the client replaces by a random one).
+    pub presence_key: String,
+    pub presence_enabled: bool,
+    /// Authorized by policy rather than open to every holder of a valid token.
+    pub private: bool,
+}
+
+impl Default for JoinConfig {
+    fn default() -> Self {
+        JoinConfig {
+            broadcast_self: false,
+            broadcast_ack: false,
+            presence_key: String::new(),
+            presence_enabled: false,
+            private: false,
+        }
+    }
+}
+
+impl JoinConfig {
+    /// Reads `payload.config` of a join.
+    pub fn from_join_payload(payload: &Map<String, Value>) -> JoinConfig {
+        let config = payload.get("config").and_then(Value::as_object);
+        let section = |name: &str| config.and_then(|c| c.get(name)).and_then(Value::as_object);
+        let flag = |section: Option<&Map<String, Value>>, name: &str| section.and_then(|s| s.get(name)).map(truthy);
+        let broadcast = section("broadcast");
+        let presence = section("presence");
+        JoinConfig {
+            broadcast_self: flag(broadcast, "self").unwrap_or(false),
+            broadcast_ack: flag(broadcast, "ack").unwrap_or(false),
+            presence_key: presence
+                .and_then(|p| p.get("key"))
+                .map(|k| match k {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_default(),
+            presence_enabled: flag(presence, "enabled").unwrap_or(false),
+            private: config.and_then(|c| c.get("private")).map(truthy).unwrap_or(false),
+        }
+    }
+}
+
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> JoinConfig {
+        JoinConfig::from_join_payload(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn the_realtime_js_default_config_parses() {
+        let c = parse(json!({"config": {"broadcast": {"ack": false, "self": false}, "presence": {"key": "", "enabled": false}, "postgres_changes": [], "private": false}}));
+        assert_eq!(c, JoinConfig::default());
+    }
+
+    #[test]
+    fn booleans_may_arrive_as_strings() {
+        let c = parse(json!({"config": {"broadcast": {"ack": "true", "self": "TRUE"}, "presence": {"key": "u1", "enabled": "true"}, "private": "true"}}));
+        assert!(c.broadcast_ack && c.broadcast_self && c.presence_enabled && c.private);
+        assert_eq!(c.presence_key, "u1");
+    }
+
+    #[test]
+    fn missing_or_odd_sections_fall_back_to_defaults() {
+        assert_eq!(parse(json!({})), JoinConfig::default());
+        assert_eq!(parse(json!({"config": 5})), JoinConfig::default());
+        assert_eq!(parse(json!({"config": {"broadcast": [], "private": 1}})), JoinConfig::default());
+        assert_eq!(parse(json!({"config": {"presence": {"key": 42}}})).presence_key, "42");
+    }
+}
