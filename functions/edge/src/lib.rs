@@ -1,0 +1,41 @@
+//! The Cloudflare Worker: a thin adapter between the platform and the plain-Rust crates
+//! (`realtime-protocol`, `edge-auth`, `room`), which hold the rules.
+//!
+//! Map of the crate:
+//! - [`router`]: the URL space; every answer that is not a WebSocket is JSON.
+//! - [`error`]: the Worker's typed error, mapped to an HTTP status and a JSON body.
+//! - [`settings`]: configuration read from `wrangler.toml` vars and secrets.
+//! - [`health`]: `GET /functions/v1/health`, with a live database round trip.
+//! - [`db`]: Postgres over the Workers socket API (direct locally, Hyperdrive in production).
+//! - [`realtime_socket`]: the client WebSocket: JWT check, heartbeat, one upstream per topic.
+//! - [`room_object`]: the `Room` Durable Object, one per topic, with hibernating sockets.
+//! - [`clock`]: the platform clock, in one place.
+//!
+//! No `unwrap`/`expect` on request paths: a panic would kill the isolate and every socket
+//! on it. Failures become typed errors, JSON bodies, or protocol error replies.
+
+mod clock;
+mod db;
+mod error;
+mod health;
+mod realtime_socket;
+mod room_object;
+mod router;
+mod settings;
+
+use worker::{event, Context, Env, Request, Response, Result};
+
+pub use room_object::Room;
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    match router::route(req, env).await {
+        Ok(response) => Ok(response),
+        Err(error) => error.into_response(),
+    }
+}

@@ -1,0 +1,223 @@
+//! Helpers for the end-to-end tests: where the stack is, tokens, and a small realtime
+//! client that speaks both framings over a real WebSocket.
+//!
+//! `scripts/test.sh` starts PostgreSQL and `wrangler dev` and sets `E2E_*` variables;
+//! a test run without them fails loudly rather than passing vacuously.
+
+use futures_util::{SinkExt, StreamExt};
+use realtime_protocol::{Frame, Vsn};
+use serde_json::{json, Map, Value};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for a frame it expects.
+pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a test waits to be sure a frame does not come.
+pub const QUIET: Duration = Duration::from_millis(700);
+
+fn required(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the end-to-end suite with `make test`"))
+}
+
+/// `http://127.0.0.1:<port>` of the Worker under test.
+pub fn base_url() -> String {
+    required("E2E_BASE_URL")
+}
+
+pub fn jwt_secret() -> String {
+    required("E2E_JWT_SECRET")
+}
+
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Demo users from supabase/seed.sql.
+pub const ADA: &str = "11111111-1111-4111-8111-111111111111";
+pub const BASIL: &str = "22222222-2222-4222-8222-222222222222";
+
+/// A valid token for user `sub`, signed with the stack's secret.
+pub fn user_token(sub: &str) -> String {
+    sign(&json!({"sub": sub, "role": "authenticated", "aud": "authenticated", "exp": now() + 3600}))
+}
+
+pub fn sign(claims: &Value) -> String {
+    edge_auth::mint_hs256(jwt_secret().as_bytes(), claims).expect("signing a test token")
+}
+
+/// A topic no other test uses, so tests can run in parallel against one Worker.
+pub fn unique_topic(label: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("realtime:{label}-{}-{nanos}-{n}", std::process::id())
+}
+
+pub fn ws_url(query: &str) -> String {
+    format!("{}/realtime/v1/websocket?{query}", base_url().replacen("http", "ws", 1))
+}
+
+/// What the server said when it refused an upgrade.
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// Attempts an upgrade with the given query string; returns the refusal, or panics if
+/// the server accepted it.
+pub async fn refused_upgrade(query: &str) -> Refusal {
+    match tokio_tungstenite::connect_async(ws_url(query)).await {
+        Ok(_) => panic!("the upgrade with {query:?} was accepted"),
+        Err(tungstenite::Error::Http(response)) => {
+            let body = response.body().as_deref().unwrap_or_default();
+            Refusal {
+                status: response.status().as_u16(),
+                body: serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into())),
+            }
+        }
+        Err(other) => panic!("unexpected error for {query:?}: {other}"),
+    }
+}
+
+/// A frame or a binary message from the server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Received {
+    Frame(Frame),
+    Binary(Vec<u8>),
+}
+
+/// A realtime client over one socket.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub vsn: Vsn,
+    next_ref: u64,
+}
+
+impl Client {
+    /// Connects as `user` with the given framing.
+    pub async fn connect(user: &str, vsn: Vsn) -> Client {
+        Client::connect_with_token(&user_token(user), vsn).await
+    }
+
+    pub async fn connect_with_token(token: &str, vsn: Vsn) -> Client {
+        let url = ws_url(&format!("apikey={token}&vsn={}", vsn.as_str()));
+        let (ws, response) = tokio_tungstenite::connect_async(url).await.expect("websocket upgrade");
+        assert_eq!(response.status().as_u16(), 101);
+        Client { ws, vsn, next_ref: 1 }
+    }
+
+    pub fn next_ref(&mut self) -> String {
+        let r = self.next_ref.to_string();
+        self.next_ref += 1;
+        r
+    }
+
+    pub async fn send_text(&mut self, text: impl Into<String>) {
+        self.ws.send(Message::text(text.into())).await.expect("send text");
+    }
+
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.ws.send(Message::binary(bytes)).await.expect("send binary");
+    }
+
+    pub async fn send(&mut self, frame: &Frame) {
+        let text = frame.encode_as_client(self.vsn);
+        self.send_text(text).await;
+    }
+
+    /// Sends `event` with `payload` on `topic` under `join_ref`; returns the ref used.
+    pub async fn push(&mut self, topic: &str, event: &str, payload: Value, join_ref: Option<&str>) -> String {
+        let msg_ref = self.next_ref();
+        let frame = Frame::new(topic, event, object(payload)).with_refs(join_ref.map(str::to_string), Some(msg_ref.clone()));
+        self.send(&frame).await;
+        msg_ref
+    }
+
+    /// Next frame or binary message, skipping pings; panics after [`RECV_TIMEOUT`].
+    pub async fn recv(&mut self) -> Received {
+        self.try_recv(RECV_TIMEOUT).await.expect("a message from the server within the time-out")
+    }
+
+    pub async fn try_recv(&mut self, within: Duration) -> Option<Received> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()??;
+            match message.expect("websocket read") {
+                Message::Text(text) => {
+                    let frame = Frame::decode(self.vsn, text.as_str())
+                        .unwrap_or_else(|e| panic!("server sent an undecodable frame {text:?}: {e}"));
+                    return Some(Received::Frame(frame));
+                }
+                Message::Binary(bytes) => return Some(Received::Binary(bytes.to_vec())),
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Next text frame; panics on a binary message.
+    pub async fn recv_frame(&mut self) -> Frame {
+        match self.recv().await {
+            Received::Frame(frame) => frame,
+            Received::Binary(b) => panic!("expected a text frame, got {} binary bytes", b.len()),
+        }
+    }
+
+    /// Waits for the reply to `msg_ref`, skipping other frames; returns its payload.
+    pub async fn reply_to(&mut self, msg_ref: &str) -> Map<String, Value> {
+        loop {
+            let frame = self.recv_frame().await;
+            if frame.event == "phx_reply" && frame.msg_ref.as_deref() == Some(msg_ref) {
+                return frame.payload;
+            }
+        }
+    }
+
+    /// Joins `topic` with `config` and asserts the join succeeded; returns the join_ref.
+    pub async fn join(&mut self, topic: &str, config: Value) -> String {
+        let reply = self.join_reply(topic, config).await;
+        assert_eq!(reply.1["status"], "ok", "join of {topic} refused: {:?}", reply.1);
+        reply.0
+    }
+
+    /// Sends a join and returns (join_ref, reply payload) whatever the outcome.
+    pub async fn join_reply(&mut self, topic: &str, config: Value) -> (String, Map<String, Value>) {
+        let join_ref = self.next_ref();
+        let frame = Frame::new(topic, "phx_join", object(json!({"config": config})))
+            .with_refs(Some(join_ref.clone()), Some(join_ref.clone()));
+        self.send(&frame).await;
+        let reply = self.reply_to(&join_ref).await;
+        (join_ref, reply)
+    }
+
+    /// Asserts that nothing arrives for [`QUIET`].
+    pub async fn expect_silence(&mut self, why: &str) {
+        if let Some(message) = self.try_recv(QUIET).await {
+            panic!("{why}: got {message:?}");
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+pub fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("expected a JSON object, got {other}"),
+    }
+}
+
+/// GET `path` on the Worker; returns status and JSON body.
+pub async fn get_json(path: &str) -> (u16, Value) {
+    let response = reqwest::get(format!("{}{path}", base_url())).await.expect("HTTP request to the Worker");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path} answered {status} with non-JSON {text:?}"));
+    (status, body)
+}

@@ -1,0 +1,77 @@
+//! Postgres from the Worker: tokio-postgres over the Workers TCP socket API.
+//!
+//! Locally the URL comes from `DATABASE_URL` (`.dev.vars`); in production there is no
+//! such variable and the `HYPERDRIVE` binding supplies a pooled connection string. Each
+//! request opens its own connection: a Worker holds no pool, Hyperdrive is the pool.
+
+use crate::error::EdgeError;
+use crate::settings;
+use futures_util::future::{select, Either};
+use std::time::Duration;
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::{Client, Config, NoTls};
+use worker::{postgres_tls::PassthroughTls, Delay, Env, SecureTransport, Socket};
+
+/// How long a connection attempt may take before the database counts as unavailable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where the database is, as configured for this environment.
+fn connection_string(env: &Env) -> Result<String, EdgeError> {
+    if let Some(url) = settings::text(env, "DATABASE_URL") {
+        return Ok(url);
+    }
+    env.hyperdrive("HYPERDRIVE")
+        .map(|h| h.connection_string())
+        .map_err(|_| EdgeError::Misconfigured("neither DATABASE_URL nor a HYPERDRIVE binding is configured".into()))
+}
+
+/// Opens a connection, driven in the background for as long as the returned client lives.
+pub async fn connect(env: &Env) -> Result<Client, EdgeError> {
+    let url = connection_string(env)?;
+    let config: Config = url
+        .parse()
+        .map_err(|e| EdgeError::Misconfigured(format!("DATABASE_URL does not parse: {e}")))?;
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(host)) => host.clone(),
+        _ => return Err(EdgeError::Misconfigured("DATABASE_URL needs a TCP host".into())),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let attempt = async {
+        if config.get_ssl_mode() == SslMode::Disable {
+            let socket = Socket::builder().secure_transport(SecureTransport::Off).connect(host, port)?;
+            let (client, connection) = config.connect_raw(socket, NoTls).await.map_err(unavailable)?;
+            drive(connection);
+            Ok(client)
+        } else {
+            let socket = Socket::builder().secure_transport(SecureTransport::StartTls).connect(host, port)?;
+            let (client, connection) = config.connect_raw(socket, PassthroughTls).await.map_err(unavailable)?;
+            drive(connection);
+            Ok(client)
+        }
+    };
+    let timeout = Delay::from(CONNECT_TIMEOUT);
+    futures_util::pin_mut!(attempt, timeout);
+    match select(attempt, timeout).await {
+        Either::Left((result, _)) => result,
+        Either::Right(_) => Err(EdgeError::DatabaseUnavailable("connection timed out".into())),
+    }
+}
+
+/// Runs the connection's I/O in the background; it ends when the client is dropped.
+fn drive(connection: impl std::future::Future<Output = Result<(), tokio_postgres::Error>> + 'static) {
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Err(e) = connection.await {
+            worker::console_warn!("postgres connection ended: {e}");
+        }
+    });
+}
+
+pub fn unavailable(e: impl std::fmt::Display) -> EdgeError {
+    EdgeError::DatabaseUnavailable(e.to_string())
+}
+
+impl From<tokio_postgres::Error> for EdgeError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        unavailable(e)
+    }
+}

@@ -1,0 +1,43 @@
+//! `GET /functions/v1/health`: is this Worker up, and can it reach its database now?
+//!
+//! 200 when a live round trip to Postgres succeeds, 503 with a JSON error when it does
+//! not. Nothing is cached, so the answer recovers as soon as the database does.
+
+use crate::error::{json_response, EdgeError};
+use crate::{clock, db, settings};
+use serde_json::json;
+use worker::{Env, Response};
+
+pub async fn get(env: &Env) -> Result<Response, EdgeError> {
+    let started = clock::now_millis();
+    match round_trip(env).await {
+        Ok(server_version) => Ok(json_response(
+            200,
+            &json!({
+                "status": "ok",
+                "version": settings::VERSION,
+                "database": {
+                    "ok": true,
+                    "server_version": server_version,
+                    "latency_ms": clock::now_millis().saturating_sub(started),
+                },
+            }),
+        )?),
+        Err(EdgeError::DatabaseUnavailable(reason)) => Ok(json_response(
+            503,
+            &json!({
+                "status": "unavailable",
+                "error": "database unavailable",
+                "version": settings::VERSION,
+                "database": { "ok": false, "error": reason },
+            }),
+        )?),
+        Err(other) => Err(other),
+    }
+}
+
+async fn round_trip(env: &Env) -> Result<String, EdgeError> {
+    let client = db::connect(env).await?;
+    let row = client.query_one("select current_setting('server_version')", &[]).await?;
+    row.try_get::<_, String>(0).map_err(db::unavailable)
+}

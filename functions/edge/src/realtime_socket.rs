@@ -1,0 +1,313 @@
+//! The client's realtime WebSocket, terminated in the Worker.
+//!
+//! One client socket carries many topics. The Worker verifies the apikey JWT before the
+//! upgrade, answers heartbeats itself, and relays each joined topic over its own upstream
+//! WebSocket to the topic's `Room` object. It reads only what it needs to route (topic
+//! and event of client frames); room-to-client frames are forwarded as they are, because
+//! the room already encoded them for this client's framing.
+
+use crate::error::EdgeError;
+use crate::settings::{self, RealtimeLimits};
+use crate::{clock, room_object};
+use edge_auth::{Claims, Verifier};
+use futures_channel::{mpsc, oneshot};
+use futures_util::{stream, StreamExt};
+use realtime_protocol::{binary, event, reason, reply, BinaryBroadcast, CloseCode, ConnectRefusal, Frame, JoinError, Vsn};
+use std::collections::HashMap;
+use worker::{Env, Request, Response, WebSocket, WebSocketPair, WebsocketEvent};
+
+/// `GET /realtime/v1/websocket?apikey=<jwt>&vsn=<1.0.0|2.0.0>`
+pub async fn upgrade(req: Request, env: Env) -> Result<Response, EdgeError> {
+    let is_upgrade = req
+        .headers()
+        .get("upgrade")
+        .ok()
+        .flatten()
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !is_upgrade {
+        return Err(EdgeError::Refused(ConnectRefusal::NotAnUpgrade));
+    }
+    let url = req.url()?;
+    let query = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    let apikey = query("apikey")
+        .or_else(|| req.headers().get("x-api-key").ok().flatten())
+        .filter(|k| !k.is_empty())
+        .ok_or(EdgeError::Refused(ConnectRefusal::ApiKeyMissing))?;
+    let verifier = Verifier::hs256(settings::jwt_secret(&env)?.as_bytes());
+    let claims = verifier
+        .verify(&apikey, clock::now_secs())
+        .map_err(|e| EdgeError::Refused(e.connect_refusal()))?;
+    let vsn = Vsn::from_query(query("vsn").as_deref()).ok_or(EdgeError::Refused(ConnectRefusal::UnsupportedVsn))?;
+    let limits = RealtimeLimits::from_env(&env)?;
+
+    let pair = WebSocketPair::new()?;
+    pair.server.accept()?;
+    let connection = Connection {
+        client: pair.server,
+        env,
+        claims,
+        vsn,
+        limits,
+        conn_id: new_conn_id(),
+        topics: HashMap::new(),
+        next_generation: 0,
+    };
+    wasm_bindgen_futures::spawn_local(connection.run());
+    Ok(Response::from_websocket(pair.client)?)
+}
+
+/// A process-unique id for one client connection, used by rooms to tell apart several
+/// connections of the same user.
+fn new_conn_id() -> String {
+    let mut bytes = [0u8; 12];
+    // If the platform's randomness fails, time still makes the id unique enough to
+    // tell connections apart; it is an identifier, not a secret.
+    if getrandom_03::fill(&mut bytes).is_err() {
+        bytes[..8].copy_from_slice(&clock::now_millis().to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One joined topic: the upstream socket to its room.
+struct Upstream {
+    socket: WebSocket,
+    join_ref: Option<String>,
+    /// Tells a stale close notice (of a replaced upstream) from the current one.
+    generation: u64,
+}
+
+/// What the upstream pumps tell the connection loop.
+enum Notice {
+    UpstreamClosed { topic: String, generation: u64, code: u16 },
+}
+
+enum Input {
+    Client(worker::Result<WebsocketEvent>),
+    Notice(Notice),
+}
+
+struct Connection {
+    client: WebSocket,
+    env: Env,
+    claims: Claims,
+    vsn: Vsn,
+    limits: RealtimeLimits,
+    conn_id: String,
+    topics: HashMap<String, Upstream>,
+    next_generation: u64,
+}
+
+impl Connection {
+    async fn run(mut self) {
+        let client = self.client.clone();
+        let events = match client.events() {
+            Ok(events) => events,
+            Err(e) => {
+                worker::console_error!("cannot listen on client socket: {e}");
+                return;
+            }
+        };
+        let (notice_tx, notice_rx) = mpsc::unbounded::<Notice>();
+        let mut inputs = stream::select(events.map(Input::Client), notice_rx.map(Input::Notice));
+        while let Some(input) = inputs.next().await {
+            match input {
+                Input::Client(Ok(WebsocketEvent::Message(message))) => {
+                    if let Some(text) = message.text() {
+                        self.on_text(text, &notice_tx).await;
+                    } else if let Some(bytes) = message.bytes() {
+                        self.on_binary(bytes).await;
+                    }
+                }
+                Input::Client(Ok(WebsocketEvent::Close(_))) | Input::Client(Err(_)) => break,
+                Input::Notice(Notice::UpstreamClosed { topic, generation, code }) => {
+                    self.on_upstream_closed(topic, generation, code);
+                }
+            }
+        }
+        for (_, upstream) in self.topics.drain() {
+            let _ = upstream.socket.close(Some(CloseCode::Normal.code()), Some("client left"));
+        }
+    }
+
+    fn send(&self, frame: &Frame) {
+        if let Err(e) = self.client.send_with_str(frame.encode(self.vsn)) {
+            worker::console_warn!("send to client failed: {e}");
+        }
+    }
+
+    async fn on_text(&mut self, text: String, notices: &mpsc::UnboundedSender<Notice>) {
+        if text.len() > self.limits.max_frame_bytes {
+            worker::console_warn!("dropped a {} byte frame (limit {})", text.len(), self.limits.max_frame_bytes);
+            return;
+        }
+        let frame = match Frame::decode(self.vsn, &text) {
+            Ok(frame) => frame,
+            // Nothing to reply to: an undecodable frame has no topic or ref.
+            Err(e) => {
+                worker::console_warn!("dropped an undecodable frame: {e}");
+                return;
+            }
+        };
+        if frame.topic == realtime_protocol::PHOENIX_TOPIC {
+            if frame.event == event::HEARTBEAT {
+                self.send(&reply::ok(&frame, serde_json::json!({})));
+            }
+            return;
+        }
+        if frame.event == event::JOIN {
+            if let Err(e) = self.ensure_upstream(&frame, notices).await {
+                self.send(&reply::error(&frame, &e.to_string()));
+                return;
+            }
+        }
+        let leaving = frame.event == event::LEAVE;
+        let Some(upstream) = self.topics.get_mut(&frame.topic) else {
+            self.send(&reply::error(&frame, reason::UNMATCHED_TOPIC));
+            return;
+        };
+        if frame.event == event::JOIN {
+            upstream.join_ref = frame.join_ref.clone();
+        }
+        if let Err(e) = upstream.socket.send_with_str(&text) {
+            worker::console_warn!("relay to room failed: {e}");
+            let join_ref = upstream.join_ref.clone();
+            self.topics.remove(&frame.topic);
+            self.send(&reply::channel_error(&frame.topic, join_ref.as_deref()));
+            return;
+        }
+        if leaving {
+            // The room answers, sends phx_close and closes this upstream; a new join
+            // on the topic gets a fresh upstream meanwhile.
+            self.topics.remove(&frame.topic);
+        }
+    }
+
+    async fn on_binary(&mut self, bytes: Vec<u8>) {
+        if self.vsn != Vsn::V2 || bytes.len() > self.limits.max_frame_bytes {
+            worker::console_warn!("dropped a binary frame ({} bytes, vsn {})", bytes.len(), self.vsn.as_str());
+            return;
+        }
+        let topic = match binary::client_frame_topic(&bytes) {
+            Ok(topic) => topic.to_string(),
+            Err(e) => {
+                worker::console_warn!("dropped a malformed binary frame: {e}");
+                return;
+            }
+        };
+        match self.topics.get(&topic) {
+            Some(upstream) => {
+                if let Err(e) = upstream.socket.send_with_bytes(&bytes) {
+                    worker::console_warn!("relay to room failed: {e}");
+                }
+            }
+            None => {
+                if let Ok(b) = BinaryBroadcast::decode_client(&bytes) {
+                    let frame = Frame::new(topic, event::BROADCAST, Default::default()).with_refs(b.join_ref, b.msg_ref);
+                    self.send(&reply::error(&frame, reason::UNMATCHED_TOPIC));
+                }
+            }
+        }
+    }
+
+    /// Opens the upstream for a join's topic unless the socket already has one.
+    async fn ensure_upstream(&mut self, join: &Frame, notices: &mpsc::UnboundedSender<Notice>) -> Result<(), JoinError> {
+        let name = join.topic.strip_prefix(realtime_protocol::TOPIC_PREFIX).unwrap_or(&join.topic);
+        if name.is_empty() {
+            return Err(JoinError::TopicNameRequired);
+        }
+        if self.topics.contains_key(&join.topic) {
+            return Ok(());
+        }
+        if self.topics.len() >= self.limits.max_channels_per_connection {
+            return Err(JoinError::TooManyChannels);
+        }
+        let socket = room_object::open_upstream(&self.env, &join.topic, &self.conn_id, &self.claims, self.vsn)
+            .await
+            .map_err(|e| {
+                worker::console_error!("cannot reach room {}: {e}", join.topic);
+                JoinError::RoomUnavailable
+            })?;
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let (ready_tx, ready_rx) = oneshot::channel();
+        wasm_bindgen_futures::spawn_local(pump(
+            socket.clone(),
+            self.client.clone(),
+            join.topic.clone(),
+            generation,
+            notices.clone(),
+            ready_tx,
+        ));
+        // The pump registers its listeners and accepts the socket before anything is sent.
+        if !matches!(ready_rx.await, Ok(true)) {
+            return Err(JoinError::RoomUnavailable);
+        }
+        self.topics.insert(join.topic.clone(), Upstream { socket, join_ref: None, generation });
+        Ok(())
+    }
+
+    fn on_upstream_closed(&mut self, topic: String, generation: u64, code: u16) {
+        let current = self.topics.get(&topic).is_some_and(|u| u.generation == generation);
+        if !current {
+            return;
+        }
+        if let Some(upstream) = self.topics.remove(&topic) {
+            if code != CloseCode::Normal.code() {
+                // The room went away while joined: phx_error makes the client rejoin.
+                self.send(&reply::channel_error(&topic, upstream.join_ref.as_deref()));
+            }
+        }
+    }
+}
+
+/// Forwards everything the room sends on one upstream to the client, untouched.
+async fn pump(
+    upstream: WebSocket,
+    client: WebSocket,
+    topic: String,
+    generation: u64,
+    notices: mpsc::UnboundedSender<Notice>,
+    ready: oneshot::Sender<bool>,
+) {
+    let mut events = match upstream.events() {
+        Ok(events) => events,
+        Err(e) => {
+            worker::console_error!("cannot listen on upstream {topic}: {e}");
+            let _ = ready.send(false);
+            return;
+        }
+    };
+    if let Err(e) = upstream.accept() {
+        worker::console_error!("cannot accept upstream {topic}: {e}");
+        let _ = ready.send(false);
+        return;
+    }
+    let _ = ready.send(true);
+    let mut code = CloseCode::InternalError.code();
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(WebsocketEvent::Message(message)) => {
+                let sent = if let Some(text) = message.text() {
+                    client.send_with_str(text)
+                } else if let Some(bytes) = message.bytes() {
+                    client.send_with_bytes(bytes)
+                } else {
+                    Ok(())
+                };
+                if let Err(e) = sent {
+                    worker::console_warn!("send to client failed: {e}");
+                }
+            }
+            Ok(WebsocketEvent::Close(close)) => {
+                code = close.code();
+                break;
+            }
+            Err(e) => {
+                worker::console_warn!("upstream {topic} failed: {e}");
+                break;
+            }
+        }
+    }
+    // The connection loop may be gone already (client closed first): nothing to tell.
+    let _ = notices.unbounded_send(Notice::UpstreamClosed { topic, generation, code });
+}

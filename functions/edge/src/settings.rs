@@ -1,0 +1,48 @@
+//! Configuration, read from `wrangler.toml` `[vars]`, secrets, and `.dev.vars` locally.
+
+use crate::error::EdgeError;
+use worker::Env;
+
+/// A text binding, whether declared as a var or as a secret.
+pub fn text(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .map(|v| v.to_string())
+        .or_else(|_| env.secret(name).map(|s| s.to_string()))
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// A numeric setting with a default; a value that does not parse is a configuration error.
+pub fn number(env: &Env, name: &str, default: u64) -> Result<u64, EdgeError> {
+    match text(env, name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|_| EdgeError::Misconfigured(format!("{name} must be a whole number, got {raw:?}"))),
+    }
+}
+
+/// The HS256 secret that signs the project's tokens.
+pub fn jwt_secret(env: &Env) -> Result<String, EdgeError> {
+    text(env, "JWT_SECRET").ok_or_else(|| EdgeError::Misconfigured("JWT_SECRET is not set".into()))
+}
+
+/// The Worker's version, reported by the health endpoint.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Limits of the realtime endpoint (defaults from the product spec).
+#[derive(Debug, Clone, Copy)]
+pub struct RealtimeLimits {
+    pub max_channels_per_connection: usize,
+    pub max_frame_bytes: usize,
+}
+
+impl RealtimeLimits {
+    pub fn from_env(env: &Env) -> Result<RealtimeLimits, EdgeError> {
+        Ok(RealtimeLimits {
+            max_channels_per_connection: number(env, "MAX_CHANNELS_PER_CONNECTION", 100)? as usize,
+            max_frame_bytes: number(env, "MAX_FRAME_BYTES", 3_000_000)? as usize,
+        })
+    }
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# `make test`: every test, against a stack of its own.
+#
+# 1. native unit tests (cargo test);
+# 2. a fresh PostgreSQL (own data dir and port) with baseline, migrations and seed;
+# 3. wrangler dev on its own HTTP and inspector ports, so this runs beside `make dev`;
+# 4. the end-to-end suite in tests/e2e against it, then the database-outage test alone;
+# 5. `wrangler deploy --dry-run`, printing the size of the wasm module.
+# Whatever it started is stopped on exit, failure or interrupt.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+PG_PORT="${TEST_PG_PORT:-54330}"
+WORKER_PORT="${TEST_WORKER_PORT:-8790}"
+INSPECTOR_PORT="${TEST_INSPECTOR_PORT:-9240}"
+RUN="$ROOT/.test-run"
+JWT_SECRET="$DEFAULT_JWT_SECRET"
+DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
+
+started=$SECONDS
+"$ROOT/scripts/toolchain.sh"
+
+log "native unit tests"
+(cd "$ROOT" && cargo test --quiet)
+
+cleanup() {
+    local status=$?
+    trap - INT TERM EXIT
+    if [ -n "${WRANGLER_PID:-}" ] && kill -0 "$WRANGLER_PID" 2>/dev/null; then
+        kill -TERM -- "-$WRANGLER_PID" 2>/dev/null || true
+        wait "$WRANGLER_PID" 2>/dev/null || true
+    fi
+    "$ROOT/scripts/pg.sh" stop "$RUN/pg" || true
+    if [ $status -ne 0 ] && [ -f "$RUN/wrangler.log" ]; then
+        warn "last lines of wrangler's log ($RUN/wrangler.log):"
+        tail -n 40 "$RUN/wrangler.log" >&2 || true
+    fi
+    exit $status
+}
+trap cleanup INT TERM EXIT
+
+# A clean slate every run; a cluster left running by an interrupted run is stopped first.
+"$ROOT/scripts/pg.sh" stop "$RUN/pg" 2>/dev/null || true
+rm -rf "$RUN"
+mkdir -p "$RUN"
+
+log "starting a fresh PostgreSQL on 127.0.0.1:$PG_PORT"
+PG_EXTRA_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    "$ROOT/scripts/pg.sh" start "$RUN/pg" "$PG_PORT"
+"$ROOT/scripts/db-setup.sh" "$DATABASE_URL"
+
+log "starting wrangler dev on 127.0.0.1:$WORKER_PORT (builds the Worker first)"
+# Vars on the command line win over a developer's .dev.vars, which may point elsewhere.
+CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE="$DATABASE_URL" \
+    setsid wrangler dev --ip 127.0.0.1 --port "$WORKER_PORT" --inspector-port "$INSPECTOR_PORT" \
+    --show-interactive-dev-session=false --persist-to "$RUN/wrangler-state" \
+    --var "JWT_SECRET:$JWT_SECRET" --var "DATABASE_URL:$DATABASE_URL" \
+    >"$RUN/wrangler.log" 2>&1 &
+WRANGLER_PID=$!
+BASE="http://127.0.0.1:$WORKER_PORT"
+wait_for_http "$BASE/functions/v1/health" 900 "$WRANGLER_PID" \
+    || die "wrangler dev did not become healthy"
+
+export E2E_BASE_URL="$BASE"
+export E2E_JWT_SECRET="$JWT_SECRET"
+export E2E_DATABASE_URL="$DATABASE_URL"
+export E2E_PG_DATA="$RUN/pg"
+export E2E_PG_PORT="$PG_PORT"
+
+log "end-to-end tests"
+(cd "$ROOT" && cargo test --quiet -p e2e -- --skip database_outage)
+log "end-to-end: database outage and recovery (alone: it stops PostgreSQL)"
+(cd "$ROOT" && cargo test --quiet -p e2e --test database_outage)
+
+log "wrangler deploy --dry-run"
+(cd "$ROOT" && wrangler deploy --dry-run --outdir "$RUN/dist" >"$RUN/deploy.log" 2>&1) \
+    || { cat "$RUN/deploy.log" >&2; die "wrangler deploy --dry-run failed"; }
+grep -E "Total Upload|Your Worker has access" "$RUN/deploy.log" >&2 || true
+wasm="$(find "$RUN/dist" -name '*.wasm' | head -n 1)"
+[ -n "$wasm" ] || die "the dry-run bundle has no wasm module"
+raw=$(stat -c %s "$wasm")
+gz=$(gzip -9 -c "$wasm" | wc -c)
+printf 'wasm module: %s bytes raw, %s bytes gzipped (%s)\n' "$raw" "$gz" "${wasm#"$ROOT"/}" >&2
+
+log "all tests passed in $((SECONDS - started)) s"

@@ -1,0 +1,81 @@
+//! The upgrade to /realtime/v1/websocket: who is let in, and how refusals read.
+
+use e2e::{now, refused_upgrade, sign, user_token, Client, ADA};
+use realtime_protocol::Vsn;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_missing_apikey_is_refused_with_401() {
+    let r = refused_upgrade("vsn=2.0.0").await;
+    assert_eq!((r.status, r.body), (401, json!({"error": "API key is missing"})));
+}
+
+#[tokio::test]
+async fn an_expired_apikey_is_refused_with_401() {
+    let token = sign(&json!({"sub": ADA, "role": "authenticated", "aud": "authenticated", "exp": now() - 30}));
+    let r = refused_upgrade(&format!("apikey={token}&vsn=2.0.0")).await;
+    assert_eq!((r.status, r.body), (401, json!({"error": "Token has expired"})));
+}
+
+#[tokio::test]
+async fn a_malformed_apikey_is_refused_with_401() {
+    for garbage in ["not-a-jwt", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.eyJ9.x"] {
+        let r = refused_upgrade(&format!("apikey={garbage}&vsn=2.0.0")).await;
+        assert_eq!((r.status, r.body), (401, json!({"error": "The token provided is not a valid JWT"})), "{garbage}");
+    }
+}
+
+#[tokio::test]
+async fn an_apikey_signed_with_another_secret_is_refused_with_401() {
+    let claims = json!({"sub": ADA, "role": "authenticated", "aud": "authenticated", "exp": now() + 600});
+    let forged = edge_auth::mint_hs256(b"an-attacker-secret-that-is-long-enough-to-sign", &claims).unwrap();
+    let r = refused_upgrade(&format!("apikey={forged}&vsn=2.0.0")).await;
+    assert_eq!((r.status, r.body), (401, json!({"error": "Failed to validate JWT signature"})));
+}
+
+#[tokio::test]
+async fn an_apikey_without_role_is_refused_with_401() {
+    let token = sign(&json!({"sub": ADA, "exp": now() + 600}));
+    let r = refused_upgrade(&format!("apikey={token}&vsn=2.0.0")).await;
+    assert_eq!((r.status, r.body), (401, json!({"error": "Fields `role` and `exp` are required in JWT"})));
+}
+
+#[tokio::test]
+async fn an_unknown_protocol_version_is_refused_with_400() {
+    let r = refused_upgrade(&format!("apikey={}&vsn=9.9.9", user_token(ADA))).await;
+    assert_eq!((r.status, r.body), (400, json!({"error": "Unsupported protocol version"})));
+}
+
+#[tokio::test]
+async fn the_anon_key_connects() {
+    let anon = sign(&json!({"role": "anon", "iss": "supabase-demo", "exp": now() + 600}));
+    let mut client = Client::connect_with_token(&anon, Vsn::V2).await;
+    let r = client.push("phoenix", "heartbeat", json!({}), None).await;
+    assert_eq!(client.reply_to(&r).await["status"], "ok");
+}
+
+#[tokio::test]
+async fn heartbeats_are_answered_in_both_framings() {
+    for vsn in [Vsn::V1, Vsn::V2] {
+        let mut client = Client::connect(ADA, vsn).await;
+        let r = client.push("phoenix", "heartbeat", json!({}), None).await;
+        let reply = client.recv_frame().await;
+        assert_eq!(reply.topic, "phoenix");
+        assert_eq!(reply.event, "phx_reply");
+        assert_eq!(reply.msg_ref.as_deref(), Some(r.as_str()));
+        assert_eq!(serde_json::Value::Object(reply.payload), json!({"status": "ok", "response": {}}));
+        client.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_missing_vsn_means_1_0_0() {
+    let url = e2e::ws_url(&format!("apikey={}", user_token(ADA)));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("upgrade");
+    use futures_util::{SinkExt, StreamExt};
+    let heartbeat = json!({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": "7"});
+    ws.send(tokio_tungstenite::tungstenite::Message::text(heartbeat.to_string())).await.unwrap();
+    let reply = ws.next().await.expect("a reply").expect("readable");
+    let reply: serde_json::Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+    assert_eq!(reply, json!({"topic": "phoenix", "event": "phx_reply", "payload": {"status": "ok", "response": {}}, "ref": "7"}));
+}
