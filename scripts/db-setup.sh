@@ -10,7 +10,7 @@ URL="${1:?usage: db-setup.sh DATABASE_URL [--no-seed]}"
 SEED=1
 [ "${2:-}" = "--no-seed" ] && SEED=0
 
-psql "$URL" -q -v ON_ERROR_STOP=1 -f "$ROOT/supabase/baseline.sql" >/dev/null
+PGOPTIONS="-c client_min_messages=warning" psql "$URL" -q -v ON_ERROR_STOP=1 -f "$ROOT/supabase/baseline.sql" >/dev/null
 (cd "$ROOT" && sqlx migrate run --source migrations --database-url "$URL" --no-dotenv) >&2
 if [ "$SEED" = 1 ]; then
     psql "$URL" -q -v ON_ERROR_STOP=1 -f "$ROOT/supabase/seed.sql" >/dev/null

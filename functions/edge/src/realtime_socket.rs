@@ -127,6 +127,8 @@ impl Connection {
         for (_, upstream) in self.topics.drain() {
             let _ = upstream.socket.close(Some(CloseCode::Normal.code()), Some("client left"));
         }
+        // Complete the closing handshake, or the client waits for our close frame.
+        let _ = self.client.close(Some(CloseCode::Normal.code()), Some("bye"));
     }
 
     fn send(&self, frame: &Frame) {

@@ -50,9 +50,16 @@ check(got[2] === topic && got[4].event === 'hello' && got[4].payload.from === 'n
 a.ws.send(JSON.stringify(['2', '4', topic, 'phx_leave', {}]));
 const left = await a.next((m) => m[1] === '4', 'leave reply');
 check(left[4].status === 'ok', 'leave answered ok');
-const closed = await a.next((m) => m[3] === 'phx_close', 'phx_close');
-check(closed[0] === '2', 'phx_close carries the join_ref');
+const phxClose = await a.next((m) => m[3] === 'phx_close', 'phx_close');
+check(phxClose[0] === '2', 'phx_close carries the join_ref');
 
-a.ws.close();
-b.ws.close();
+// The server must complete the closing handshake, or the sockets hang half-closed.
+const closed = (c) =>
+  new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('server did not complete the close handshake')), 5000);
+    c.ws.onclose = (e) => { clearTimeout(timer); resolve(e.code); };
+    c.ws.close(1000);
+  });
+const codes = await Promise.all([closed(a), closed(b)]);
+check(codes.every((c) => c === 1000), `clean close codes ${codes}`);
 console.log(`node ${process.version}: heartbeat, join, broadcast, leave ok`);

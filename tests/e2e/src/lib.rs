@@ -67,20 +67,30 @@ pub struct Refusal {
     pub body: Value,
 }
 
-/// Attempts an upgrade with the given query string; returns the refusal, or panics if
-/// the server accepted it.
+/// Attempts an upgrade with the given query string and returns the refusal; panics if
+/// the server switched protocols. The request is a plain HTTP client's, because
+/// WebSocket clients do not read the body of a refused handshake.
 pub async fn refused_upgrade(query: &str) -> Refusal {
-    match tokio_tungstenite::connect_async(ws_url(query)).await {
-        Ok(_) => panic!("the upgrade with {query:?} was accepted"),
-        Err(tungstenite::Error::Http(response)) => {
-            let body = response.body().as_deref().unwrap_or_default();
-            Refusal {
-                status: response.status().as_u16(),
-                body: serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into())),
-            }
-        }
-        Err(other) => panic!("unexpected error for {query:?}: {other}"),
+    refused_upgrade_with(query, &[]).await
+}
+
+pub async fn refused_upgrade_with(query: &str, headers: &[(&str, &str)]) -> Refusal {
+    let url = format!("{}/realtime/v1/websocket?{query}", base_url());
+    let mut request = reqwest::Client::new()
+        .get(url)
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
+    let response = request.send().await.expect("HTTP request to the Worker");
+    let status = response.status().as_u16();
+    assert_ne!(status, 101, "the upgrade with {query:?} was accepted");
+    let text = response.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Refusal { status, body }
 }
 
 /// A frame or a binary message from the server.

@@ -79,3 +79,15 @@ async fn a_missing_vsn_means_1_0_0() {
     let reply: serde_json::Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
     assert_eq!(reply, json!({"topic": "phoenix", "event": "phx_reply", "payload": {"status": "ok", "response": {}}, "ref": "7"}));
 }
+
+#[tokio::test]
+async fn the_apikey_may_come_in_the_x_api_key_header() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = e2e::ws_url("vsn=2.0.0").into_client_request().unwrap();
+    request.headers_mut().insert("x-api-key", user_token(ADA).parse().unwrap());
+    let (_, response) = tokio_tungstenite::connect_async(request).await.expect("upgrade with x-api-key");
+    assert_eq!(response.status().as_u16(), 101);
+    // And a bad one there is refused like a bad query parameter.
+    let r = e2e::refused_upgrade_with("vsn=2.0.0", &[("x-api-key", "garbage")]).await;
+    assert_eq!((r.status, r.body), (401, json!({"error": "The token provided is not a valid JWT"})));
+}
