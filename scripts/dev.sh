@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 
 PG_PORT="${PG_PORT:-54322}"
 WORKER_PORT="${WORKER_PORT:-8787}"
-PG_DATA="$ROOT/.local/pg-dev"
+PG_DATA="$(pg_data_dir "$ROOT/.local/pg-dev" pg-dev)"
 
 "$ROOT/scripts/toolchain.sh"
 
@@ -24,17 +24,18 @@ DATABASE_URL="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:$PG_PORT/po
 
 stop_all() {
     trap - INT TERM EXIT
+    # The terminal (or a pipe reading our output) may be gone: never die on a write.
+    trap '' PIPE
     if [ -n "${WRANGLER_PID:-}" ] && kill -0 "$WRANGLER_PID" 2>/dev/null; then
         kill -TERM -- "-$WRANGLER_PID" 2>/dev/null || kill -TERM "$WRANGLER_PID" 2>/dev/null || true
         wait "$WRANGLER_PID" 2>/dev/null || true
     fi
-    log "stopping PostgreSQL"
     "$ROOT/scripts/pg.sh" stop "$PG_DATA" || true
+    log "stopped wrangler and PostgreSQL"
 }
 trap stop_all INT TERM EXIT
 
 log "starting PostgreSQL 15 on 127.0.0.1:$PG_PORT ($PG_DATA)"
-mkdir -p "$ROOT/.local"
 "$ROOT/scripts/pg.sh" start "$PG_DATA" "$PG_PORT"
 log "applying the Supabase baseline, migrations and demo data"
 "$ROOT/scripts/db-setup.sh" "$DATABASE_URL"

@@ -63,3 +63,16 @@ pg_bindir() {
     done
     return 1
 }
+
+# Where a PostgreSQL data directory called NAME lives: under .local/ or .test-run/ in the
+# checkout when the server's user can reach it, else under /tmp (a checkout in a folder
+# closed to other users, as root, would make initdb fail).
+pg_data_dir() {
+    local preferred="$1" name="$2"
+    mkdir -p "$(dirname "$preferred")"
+    if [ "$(id -u)" != 0 ] || runuser -u postgres -- test -x "$(dirname "$preferred")" 2>/dev/null; then
+        echo "$preferred"
+    else
+        echo "/tmp/grower-edge-$(printf '%s' "$ROOT" | md5sum | cut -c1-8)-$name"
+    fi
+}

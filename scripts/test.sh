@@ -26,11 +26,12 @@ log "native unit tests"
 cleanup() {
     local status=$?
     trap - INT TERM EXIT
+    trap '' PIPE
     if [ -n "${WRANGLER_PID:-}" ] && kill -0 "$WRANGLER_PID" 2>/dev/null; then
         kill -TERM -- "-$WRANGLER_PID" 2>/dev/null || true
         wait "$WRANGLER_PID" 2>/dev/null || true
     fi
-    "$ROOT/scripts/pg.sh" stop "$RUN/pg" || true
+    [ -n "${PG_DATA:-}" ] && "$ROOT/scripts/pg.sh" stop "$PG_DATA" || true
     if [ $status -ne 0 ] && [ -f "$RUN/wrangler.log" ]; then
         warn "last lines of wrangler's log ($RUN/wrangler.log):"
         tail -n 40 "$RUN/wrangler.log" >&2 || true
@@ -40,13 +41,14 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 # A clean slate every run; a cluster left running by an interrupted run is stopped first.
-"$ROOT/scripts/pg.sh" stop "$RUN/pg" 2>/dev/null || true
-rm -rf "$RUN"
+PG_DATA="$(pg_data_dir "$RUN/pg" pg-test)"
+"$ROOT/scripts/pg.sh" stop "$PG_DATA" 2>/dev/null || true
+rm -rf "$RUN" "$PG_DATA"
 mkdir -p "$RUN"
 
 log "starting a fresh PostgreSQL on 127.0.0.1:$PG_PORT"
 PG_EXTRA_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-    "$ROOT/scripts/pg.sh" start "$RUN/pg" "$PG_PORT"
+    "$ROOT/scripts/pg.sh" start "$PG_DATA" "$PG_PORT"
 "$ROOT/scripts/db-setup.sh" "$DATABASE_URL"
 
 log "starting wrangler dev on 127.0.0.1:$WORKER_PORT (builds the Worker first)"
@@ -64,7 +66,7 @@ wait_for_http "$BASE/functions/v1/health" 900 "$WRANGLER_PID" \
 export E2E_BASE_URL="$BASE"
 export E2E_JWT_SECRET="$JWT_SECRET"
 export E2E_DATABASE_URL="$DATABASE_URL"
-export E2E_PG_DATA="$RUN/pg"
+export E2E_PG_DATA="$PG_DATA"
 export E2E_PG_PORT="$PG_PORT"
 
 log "end-to-end tests"
