@@ -14,6 +14,8 @@ PG_PORT="${TEST_PG_PORT:-54330}"
 WORKER_PORT="${TEST_WORKER_PORT:-8790}"
 INSPECTOR_PORT="${TEST_INSPECTOR_PORT:-9240}"
 RUN="$ROOT/.test-run"
+# Limits small enough for tests to reach; the tests read the same values.
+export E2E_MAX_CHANNELS=10 E2E_MAX_USERS=5 E2E_MAX_PAYLOAD=65536
 JWT_SECRET="$DEFAULT_JWT_SECRET"
 DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
 
@@ -57,6 +59,8 @@ CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE="$DATABASE_URL" \
     setsid wrangler dev --ip 127.0.0.1 --port "$WORKER_PORT" --inspector-port "$INSPECTOR_PORT" \
     --show-interactive-dev-session=false --persist-to "$RUN/wrangler-state" \
     --var "JWT_SECRET:$JWT_SECRET" --var "DATABASE_URL:$DATABASE_URL" \
+    --var "MAX_CHANNELS_PER_CONNECTION:$E2E_MAX_CHANNELS" --var "MAX_USERS_PER_CHANNEL:$E2E_MAX_USERS" \
+    --var "MAX_PAYLOAD_BYTES:$E2E_MAX_PAYLOAD" \
     >"$RUN/wrangler.log" 2>&1 &
 WRANGLER_PID=$!
 BASE="http://127.0.0.1:$WORKER_PORT"

@@ -7,17 +7,22 @@
 //! - [`settings`]: configuration read from `wrangler.toml` vars and secrets.
 //! - [`health`]: `GET /functions/v1/health`, with a live database round trip.
 //! - [`db`]: Postgres over the Workers socket API (direct locally, Hyperdrive in production).
-//! - [`realtime_socket`]: the client WebSocket: JWT check, heartbeat, one upstream per topic.
+//! - [`realtime_socket`]: the client WebSocket: JWT check, heartbeat, rate limits, one
+//!   upstream per topic.
+//! - [`realtime_api`]: REST broadcast and room health.
 //! - [`room_object`]: the `Room` Durable Object, one per topic, with hibernating sockets.
+//! - [`channel_access`]: private-channel authorization through RLS on `realtime.messages`.
 //! - [`clock`]: the platform clock, in one place.
 //!
 //! No `unwrap`/`expect` on request paths: a panic would kill the isolate and every socket
 //! on it. Failures become typed errors, JSON bodies, or protocol error replies.
 
+mod channel_access;
 mod clock;
 mod db;
 mod error;
 mod health;
+mod realtime_api;
 mod realtime_socket;
 mod room_object;
 mod router;

@@ -13,6 +13,7 @@ use edge_auth::{Claims, Verifier};
 use futures_channel::{mpsc, oneshot};
 use futures_util::{stream, StreamExt};
 use realtime_protocol::{binary, event, reason, reply, BinaryBroadcast, CloseCode, ConnectRefusal, Frame, JoinError, Vsn};
+use room::TokenBucket;
 use std::collections::HashMap;
 use worker::{Env, Request, Response, WebSocket, WebSocketPair, WebsocketEvent};
 
@@ -42,15 +43,18 @@ pub async fn upgrade(req: Request, env: Env) -> Result<Response, EdgeError> {
 
     let pair = WebSocketPair::new()?;
     pair.server.accept()?;
+    let now = clock::now_millis();
     let connection = Connection {
         client: pair.server,
         env,
         claims,
         vsn,
-        limits,
         conn_id: new_conn_id(),
         topics: HashMap::new(),
         next_generation: 0,
+        events: TokenBucket::new(limits.events_per_second, 1000, now),
+        joins: TokenBucket::new(limits.joins_per_second, 1000, now),
+        limits,
     };
     wasm_bindgen_futures::spawn_local(connection.run());
     Ok(Response::from_websocket(pair.client)?)
@@ -95,6 +99,10 @@ struct Connection {
     conn_id: String,
     topics: HashMap<String, Upstream>,
     next_generation: u64,
+    /// Events per second for this socket's user, shared by all its channels.
+    events: TokenBucket,
+    /// Joins per second on this socket.
+    joins: TokenBucket,
 }
 
 impl Connection {
@@ -157,10 +165,17 @@ impl Connection {
             return;
         }
         if frame.event == event::JOIN {
+            if !self.joins.try_take(clock::now_millis()) {
+                self.send(&reply::error(&frame, &JoinError::TooManyJoins.to_string()));
+                return;
+            }
             if let Err(e) = self.ensure_upstream(&frame, notices).await {
                 self.send(&reply::error(&frame, &e.to_string()));
                 return;
             }
+        } else if counts_as_event(&frame.event) && self.topics.contains_key(&frame.topic) && !self.take_event() {
+            self.close_for_rate(&frame.topic);
+            return;
         }
         let leaving = frame.event == event::LEAVE;
         let Some(upstream) = self.topics.get_mut(&frame.topic) else {
@@ -196,6 +211,10 @@ impl Connection {
                 return;
             }
         };
+        if self.topics.contains_key(&topic) && !self.take_event() {
+            self.close_for_rate(&topic);
+            return;
+        }
         match self.topics.get(&topic) {
             Some(upstream) => {
                 if let Err(e) = upstream.socket.send_with_bytes(&bytes) {
@@ -223,14 +242,20 @@ impl Connection {
         if self.topics.len() >= self.limits.max_channels_per_connection {
             return Err(JoinError::TooManyChannels);
         }
-        let socket = room_object::open_upstream(&self.env, &join.topic, &self.conn_id, &self.claims, self.vsn)
-            .await
-            .map_err(|e| {
-                worker::console_error!("cannot reach room {}: {e}", join.topic);
-                JoinError::RoomUnavailable
-            })?;
         let generation = self.next_generation;
         self.next_generation += 1;
+        let socket_key = format!("{}.{generation}", self.conn_id);
+        let upstream = room_object::Upstream {
+            topic: &join.topic,
+            socket_key: &socket_key,
+            conn_id: &self.conn_id,
+            claims: &self.claims,
+            vsn: self.vsn,
+        };
+        let socket = room_object::open_upstream(&self.env, upstream).await.map_err(|e| {
+            worker::console_error!("cannot reach room {}: {e}", join.topic);
+            JoinError::RoomUnavailable
+        })?;
         let (ready_tx, ready_rx) = oneshot::channel();
         wasm_bindgen_futures::spawn_local(pump(
             socket.clone(),
@@ -248,6 +273,20 @@ impl Connection {
         Ok(())
     }
 
+    fn take_event(&mut self) -> bool {
+        self.events.try_take(clock::now_millis())
+    }
+
+    /// The user sent faster than allowed: this channel ends with a `system` error and
+    /// `phx_close`; the room hears the upstream close and drops its presence.
+    fn close_for_rate(&mut self, topic: &str) {
+        let Some(upstream) = self.topics.remove(topic) else { return };
+        let join_ref = upstream.join_ref.as_deref();
+        self.send(&reply::system(topic, join_ref, "error", reason::TOO_MANY_MESSAGES));
+        self.send(&reply::close(topic, join_ref));
+        let _ = upstream.socket.close(Some(CloseCode::Normal.code()), Some("rate limited"));
+    }
+
     fn on_upstream_closed(&mut self, topic: String, generation: u64, code: u16) {
         let current = self.topics.get(&topic).is_some_and(|u| u.generation == generation);
         if !current {
@@ -260,6 +299,11 @@ impl Connection {
             }
         }
     }
+}
+
+/// The pushes that count against the events-per-second limit.
+fn counts_as_event(event: &str) -> bool {
+    matches!(event, event::BROADCAST | event::PRESENCE)
 }
 
 /// Forwards everything the room sends on one upstream to the client, untouched.

@@ -1,120 +1,205 @@
 //! The `Room` Durable Object: one per topic, named by the topic.
 //!
 //! Each upstream socket from a Worker (one client connection's view of this topic) is
-//! accepted with the Hibernation API, and what the room must remember about it (the
-//! [`room::Member`]) lives in the socket's attachment, so a room that hibernates or is
-//! evicted wakes up knowing every joined socket. The rules are in the `room` crate; this
-//! file decodes, calls [`room::handle`], and carries out the effects.
+//! accepted with the Hibernation API. What the room must remember survives hibernation
+//! and eviction: each [`room::Member`] in its socket's attachment, each tracked presence
+//! in the object's storage. In memory the room keeps a roster (socket, member) built
+//! from those on wake-up, so a fan-out decodes nothing. The rules are in the `room`
+//! crate; this file does the I/O (token checks, Postgres, sockets, storage, alarms).
 
-use edge_auth::Claims;
-use realtime_protocol::{BinaryBroadcast, CloseCode, Frame, Vsn};
-use room::{Effect, Inbound, Member, Outbound, Wire};
+use crate::channel_access;
+use crate::{clock, settings};
+use edge_auth::{AuthError, Verifier};
+use realtime_protocol::{event, reply, BinaryBroadcast, CloseCode, Frame, JoinError, Vsn};
+use room::handle::{self as rules, Admission, Ctx, Effect, Inbound};
+use room::{Identity, Member, Outbound, RoomLimits, Tracked, Wire};
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use worker::{
     durable_object, DurableObject, Env, Headers, Request, RequestInit, Response, Result, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair,
 };
 
 /// The internal URL the Worker uses to reach a room; never exposed to clients.
-const UPSTREAM_URL: &str = "https://room.internal/socket";
+const INTERNAL_URL: &str = "https://room.internal";
+const PRESENCE_PREFIX: &str = "presence:";
 
-/// What a socket's attachment holds.
+/// What a socket's attachment holds (kept small: attachments have a size cap).
 #[derive(Debug, Serialize, Deserialize)]
 struct Attachment {
     topic: String,
     member: Member,
+    /// The verified claims of the connection's apikey, for private-channel checks of
+    /// joins that bring no `access_token` of their own.
+    conn_claims: String,
+}
+
+/// What the Worker tells a room about a new upstream socket.
+pub struct Upstream<'a> {
+    pub topic: &'a str,
+    pub socket_key: &'a str,
+    pub conn_id: &'a str,
+    pub claims: &'a edge_auth::Claims,
+    pub vsn: Vsn,
 }
 
 /// Opens an upstream WebSocket from the Worker to the room of `topic`. The caller has
 /// verified the token; the room trusts these fields because only the Worker can reach it.
-pub async fn open_upstream(env: &Env, topic: &str, conn_id: &str, claims: &Claims, vsn: Vsn) -> Result<WebSocket> {
-    let stub = env.durable_object("ROOMS")?.get_by_name(topic)?;
-    let mut url = url::Url::parse(UPSTREAM_URL)?;
+pub async fn open_upstream(env: &Env, up: Upstream<'_>) -> Result<WebSocket> {
+    let stub = env.durable_object("ROOMS")?.get_by_name(up.topic)?;
+    let mut url = url::Url::parse(&format!("{INTERNAL_URL}/socket"))?;
     url.query_pairs_mut()
-        .append_pair("topic", topic)
-        .append_pair("conn", conn_id)
-        .append_pair("role", &claims.role)
-        .append_pair("vsn", vsn.as_str());
-    if let Some(sub) = &claims.sub {
-        url.query_pairs_mut().append_pair("user", sub);
-    }
+        .append_pair("topic", up.topic)
+        .append_pair("key", up.socket_key)
+        .append_pair("conn", up.conn_id)
+        .append_pair("vsn", up.vsn.as_str())
+        .append_pair("claims", &Value::Object(up.claims.raw.clone()).to_string());
     let headers = Headers::new();
     headers.set("upgrade", "websocket")?;
     let mut init = RequestInit::new();
     init.with_headers(headers);
-    let request = Request::new_with_init(url.as_str(), &init)?;
-    let response = stub.fetch_with_request(request).await?;
+    let response = stub.fetch_with_request(Request::new_with_init(url.as_str(), &init)?).await?;
     response
         .websocket()
-        .ok_or_else(|| worker::Error::RustError(format!("room {topic} did not upgrade")))
+        .ok_or_else(|| worker::Error::RustError(format!("room {} did not upgrade", up.topic)))
+}
+
+/// Asks the room of `topic` for its counters.
+pub async fn fetch_stats(env: &Env, topic: &str) -> Result<Value> {
+    let stub = env.durable_object("ROOMS")?.get_by_name(topic)?;
+    let mut response = stub.fetch_with_str(&format!("{INTERNAL_URL}/stats")).await?;
+    response.json().await
+}
+
+/// Delivers a server-side broadcast (the REST endpoint) to the room of `topic`.
+pub async fn deliver_broadcast(env: &Env, topic: &str, payload: &Map<String, Value>) -> Result<u16> {
+    let stub = env.durable_object("ROOMS")?.get_by_name(topic)?;
+    let mut init = RequestInit::new();
+    init.with_method(worker::Method::Post)
+        .with_body(Some(json!({"topic": topic, "payload": payload}).to_string().into()));
+    let response = stub.fetch_with_request(Request::new_with_init(&format!("{INTERNAL_URL}/broadcast"), &init)?).await?;
+    Ok(response.status_code())
+}
+
+fn identity_of(claims: &Map<String, Value>) -> Identity {
+    Identity {
+        user_id: claims.get("sub").and_then(Value::as_str).map(str::to_string),
+        role: claims.get("role").and_then(Value::as_str).unwrap_or("anon").to_string(),
+        exp: claims.get("exp").and_then(Value::as_u64).unwrap_or(0),
+    }
+}
+
+struct Entry {
+    ws: WebSocket,
+    topic: String,
+    member: Member,
+    conn_claims: String,
+}
+
+/// The room's sockets, in memory.
+#[derive(Default)]
+struct Roster {
+    entries: HashMap<String, Entry>,
+}
+
+impl rules::Roster for Roster {
+    fn has_user(&self, user_key: &str, except_socket: &str) -> bool {
+        self.entries
+            .iter()
+            .any(|(k, e)| k != except_socket && e.member.user_key().as_deref() == Some(user_key))
+    }
+
+    fn user_count(&self, except_socket: &str) -> usize {
+        self.entries
+            .iter()
+            .filter(|(k, _)| k.as_str() != except_socket)
+            .filter_map(|(_, e)| e.member.user_key())
+            .collect::<HashSet<_>>()
+            .len()
+    }
+
+    fn presence(&self, except_socket: &str) -> Vec<Tracked> {
+        self.entries
+            .iter()
+            .filter(|(k, _)| k.as_str() != except_socket)
+            .filter_map(|(_, e)| e.member.tracked().cloned())
+            .collect()
+    }
+}
+
+/// Counters since the room last woke up.
+#[derive(Default, Serialize)]
+struct Stats {
+    messages_in: u64,
+    messages_out: u64,
+    send_failures: u64,
+    presence_diffs: u64,
 }
 
 #[durable_object]
 pub struct Room {
     state: State,
+    env: Env,
+    roster: RefCell<Option<Roster>>,
+    stats: RefCell<Stats>,
 }
 
 impl DurableObject for Room {
-    fn new(state: State, _env: Env) -> Self {
-        Room { state }
+    fn new(state: State, env: Env) -> Self {
+        Room { state, env, roster: RefCell::new(None), stats: RefCell::new(Stats::default()) }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let url = req.url()?;
-        let query = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
-        let (Some(topic), Some(conn), Some(role), Some(vsn)) =
-            (query("topic"), query("conn"), query("role"), Vsn::from_query(query("vsn").as_deref()))
-        else {
-            return Response::error("bad upstream request", 400);
-        };
-        let pair = WebSocketPair::new()?;
-        self.state.accept_web_socket(&pair.server);
-        let attachment = Attachment { topic, member: Member::new(conn, query("user"), role, vsn) };
-        pair.server.serialize_attachment(&attachment)?;
-        Response::from_websocket(pair.client)
+        self.ensure_roster().await?;
+        match req.path().as_str() {
+            "/socket" => self.accept(req),
+            "/stats" => Response::from_json(&self.stats_json()),
+            "/broadcast" => self.server_broadcast(req).await,
+            _ => Response::error("not found", 404),
+        }
     }
 
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
-        let Some(mut attachment) = ws.deserialize_attachment::<Attachment>()? else {
+        self.ensure_roster().await?;
+        let Some(key) = self.key_of(&ws) else {
             let _ = ws.close(Some(CloseCode::InternalError.code()), Some("socket has no room state"));
             return Ok(());
         };
+        self.stats.borrow_mut().messages_in += 1;
+        let vsn = self.with_entry(&key, |e| e.member.vsn).unwrap_or(Vsn::V2);
         let inbound = match message {
-            WebSocketIncomingMessage::String(text) => match Frame::decode(attachment.member.vsn, &text) {
+            WebSocketIncomingMessage::String(text) => match Frame::decode(vsn, &text) {
                 Ok(frame) => Inbound::Text(frame),
                 Err(e) => {
-                    worker::console_warn!("room {}: dropped undecodable frame: {e}", attachment.topic);
+                    worker::console_warn!("room: dropped undecodable frame: {e}");
                     return Ok(());
                 }
             },
             WebSocketIncomingMessage::Binary(bytes) => match BinaryBroadcast::decode_client(&bytes) {
                 Ok(b) => Inbound::Binary(b),
                 Err(e) => {
-                    worker::console_warn!("room {}: dropped malformed binary frame: {e}", attachment.topic);
+                    worker::console_warn!("room: dropped malformed binary frame: {e}");
                     return Ok(());
                 }
             },
         };
-        let before = attachment.member.clone();
-        let effects = room::handle(&mut attachment.member, &attachment.topic, inbound);
-        if attachment.member != before {
-            ws.serialize_attachment(&attachment)?;
-        }
-        for effect in effects {
-            match effect {
-                Effect::Reply(frame) => send(&ws, &Wire::Text(frame.encode(attachment.member.vsn))),
-                Effect::Fanout { message, include_sender } => {
-                    self.fan_out(&message, &attachment.member.conn_id, include_sender)
-                }
-                Effect::CloseSender => {
-                    let _ = ws.close(Some(CloseCode::Normal.code()), Some("left"));
-                }
+        match inbound {
+            Inbound::Text(frame) if frame.event == event::JOIN => {
+                let admission = self.admit(&key, &frame).await;
+                self.run(&key, |member, topic, ctx| rules::join(member, topic, frame, admission, ctx)).await
             }
+            Inbound::Text(frame) if frame.event == event::ACCESS_TOKEN => {
+                let verdict = self.verify_refresh(&key, &frame).await;
+                self.run(&key, |member, topic, _| rules::refresh(member, topic, verdict)).await
+            }
+            inbound => self.run(&key, |member, topic, ctx| rules::handle(member, topic, inbound, ctx)).await,
         }
-        Ok(())
     }
 
     async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _was_clean: bool) -> Result<()> {
+        self.drop_socket(&ws).await?;
         // Complete the closing handshake; the socket may already be gone.
         let _ = ws.close(Some(CloseCode::Normal.code()), Some("closed"));
         Ok(())
@@ -122,38 +207,353 @@ impl DurableObject for Room {
 
     async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
         worker::console_warn!("room socket error: {error}");
+        self.drop_socket(&ws).await?;
         let _ = ws.close(Some(CloseCode::InternalError.code()), Some("error"));
         Ok(())
     }
 
+    /// Closes every channel whose token has expired, then waits for the next expiry.
     async fn alarm(&self) -> Result<Response> {
-        // The room sets no alarms yet; answering keeps a stray one from panicking.
+        self.ensure_roster().await?;
+        let now = clock::now_secs();
+        let keys: Vec<String> = self.roster_keys();
+        for key in keys {
+            self.run(&key, |member, topic, _| rules::expire(member, topic, now)).await?;
+        }
+        self.schedule_expiry().await?;
         Response::ok("")
     }
 }
 
 impl Room {
-    /// Sends `message` to every joined socket. A failed send never stops the loop: dead
-    /// sockets are collected and closed after it.
-    fn fan_out(&self, message: &Outbound, sender_conn: &str, include_sender: bool) {
-        let encoded = message.encode();
-        let mut dead = Vec::new();
-        for peer in self.state.get_websockets() {
-            let Ok(Some(attachment)) = peer.deserialize_attachment::<Attachment>() else {
-                continue;
+    fn limits(&self) -> RoomLimits {
+        let d = RoomLimits::default();
+        let n = |name: &str, default: u64| settings::number(&self.env, name, default).unwrap_or(default);
+        RoomLimits {
+            max_users_per_channel: n("MAX_USERS_PER_CHANNEL", d.max_users_per_channel as u64) as usize,
+            max_payload_bytes: n("MAX_PAYLOAD_BYTES", d.max_payload_bytes as u64) as usize,
+            presence_calls: n("PRESENCE_CALLS_PER_WINDOW", u64::from(d.presence_calls)) as u32,
+            presence_window_ms: n("PRESENCE_WINDOW_MS", d.presence_window_ms),
+        }
+    }
+
+    /// Builds the in-memory roster after a wake-up: members from the attachments,
+    /// presence from storage (entries of sockets that are gone are deleted).
+    async fn ensure_roster(&self) -> Result<()> {
+        if self.roster.borrow().is_some() {
+            return Ok(());
+        }
+        let mut roster = Roster::default();
+        for ws in self.state.get_websockets() {
+            if let Ok(Some(a)) = ws.deserialize_attachment::<Attachment>() {
+                let key = a.member.socket_key.clone();
+                roster.entries.insert(key, Entry { ws, topic: a.topic, member: a.member, conn_claims: a.conn_claims });
+            }
+        }
+        let stored = self.state.storage().list_with_options(worker::ListOptions::new().prefix(PRESENCE_PREFIX)).await?;
+        let mut stale = Vec::new();
+        for item in stored.entries() {
+            let Ok(pair) = item else { continue };
+            let pair: js_sys::Array = pair.into();
+            let name = pair.get(0).as_string().unwrap_or_default();
+            let key = name.trim_start_matches(PRESENCE_PREFIX).to_string();
+            let tracked: Option<Tracked> = serde_wasm_bindgen::from_value(pair.get(1)).ok();
+            match (roster.entries.get_mut(&key), tracked) {
+                (Some(entry), Some(tracked)) => {
+                    if let Some(channel) = entry.member.channel.as_mut() {
+                        channel.presence = Some(tracked);
+                    }
+                }
+                _ => stale.push(name),
+            }
+        }
+        if !stale.is_empty() {
+            self.state.storage().delete_multiple(stale).await?;
+        }
+        if self.roster.borrow().is_none() {
+            *self.roster.borrow_mut() = Some(roster);
+        }
+        Ok(())
+    }
+
+    fn roster_keys(&self) -> Vec<String> {
+        self.roster.borrow().as_ref().map(|r| r.entries.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    fn key_of(&self, ws: &WebSocket) -> Option<String> {
+        let roster = self.roster.borrow();
+        let roster = roster.as_ref()?;
+        roster.entries.iter().find(|(_, e)| &e.ws == ws).map(|(k, _)| k.clone()).or_else(|| {
+            ws.deserialize_attachment::<Attachment>().ok().flatten().map(|a| a.member.socket_key)
+        })
+    }
+
+    fn with_entry<T>(&self, key: &str, f: impl FnOnce(&Entry) -> T) -> Option<T> {
+        self.roster.borrow().as_ref().and_then(|r| r.entries.get(key)).map(f)
+    }
+
+    fn accept(&self, req: Request) -> Result<Response> {
+        let url = req.url()?;
+        let query = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+        let (Some(topic), Some(key), Some(conn), Some(vsn), Some(claims)) = (
+            query("topic"),
+            query("key"),
+            query("conn"),
+            Vsn::from_query(query("vsn").as_deref()),
+            query("claims").and_then(|c| serde_json::from_str::<Map<String, Value>>(&c).ok()),
+        ) else {
+            return Response::error("bad upstream request", 400);
+        };
+        let pair = WebSocketPair::new()?;
+        self.state.accept_web_socket(&pair.server);
+        let member = Member::new(key.clone(), conn, identity_of(&claims), vsn);
+        let conn_claims = Value::Object(claims).to_string();
+        let attachment = Attachment { topic: topic.clone(), member: member.clone(), conn_claims: conn_claims.clone() };
+        pair.server.serialize_attachment(&attachment)?;
+        if let Some(roster) = self.roster.borrow_mut().as_mut() {
+            roster.entries.insert(key, Entry { ws: pair.server.clone(), topic, member, conn_claims });
+        }
+        Response::from_websocket(pair.client)
+    }
+
+    /// Decides a join's admission: whose token, and read/write access for private channels.
+    async fn admit(&self, key: &str, frame: &Frame) -> std::result::Result<Admission, JoinError> {
+        let Some((topic, conn_claims)) = self.with_entry(key, |e| (e.topic.clone(), e.conn_claims.clone())) else {
+            return Err(JoinError::RoomUnavailable);
+        };
+        let claims = match frame.payload.get("access_token").and_then(Value::as_str) {
+            Some(token) if !token.is_empty() => self.verify(token).map_err(join_error)?,
+            _ => serde_json::from_str::<Map<String, Value>>(&conn_claims).map_err(|_| JoinError::MalformedJwt)?,
+        };
+        let identity = identity_of(&claims);
+        let config = room::JoinConfig::from_join_payload(&frame.payload);
+        if !config.private {
+            return Ok(Admission { identity, can_write: true });
+        }
+        let channel = topic.strip_prefix(realtime_protocol::TOPIC_PREFIX).unwrap_or(&topic).to_string();
+        match channel_access::check(&self.env, &channel, &claims).await {
+            Ok(access) if access.read => Ok(Admission { identity, can_write: access.write }),
+            Ok(_) => Err(JoinError::Unauthorized(channel)),
+            Err(e) => {
+                worker::console_error!("private channel check for {channel} failed: {e}");
+                Err(JoinError::DatabaseUnavailable)
+            }
+        }
+    }
+
+    fn verify(&self, token: &str) -> std::result::Result<Map<String, Value>, AuthError> {
+        let secret = settings::jwt_secret(&self.env).map_err(|_| AuthError::BadSignature)?;
+        Verifier::hs256(secret.as_bytes()).verify(token, clock::now_secs()).map(|c| c.raw)
+    }
+
+    /// Verifies a refreshed token and, for private channels, re-authorizes it.
+    async fn verify_refresh(&self, key: &str, frame: &Frame) -> std::result::Result<Identity, String> {
+        let token = frame.payload.get("access_token").and_then(Value::as_str).unwrap_or_default();
+        let claims = self.verify(token).map_err(|e| refresh_message(&e))?;
+        let (topic, private) = self
+            .with_entry(key, |e| (e.topic.clone(), e.member.channel.as_ref().is_some_and(|c| c.config.private)))
+            .unwrap_or_default();
+        if private {
+            let channel = topic.strip_prefix(realtime_protocol::TOPIC_PREFIX).unwrap_or(&topic).to_string();
+            match channel_access::check(&self.env, &channel, &claims).await {
+                Ok(access) if access.read => {}
+                Ok(_) => return Err(format!("You do not have permissions to read from this Channel topic: {channel}")),
+                Err(e) => return Err(format!("Could not re-authorize the channel: {e}")),
+            }
+        }
+        Ok(identity_of(&claims))
+    }
+
+    /// Runs one rule on the member of socket `key` and carries out its effects.
+    async fn run<F>(&self, key: &str, rule: F) -> Result<()>
+    where
+        F: FnOnce(&mut Member, &str, &Ctx) -> Vec<Effect>,
+    {
+        let limits = self.limits();
+        // Take the entry out, so the rule sees the others as the roster and this one mutably.
+        let Some(mut entry) = self.roster.borrow_mut().as_mut().and_then(|r| r.entries.remove(key)) else {
+            return Ok(());
+        };
+        let before = entry.member.clone();
+        let effects = {
+            let roster = self.roster.borrow();
+            let empty = Roster::default();
+            let ctx = Ctx { now_ms: clock::now_millis(), limits: &limits, roster: roster.as_ref().unwrap_or(&empty) };
+            rule(&mut entry.member, &entry.topic, &ctx)
+        };
+        let tracked_before = before.tracked().cloned();
+        let tracked_after = entry.member.tracked().cloned();
+        let joined_changed = before.channel.as_ref().map(|c| (&c.join_ref, c.identity.exp))
+            != entry.member.channel.as_ref().map(|c| (&c.join_ref, c.identity.exp));
+        if entry.member != before {
+            let attachment = Attachment {
+                topic: entry.topic.clone(),
+                member: entry.member.clone(),
+                conn_claims: entry.conn_claims.clone(),
             };
-            let member = &attachment.member;
-            if !member.is_joined() || (!include_sender && member.conn_id == sender_conn) {
-                continue;
-            }
-            let Some(wire) = encoded.for_vsn(member.vsn) else { continue };
-            if !try_send(&peer, wire) {
-                dead.push(peer);
+            if let Err(e) = entry.ws.serialize_attachment(&attachment) {
+                worker::console_error!("room: cannot store socket state: {e}");
             }
         }
-        for peer in dead {
-            let _ = peer.close(Some(CloseCode::InternalError.code()), Some("send failed"));
+        let ws = entry.ws.clone();
+        let topic = entry.topic.clone();
+        if let Some(roster) = self.roster.borrow_mut().as_mut() {
+            roster.entries.insert(key.to_string(), entry);
         }
+        self.apply(&ws, key, &topic, effects);
+        if tracked_before != tracked_after {
+            let name = format!("{PRESENCE_PREFIX}{key}");
+            match tracked_after {
+                Some(tracked) => self.state.storage().put(&name, &tracked).await?,
+                None => {
+                    self.state.storage().delete(&name).await?;
+                }
+            }
+        }
+        if joined_changed {
+            self.schedule_expiry().await?;
+        }
+        Ok(())
+    }
+
+    fn apply(&self, sender: &WebSocket, sender_key: &str, topic: &str, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Reply(frame) => {
+                    let vsn = self.with_entry(sender_key, |e| e.member.vsn).unwrap_or(Vsn::V2);
+                    self.send(sender, &Wire::Text(frame.encode(vsn)));
+                }
+                Effect::Fanout { message, include_sender } => {
+                    let skip = if include_sender { None } else { Some(sender_key) };
+                    self.fan_out(&message.encode(), skip);
+                }
+                Effect::PresenceDiff { joins, leaves } => {
+                    self.stats.borrow_mut().presence_diffs += 1;
+                    let frame = reply::push(topic, None, event::PRESENCE_DIFF, room::presence::diff(&joins, &leaves));
+                    let encoded = room::Encoded::text(&frame);
+                    self.fan_out(&encoded, None);
+                }
+                Effect::CloseSender => {
+                    let _ = sender.close(Some(CloseCode::Normal.code()), Some("left"));
+                }
+            }
+        }
+    }
+
+    /// Sends to every joined socket but `skip`. A failed send never stops the loop:
+    /// dead sockets are collected and closed after it.
+    fn fan_out(&self, encoded: &room::Encoded, skip: Option<&str>) {
+        let mut dead = Vec::new();
+        let mut sent = 0u64;
+        if let Some(roster) = self.roster.borrow().as_ref() {
+            for (key, entry) in &roster.entries {
+                if !entry.member.is_joined() || skip == Some(key.as_str()) {
+                    continue;
+                }
+                let Some(wire) = encoded.for_vsn(entry.member.vsn) else { continue };
+                if try_send(&entry.ws, wire) {
+                    sent += 1;
+                } else {
+                    dead.push(entry.ws.clone());
+                }
+            }
+        }
+        let mut stats = self.stats.borrow_mut();
+        stats.messages_out += sent;
+        stats.send_failures += dead.len() as u64;
+        drop(stats);
+        for ws in dead {
+            let _ = ws.close(Some(CloseCode::InternalError.code()), Some("send failed"));
+        }
+    }
+
+    fn send(&self, ws: &WebSocket, wire: &Wire) {
+        if try_send(ws, wire) {
+            self.stats.borrow_mut().messages_out += 1;
+        } else {
+            self.stats.borrow_mut().send_failures += 1;
+        }
+    }
+
+    /// A socket is gone: tell the others (presence) and forget it.
+    async fn drop_socket(&self, ws: &WebSocket) -> Result<()> {
+        self.ensure_roster().await?;
+        let Some(key) = self.key_of(ws) else { return Ok(()) };
+        self.run(&key, |member, _, _| rules::disconnect(member)).await?;
+        if let Some(roster) = self.roster.borrow_mut().as_mut() {
+            roster.entries.remove(&key);
+        }
+        Ok(())
+    }
+
+    /// Sets the alarm to the earliest token expiry among joined channels.
+    async fn schedule_expiry(&self) -> Result<()> {
+        let earliest = self
+            .roster
+            .borrow()
+            .as_ref()
+            .and_then(|r| r.entries.values().filter_map(|e| e.member.channel.as_ref().map(|c| c.identity.exp)).min());
+        let Some(exp) = earliest else {
+            return self.state.storage().delete_alarm().await;
+        };
+        let at_ms = (exp.saturating_add(1)).saturating_mul(1000) as i64;
+        match self.state.storage().get_alarm().await? {
+            Some(current) if current <= at_ms && current > clock::now_millis() as i64 => Ok(()),
+            _ => {
+                // A Number, not the BigInt an i64 would become: `new Date(BigInt)` throws,
+                // and an exception through wasm resets the instance with every socket on it.
+                let at = js_sys::Date::new(&js_sys::Number::from(at_ms as f64));
+                self.state.storage().set_alarm(worker::ScheduledTime::new(at)).await
+            }
+        }
+    }
+
+    fn stats_json(&self) -> Value {
+        let roster = self.roster.borrow();
+        let entries = roster.as_ref().map(|r| r.entries.values().collect::<Vec<_>>()).unwrap_or_default();
+        let joined = entries.iter().filter(|e| e.member.is_joined()).count();
+        let users: HashSet<String> = entries.iter().filter_map(|e| e.member.user_key()).collect();
+        let presence = entries.iter().filter(|e| e.member.tracked().is_some()).count();
+        let stats = self.stats.borrow();
+        json!({
+            "sockets": entries.len(),
+            "joined_sockets": joined,
+            "distinct_users": users.len(),
+            "presence_count": presence,
+            "messages_in": stats.messages_in,
+            "messages_out": stats.messages_out,
+            "send_failures": stats.send_failures,
+            "presence_diffs": stats.presence_diffs,
+        })
+    }
+
+    /// A broadcast from the server side (the REST endpoint): fanned out to every joined socket.
+    async fn server_broadcast(&self, mut req: Request) -> Result<Response> {
+        let body: Value = req.json().await?;
+        let (Some(topic), Some(Value::Object(payload))) = (body.get("topic").and_then(Value::as_str), body.get("payload"))
+        else {
+            return Response::error("bad broadcast", 400);
+        };
+        self.stats.borrow_mut().messages_in += 1;
+        self.fan_out(&Outbound::from_json(topic, payload.clone()).encode(), None);
+        Response::empty().map(|r| r.with_status(202))
+    }
+}
+
+fn join_error(e: AuthError) -> JoinError {
+    match e {
+        AuthError::Expired(ago) => JoinError::TokenExpired(ago),
+        AuthError::BadSignature => JoinError::InvalidToken("Failed to validate JWT signature".into()),
+        AuthError::MissingRoleOrExp => JoinError::InvalidToken("Fields `role` and `exp` are required in JWT".into()),
+        AuthError::Malformed | AuthError::AlgorithmNotAllowed | AuthError::WrongAudience => JoinError::MalformedJwt,
+    }
+}
+
+/// The `system` message for a refresh token that does not verify.
+fn refresh_message(e: &AuthError) -> String {
+    match e {
+        AuthError::Expired(ago) => format!("Token has expired {ago} seconds ago"),
+        other => other.connect_refusal().message().to_string(),
     }
 }
 
@@ -163,10 +563,4 @@ fn try_send(ws: &WebSocket, wire: &Wire) -> bool {
         Wire::Binary(bytes) => ws.send_with_bytes(bytes),
     };
     result.is_ok()
-}
-
-fn send(ws: &WebSocket, wire: &Wire) {
-    if !try_send(ws, wire) {
-        worker::console_warn!("room: reply could not be sent");
-    }
 }

@@ -4,9 +4,11 @@
 //! |---|---|---|
 //! | GET | `/functions/v1/health` | [`crate::health`] |
 //! | GET (upgrade) | `/realtime/v1/websocket` | [`crate::realtime_socket`] |
+//! | POST | `/realtime/v1/api/broadcast` | [`crate::realtime_api::broadcast`] |
+//! | GET | `/realtime/v1/api/rooms/<topic>` | [`crate::realtime_api::room_stats`] (service role) |
 
 use crate::error::EdgeError;
-use crate::{health, realtime_socket};
+use crate::{health, realtime_api, realtime_socket};
 use worker::{Env, Method, Request, Response};
 
 pub async fn route(req: Request, env: Env) -> Result<Response, EdgeError> {
@@ -17,6 +19,16 @@ pub async fn route(req: Request, env: Env) -> Result<Response, EdgeError> {
             _ => Err(EdgeError::MethodNotAllowed),
         },
         "/realtime/v1/websocket" => realtime_socket::upgrade(req, env).await,
-        _ => Err(EdgeError::NotFound),
+        "/realtime/v1/api/broadcast" => match req.method() {
+            Method::Post => realtime_api::broadcast(req, env).await,
+            _ => Err(EdgeError::MethodNotAllowed),
+        },
+        other => match other.strip_prefix("/realtime/v1/api/rooms/") {
+            Some(topic) if req.method() == Method::Get => {
+                let topic = percent_encoding::percent_decode_str(topic).decode_utf8_lossy().into_owned();
+                realtime_api::room_stats(req, env, &topic).await
+            }
+            _ => Err(EdgeError::NotFound),
+        },
     }
 }

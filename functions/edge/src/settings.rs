@@ -36,13 +36,17 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct RealtimeLimits {
     pub max_channels_per_connection: usize,
     pub max_frame_bytes: usize,
+    pub events_per_second: u32,
+    pub joins_per_second: u32,
 }
 
 impl RealtimeLimits {
     pub fn from_env(env: &Env) -> Result<RealtimeLimits, EdgeError> {
         Ok(RealtimeLimits {
             max_channels_per_connection: number(env, "MAX_CHANNELS_PER_CONNECTION", 100)? as usize,
-            max_frame_bytes: number(env, "MAX_FRAME_BYTES", 3_000_000)? as usize,
+            max_frame_bytes: number(env, "MAX_FRAME_BYTES", 3_200_000)? as usize,
+            events_per_second: number(env, "MAX_EVENTS_PER_SECOND", 100)? as u32,
+            joins_per_second: number(env, "MAX_JOINS_PER_SECOND", 100)? as u32,
         })
     }
 }

@@ -14,7 +14,18 @@
 //! | join with an expired access_token | `phx_join` | reply error `InvalidJWTToken: Token has expired N seconds ago` |
 //! | join with a bad access_token | `phx_join` | reply error `MalformedJWT: The token provided is not a valid JWT` |
 //! | join refused by policy | `phx_join` | reply error `Unauthorized: You do not have permissions to read from this Channel topic: <name>` |
+//! | private channel check failed (database down) | `phx_join` | reply error `DatabaseConnectionIssue: Could not check access to this channel, retry` |
 //! | room unavailable | `phx_join` | reply error `RealtimeNodeDisconnected: Room unavailable, retry` |
+//! | join over the users-per-channel limit | `phx_join` | reply error `ConnectionRateLimitReached: Too many connected users` |
+//! | joins faster than allowed on one socket | `phx_join` | reply error `ClientJoinRateLimitReached: Too many joins per second` |
+//! | `postgres_changes` bindings in a join | `phx_join` | reply error `NotImplemented: postgres_changes is not available yet on this server` |
+//! | events faster than allowed for a user | any push | `system` error `Too many messages per second`, then `phx_close` |
+//! | presence calls over budget | `presence` | reply error and `system` error `Client presence rate limit exceeded` |
+//! | broadcast payload over the size limit | `broadcast` | ack reply `{"status":"error","response":"payload_size_exceeded"}`, else dropped |
+//! | `track` payload not an object | `presence` | reply error `Presence track payload must be a map` |
+//! | write to a private channel without write access | `broadcast` / `presence` | reply error `Unauthorized: You do not have permissions to write to this Channel topic: <name>` |
+//! | token refresh invalid, or for another user | `access_token` | `system` error with the reason, then `phx_close` |
+//! | channel token expires | (timer) | `system` error `Token has expired N seconds ago`, then `phx_close` |
 //! | frame for a topic not joined | any | reply error `unmatched topic` |
 //! | frame that is not valid JSON or not a frame | any | dropped (logged); the socket stays open |
 //! | room lost while joined | server push | `phx_error` on the topic: the client rejoins |
@@ -81,6 +92,28 @@ pub enum JoinError {
     Unauthorized(String),
     #[error("RealtimeNodeDisconnected: Room unavailable, retry")]
     RoomUnavailable,
+    #[error("ConnectionRateLimitReached: Too many connected users")]
+    TooManyUsers,
+    #[error("ClientJoinRateLimitReached: Too many joins per second")]
+    TooManyJoins,
+    #[error("InvalidJWTToken: {0}")]
+    InvalidToken(String),
+    #[error("DatabaseConnectionIssue: Could not check access to this channel, retry")]
+    DatabaseUnavailable,
+}
+
+/// Text of the `system` message sent before a channel is closed for sending too fast.
+pub const TOO_MANY_MESSAGES: &str = "Too many messages per second";
+/// Text of the `system` message for a socket over its presence call budget.
+pub const PRESENCE_RATE_LIMITED: &str = "Client presence rate limit exceeded";
+/// Ack reply `response` for a broadcast over the payload size limit.
+pub const PAYLOAD_TOO_LARGE: &str = "payload_size_exceeded";
+/// Reply reason for a `track` whose payload is not an object.
+pub const PRESENCE_NOT_A_MAP: &str = "Presence track payload must be a map";
+
+/// Reason for a write (broadcast, track) refused on a private channel.
+pub fn write_refused(channel: &str) -> String {
+    format!("Unauthorized: You do not have permissions to write to this Channel topic: {channel}")
 }
 
 /// The reason text of a reply to a frame on a topic the socket has not joined.

@@ -35,6 +35,29 @@ pub fn channel_error(topic: &str, join_ref: Option<&str>) -> Frame {
     Frame::new(topic, event::ERROR, Map::new()).with_refs(join_ref.clone(), join_ref)
 }
 
+/// `phx_reply` with status error and a bare string `response` (the shape Supabase uses
+/// for `payload_size_exceeded`).
+pub fn error_bare(to: &Frame, response: &str) -> Frame {
+    Frame::new(to.topic.clone(), event::REPLY, object(json!({"status": "error", "response": response})))
+        .with_refs(to.join_ref.clone(), to.msg_ref.clone())
+}
+
+/// A `system` message about the channel `topic` (`status` is "ok" or "error").
+pub fn system(topic: &str, join_ref: Option<&str>, status: &str, message: &str) -> Frame {
+    let channel = topic.strip_prefix(crate::TOPIC_PREFIX).unwrap_or(topic);
+    Frame::new(
+        topic,
+        event::SYSTEM,
+        object(json!({"extension": "system", "status": status, "message": message, "channel": channel})),
+    )
+    .with_refs(join_ref.map(str::to_string), None)
+}
+
+/// A server push on a joined channel: `[join_ref, null, topic, event, payload]`.
+pub fn push(topic: &str, join_ref: Option<&str>, event: &str, payload: Map<String, Value>) -> Frame {
+    Frame::new(topic, event, payload).with_refs(join_ref.map(str::to_string), None)
+}
+
 /// A fanned-out JSON broadcast: `[null, null, topic, "broadcast", payload]`.
 pub fn broadcast(topic: &str, payload: Map<String, Value>) -> Frame {
     Frame::new(topic, event::BROADCAST, payload)
@@ -52,6 +75,16 @@ mod tests {
         assert_eq!(reply, json!(["4", "4", "realtime:a", "phx_reply", {"status":"ok","response":{"postgres_changes":[]}}]));
         let err: Value = serde_json::from_str(&error(&join, "unmatched topic").encode(Vsn::V2)).unwrap();
         assert_eq!(err[4], json!({"status":"error","response":{"reason":"unmatched topic"}}));
+    }
+
+    #[test]
+    fn system_messages_name_the_channel_without_the_prefix() {
+        let f: Value = serde_json::from_str(&system("realtime:room", Some("3"), "error", "Token has expired 5 seconds ago").encode(Vsn::V2)).unwrap();
+        assert_eq!(
+            f,
+            json!(["3", null, "realtime:room", "system",
+                   {"extension": "system", "status": "error", "message": "Token has expired 5 seconds ago", "channel": "room"}])
+        );
     }
 
     #[test]

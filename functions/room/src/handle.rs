@@ -1,11 +1,14 @@
-//! The room's answer to one inbound frame from one member.
+//! The room's answers, as pure functions: each reads and updates one [`Member`] and
+//! returns the [`Effect`]s the host must carry out, in order.
 //!
-//! Pure: it reads and updates the sender's [`Member`] and returns [`Effect`]s; the host
-//! (the Durable Object) sends the replies, fans out, and stores the updated member.
+//! What needs I/O happens in the host before these are called: verifying a join's or a
+//! refresh's token, and asking Postgres whether a private channel may be read or written.
+//! The results come in as an [`Admission`] or an identity; the rules stay here.
 
-use crate::{Channel, JoinConfig, Member, Outbound};
-use realtime_protocol::{event, reason, reply, BinaryBroadcast, Frame};
-use serde_json::{json, Value};
+use crate::presence::{self, Tracked};
+use crate::{Channel, Identity, JoinConfig, Member, Outbound, RoomLimits, TokenBucket};
+use realtime_protocol::{event, reason, reply, BinaryBroadcast, Frame, JoinError};
+use serde_json::{json, Map, Value};
 
 /// A frame as it came off the socket.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,228 +25,239 @@ pub enum Effect {
     Reply(Frame),
     /// Send to every joined member; the sender too only when `include_sender`.
     Fanout { message: Outbound, include_sender: bool },
-    /// Close the sender's upstream socket (after a leave: the channel is over).
+    /// Send `presence_diff` to every joined member, the sender included.
+    PresenceDiff { joins: Vec<Tracked>, leaves: Vec<Tracked> },
+    /// Close the sender's upstream socket: its channel is over.
     CloseSender,
 }
 
-/// Handles one inbound frame from `member` on the room's `topic`.
-pub fn handle(member: &mut Member, topic: &str, inbound: Inbound) -> Vec<Effect> {
-    match inbound {
-        Inbound::Binary(b) => match &member.channel {
-            Some(channel) => {
-                let ack = b.msg_ref.is_some() && channel.config.broadcast_ack;
-                let frame_for_reply = Frame::new(topic, event::BROADCAST, Default::default())
-                    .with_refs(b.join_ref.clone(), b.msg_ref.clone());
-                let mut effects = vec![Effect::Fanout {
-                    include_sender: channel.config.broadcast_self,
-                    message: Outbound::from_binary(topic, b),
-                }];
-                if ack {
-                    effects.push(Effect::Reply(reply::ok(&frame_for_reply, json!({}))));
-                }
-                effects
-            }
-            None => {
-                let frame = Frame::new(topic, event::BROADCAST, Default::default()).with_refs(b.join_ref, b.msg_ref);
-                vec![Effect::Reply(reply::error(&frame, reason::UNMATCHED_TOPIC))]
-            }
-        },
-        Inbound::Text(frame) => handle_text(member, topic, frame),
-    }
+/// What the room can see of its other members.
+pub trait Roster {
+    /// Whether a joined socket other than `except_socket` runs on `user_key`.
+    fn has_user(&self, user_key: &str, except_socket: &str) -> bool;
+    /// Distinct user keys joined, not counting `except_socket`.
+    fn user_count(&self, except_socket: &str) -> usize;
+    /// Every tracked presence, except that of `except_socket`.
+    fn presence(&self, except_socket: &str) -> Vec<Tracked>;
 }
 
-fn handle_text(member: &mut Member, topic: &str, frame: Frame) -> Vec<Effect> {
-    if frame.event == event::JOIN {
-        return join(member, topic, frame);
-    }
-    let Some(channel) = member.channel.clone() else {
-        return vec![Effect::Reply(reply::error(&frame, reason::UNMATCHED_TOPIC))];
-    };
-    match frame.event.as_str() {
-        event::BROADCAST => {
-            let mut effects = vec![Effect::Fanout {
-                message: Outbound::from_json(topic, frame.payload.clone()),
-                include_sender: channel.config.broadcast_self,
-            }];
-            if channel.config.broadcast_ack {
-                effects.push(Effect::Reply(reply::ok(&frame, json!({}))));
-            }
-            effects
-        }
-        event::LEAVE => {
-            member.channel = None;
-            vec![
-                Effect::Reply(reply::ok(&frame, json!({}))),
-                Effect::Reply(reply::close(topic, channel.join_ref.as_deref())),
-                Effect::CloseSender,
-            ]
-        }
-        // Token refresh is re-verified once private channels exist; today every
-        // channel is public, so a new token changes nothing here.
-        event::ACCESS_TOKEN => vec![],
-        event::PRESENCE => vec![Effect::Reply(reply::error(
-            &frame,
-            "NotImplemented: presence is not available yet on this server",
-        ))],
-        other => vec![Effect::Reply(reply::error(&frame, &format!("UnknownEvent: {other}")))],
-    }
+/// The room's surroundings for one call.
+pub struct Ctx<'a> {
+    pub now_ms: u64,
+    pub limits: &'a RoomLimits,
+    pub roster: &'a dyn Roster,
 }
 
-fn join(member: &mut Member, topic: &str, frame: Frame) -> Vec<Effect> {
+/// The host's verdict on a join: whose token the channel runs on, and whether it may write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admission {
+    pub identity: Identity,
+    pub can_write: bool,
+}
+
+fn channel_name(topic: &str) -> &str {
+    topic.strip_prefix(realtime_protocol::TOPIC_PREFIX).unwrap_or(topic)
+}
+
+/// Ends the member's channel: presence leave first, so the others see it go.
+fn end_channel(member: &mut Member, effects: &mut Vec<Effect>) -> Option<Channel> {
+    let channel = member.channel.take()?;
+    if let Some(tracked) = channel.presence.clone() {
+        effects.push(Effect::PresenceDiff { joins: vec![], leaves: vec![tracked] });
+    }
+    Some(channel)
+}
+
+/// Answers a `phx_join`.
+pub fn join(member: &mut Member, topic: &str, frame: Frame, admission: Result<Admission, JoinError>, ctx: &Ctx) -> Vec<Effect> {
     let mut effects = Vec::new();
     // A second join on a joined topic replaces the channel: close the old one first,
     // as Phoenix does, so the client sees the old join_ref end.
-    if let Some(old) = member.channel.take() {
+    if let Some(old) = end_channel(member, &mut effects) {
         effects.push(Effect::Reply(reply::close(topic, old.join_ref.as_deref())));
     }
-    let config = JoinConfig::from_join_payload(&frame.payload);
-    // Bindings are echoed with ids once postgres_changes is served; until then the
-    // reply carries none, which the client accepts only when it asked for none.
-    let requested = frame.payload.get("config").and_then(|c| c.get("postgres_changes"));
-    if let Some(Value::Array(bindings)) = requested {
-        if !bindings.is_empty() {
-            effects.push(Effect::Reply(reply::error(
-                &frame,
-                "NotImplemented: postgres_changes is not available yet on this server",
-            )));
+    let refuse = |effects: &mut Vec<Effect>, reason: &str| effects.push(Effect::Reply(reply::error(&frame, reason)));
+    let admission = match admission {
+        Ok(admission) => admission,
+        Err(e) => {
+            refuse(&mut effects, &e.to_string());
             return effects;
         }
+    };
+    // Bindings are echoed with ids once postgres_changes is served; until then a join
+    // that asks for them is refused rather than silently given nothing.
+    let requested = frame.payload.get("config").and_then(|c| c.get("postgres_changes"));
+    if matches!(requested, Some(Value::Array(b)) if !b.is_empty()) {
+        refuse(&mut effects, "NotImplemented: postgres_changes is not available yet on this server");
+        return effects;
     }
-    member.channel = Some(Channel { join_ref: frame.join_ref.clone(), config });
+    let user_key = admission.identity.user_key(&member.conn_id);
+    let new_user = !ctx.roster.has_user(&user_key, &member.socket_key);
+    if new_user && ctx.roster.user_count(&member.socket_key) >= ctx.limits.max_users_per_channel {
+        refuse(&mut effects, &JoinError::TooManyUsers.to_string());
+        return effects;
+    }
+    let config = JoinConfig::from_join_payload(&frame.payload);
+    let presence_enabled = config.presence_enabled;
+    member.channel = Some(Channel {
+        join_ref: frame.join_ref.clone(),
+        config,
+        identity: admission.identity,
+        can_write: admission.can_write,
+        presence: None,
+    });
     effects.push(Effect::Reply(reply::ok(&frame, json!({"postgres_changes": []}))));
+    if presence_enabled {
+        let state = presence::grouped(&ctx.roster.presence(&member.socket_key));
+        effects.push(Effect::Reply(reply::push(topic, frame.join_ref.as_deref(), event::PRESENCE_STATE, state)));
+    }
+    effects
+}
+
+/// Answers any frame other than a join or a token refresh.
+pub fn handle(member: &mut Member, topic: &str, inbound: Inbound, ctx: &Ctx) -> Vec<Effect> {
+    let Some(channel) = member.channel.clone() else {
+        let frame = match inbound {
+            Inbound::Text(frame) => frame,
+            Inbound::Binary(b) => Frame::new(topic, event::BROADCAST, Map::new()).with_refs(b.join_ref, b.msg_ref),
+        };
+        return vec![Effect::Reply(reply::error(&frame, reason::UNMATCHED_TOPIC))];
+    };
+    match inbound {
+        Inbound::Binary(b) => {
+            let frame = Frame::new(topic, event::BROADCAST, Map::new()).with_refs(b.join_ref.clone(), b.msg_ref.clone());
+            broadcast(&channel, topic, &frame, Outbound::from_binary(topic, b), ctx)
+        }
+        Inbound::Text(frame) => match frame.event.as_str() {
+            event::BROADCAST => {
+                let message = Outbound::from_json(topic, frame.payload.clone());
+                broadcast(&channel, topic, &frame, message, ctx)
+            }
+            event::PRESENCE => presence_push(member, topic, &frame, ctx),
+            event::LEAVE => {
+                let mut effects = Vec::new();
+                end_channel(member, &mut effects);
+                effects.push(Effect::Reply(reply::ok(&frame, json!({}))));
+                effects.push(Effect::Reply(reply::close(topic, channel.join_ref.as_deref())));
+                effects.push(Effect::CloseSender);
+                effects
+            }
+            other => vec![Effect::Reply(reply::error(&frame, &format!("UnknownEvent: {other}")))],
+        },
+    }
+}
+
+fn broadcast(channel: &Channel, topic: &str, frame: &Frame, message: Outbound, ctx: &Ctx) -> Vec<Effect> {
+    let ack = channel.config.broadcast_ack && frame.msg_ref.is_some();
+    if !channel.can_write {
+        return if ack {
+            vec![Effect::Reply(reply::error(frame, &reason::write_refused(channel_name(topic))))]
+        } else {
+            vec![]
+        };
+    }
+    if message.payload_len() > ctx.limits.max_payload_bytes {
+        return if ack { vec![Effect::Reply(reply::error_bare(frame, reason::PAYLOAD_TOO_LARGE))] } else { vec![] };
+    }
+    let mut effects = vec![Effect::Fanout { message, include_sender: channel.config.broadcast_self }];
+    if ack {
+        effects.push(Effect::Reply(reply::ok(frame, json!({}))));
+    }
+    effects
+}
+
+fn presence_push(member: &mut Member, topic: &str, frame: &Frame, ctx: &Ctx) -> Vec<Effect> {
+    let bucket = member.presence_bucket.get_or_insert_with(|| {
+        TokenBucket::new(ctx.limits.presence_calls, ctx.limits.presence_window_ms, ctx.now_ms)
+    });
+    let join_ref = member.channel.as_ref().and_then(|c| c.join_ref.clone());
+    if !bucket.try_take(ctx.now_ms) {
+        return vec![
+            Effect::Reply(reply::error(frame, reason::PRESENCE_RATE_LIMITED)),
+            Effect::Reply(reply::system(topic, join_ref.as_deref(), "error", reason::PRESENCE_RATE_LIMITED)),
+        ];
+    }
+    let socket_key = member.socket_key.clone();
+    let Some(channel) = member.channel.as_mut() else {
+        return vec![Effect::Reply(reply::error(frame, reason::UNMATCHED_TOPIC))];
+    };
+    match frame.payload.get("event").and_then(Value::as_str) {
+        Some("track") => {
+            let Some(Value::Object(payload)) = frame.payload.get("payload") else {
+                return vec![Effect::Reply(reply::error(frame, reason::PRESENCE_NOT_A_MAP))];
+            };
+            if !channel.can_write {
+                return vec![Effect::Reply(reply::error(frame, &reason::write_refused(channel_name(topic))))];
+            }
+            member.presence_seq += 1;
+            let previous = channel.presence.take();
+            let key = if channel.config.presence_key.is_empty() { socket_key.clone() } else { channel.config.presence_key.clone() };
+            let phx_ref = format!("{socket_key}.{}", member.presence_seq);
+            let meta = presence::meta(payload, phx_ref, channel.identity.user_id.as_deref(), previous.as_ref());
+            let tracked = Tracked { key, meta };
+            channel.presence = Some(tracked.clone());
+            vec![
+                Effect::Reply(reply::ok(frame, json!({}))),
+                Effect::PresenceDiff { joins: vec![tracked], leaves: previous.into_iter().collect() },
+            ]
+        }
+        Some("untrack") => {
+            let mut effects = vec![Effect::Reply(reply::ok(frame, json!({})))];
+            if let Some(previous) = channel.presence.take() {
+                effects.push(Effect::PresenceDiff { joins: vec![], leaves: vec![previous] });
+            }
+            effects
+        }
+        _ => vec![Effect::Reply(reply::error(frame, "presence event must be track or untrack"))],
+    }
+}
+
+/// Closes the member's channel with a `system` error: presence leave, the message, then
+/// `phx_close` (the client does not rejoin), and the upstream is released.
+pub fn close_with_system(member: &mut Member, topic: &str, message: &str) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    let Some(channel) = end_channel(member, &mut effects) else {
+        return effects;
+    };
+    effects.push(Effect::Reply(reply::system(topic, channel.join_ref.as_deref(), "error", message)));
+    effects.push(Effect::Reply(reply::close(topic, channel.join_ref.as_deref())));
+    effects.push(Effect::CloseSender);
+    effects
+}
+
+/// Answers an `access_token` push, given the host's verdict on the new token (the
+/// new identity, or the message of the `system` error that ends the channel).
+pub fn refresh(member: &mut Member, topic: &str, verdict: Result<Identity, String>) -> Vec<Effect> {
+    let Some(channel) = member.channel.as_mut() else {
+        return vec![];
+    };
+    match verdict {
+        Ok(identity) if identity.user_id == channel.identity.user_id => {
+            channel.identity = identity;
+            vec![]
+        }
+        Ok(_) => close_with_system(member, topic, "The new token belongs to another user"),
+        Err(message) => close_with_system(member, topic, &message),
+    }
+}
+
+/// Ends the channel if its token has expired at `now_secs`.
+pub fn expire(member: &mut Member, topic: &str, now_secs: u64) -> Vec<Effect> {
+    match member.channel.as_ref() {
+        Some(channel) if channel.identity.exp <= now_secs => {
+            let ago = now_secs - channel.identity.exp;
+            close_with_system(member, topic, &format!("Token has expired {ago} seconds ago"))
+        }
+        _ => vec![],
+    }
+}
+
+/// The socket is gone: what the others must hear.
+pub fn disconnect(member: &mut Member) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    end_channel(member, &mut effects);
     effects
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::outbound::Wire;
-    use realtime_protocol::{PayloadEncoding, Vsn};
-    use serde_json::Map;
-
-    const TOPIC: &str = "realtime:garden";
-
-    fn member() -> Member {
-        Member::new("c1", Some("u1".into()), "authenticated", Vsn::V2)
-    }
-
-    fn frame(event: &str, payload: Value, join_ref: &str, msg_ref: &str) -> Inbound {
-        let Value::Object(p) = payload else { panic!("payload must be an object") };
-        Inbound::Text(Frame::new(TOPIC, event, p).with_refs(Some(join_ref.into()), Some(msg_ref.into())))
-    }
-
-    fn replies(effects: &[Effect]) -> Vec<Value> {
-        effects
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Reply(f) => Some(serde_json::from_str(&f.encode(Vsn::V2)).unwrap()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn joined(config: Value) -> Member {
-        let mut m = member();
-        handle(&mut m, TOPIC, frame("phx_join", json!({"config": config}), "1", "1"));
-        m
-    }
-
-    #[test]
-    fn a_join_is_answered_ok_with_no_bindings_and_remembered() {
-        let mut m = member();
-        let effects = handle(&mut m, TOPIC, frame("phx_join", json!({"config": {"broadcast": {"self": true}}}), "1", "1"));
-        assert_eq!(
-            replies(&effects),
-            vec![json!(["1", "1", TOPIC, "phx_reply", {"status":"ok","response":{"postgres_changes":[]}}])]
-        );
-        let channel = m.channel.unwrap();
-        assert_eq!(channel.join_ref.as_deref(), Some("1"));
-        assert!(channel.config.broadcast_self);
-    }
-
-    #[test]
-    fn a_join_asking_for_postgres_changes_is_refused_as_not_implemented() {
-        let mut m = member();
-        let bindings = json!({"config": {"postgres_changes": [{"event": "*", "schema": "public"}]}});
-        let effects = handle(&mut m, TOPIC, frame("phx_join", bindings, "1", "1"));
-        let r = replies(&effects);
-        assert_eq!(r[0][4]["status"], "error");
-        assert!(r[0][4]["response"]["reason"].as_str().unwrap().starts_with("NotImplemented"));
-        assert!(!m.is_joined());
-    }
-
-    #[test]
-    fn a_broadcast_fans_out_excluding_the_sender_by_default() {
-        let mut m = joined(json!({}));
-        let effects = handle(&mut m, TOPIC, frame("broadcast", json!({"type":"broadcast","event":"e","payload":{}}), "1", "2"));
-        assert_eq!(effects.len(), 1, "no ack unless asked");
-        assert!(matches!(&effects[0], Effect::Fanout { include_sender: false, .. }));
-    }
-
-    #[test]
-    fn self_and_ack_are_honoured() {
-        let mut m = joined(json!({"broadcast": {"self": true, "ack": true}}));
-        let effects = handle(&mut m, TOPIC, frame("broadcast", json!({"type":"broadcast","event":"e","payload":{}}), "1", "2"));
-        assert!(matches!(&effects[0], Effect::Fanout { include_sender: true, .. }));
-        assert_eq!(replies(&effects), vec![json!(["1", "2", TOPIC, "phx_reply", {"status":"ok","response":{}}])]);
-    }
-
-    #[test]
-    fn a_binary_broadcast_is_fanned_out_and_acked_with_its_refs() {
-        let mut m = joined(json!({"broadcast": {"ack": true}}));
-        let b = BinaryBroadcast {
-            join_ref: Some("1".into()),
-            msg_ref: Some("9".into()),
-            topic: TOPIC.into(),
-            event: "e".into(),
-            meta: String::new(),
-            encoding: PayloadEncoding::Json,
-            payload: b"{}".to_vec(),
-        };
-        let effects = handle(&mut m, TOPIC, Inbound::Binary(b));
-        let Effect::Fanout { message, .. } = &effects[0] else { panic!("fan-out first") };
-        assert!(matches!(message.encode().for_vsn(Vsn::V2), Some(Wire::Binary(_))));
-        assert_eq!(replies(&effects), vec![json!(["1", "9", TOPIC, "phx_reply", {"status":"ok","response":{}}])]);
-    }
-
-    #[test]
-    fn frames_before_a_join_get_unmatched_topic() {
-        let mut m = member();
-        let effects = handle(&mut m, TOPIC, frame("broadcast", json!({}), "1", "2"));
-        assert_eq!(replies(&effects)[0][4], json!({"status":"error","response":{"reason":"unmatched topic"}}));
-    }
-
-    #[test]
-    fn a_leave_is_answered_then_closed_and_forgotten() {
-        let mut m = joined(json!({}));
-        let effects = handle(&mut m, TOPIC, frame("phx_leave", json!({}), "1", "3"));
-        assert_eq!(
-            replies(&effects),
-            vec![
-                json!(["1", "3", TOPIC, "phx_reply", {"status":"ok","response":{}}]),
-                json!(["1", "1", TOPIC, "phx_close", {}]),
-            ]
-        );
-        assert_eq!(effects.last(), Some(&Effect::CloseSender));
-        assert!(!m.is_joined());
-    }
-
-    #[test]
-    fn a_second_join_closes_the_first_channel() {
-        let mut m = joined(json!({}));
-        let effects = handle(&mut m, TOPIC, frame("phx_join", json!({"config": {}}), "5", "5"));
-        let r = replies(&effects);
-        assert_eq!(r[0], json!(["1", "1", TOPIC, "phx_close", {}]));
-        assert_eq!(r[1][4]["status"], "ok");
-        assert_eq!(m.channel.unwrap().join_ref.as_deref(), Some("5"));
-    }
-
-    #[test]
-    fn unknown_events_get_an_error_reply_and_change_nothing() {
-        let mut m = joined(json!({}));
-        let before = m.clone();
-        let effects = handle(&mut m, TOPIC, frame("dance", Value::Object(Map::new()), "1", "4"));
-        assert_eq!(replies(&effects)[0][4]["response"]["reason"], "UnknownEvent: dance");
-        assert_eq!(m, before);
-    }
-}
+mod tests;

@@ -1,19 +1,33 @@
 //! One topic's room, as plain data and functions, so its rules are tested natively and
-//! the Durable Object that hosts it stays a thin adapter (it stores each [`Member`] in its
-//! socket's attachment, calls [`handle`], and carries out the [`Effect`]s).
+//! the Durable Object that hosts it stays a thin adapter: it keeps each [`Member`] (in
+//! its socket's attachment, presence in storage), calls the functions of [`handle`], and
+//! carries out the [`Effect`]s they return.
 //!
 //! Map of the crate:
 //! - [`member`]: what the room remembers about one socket ([`Member`], [`Channel`]).
+//! - [`identity`]: the verified claims a channel runs on.
 //! - [`join_config`]: the `config` of a `phx_join`, with the lenient booleans clients send.
+//! - [`presence`]: tracked metas, `presence_state` and `presence_diff` payloads.
 //! - [`outbound`]: a fanned-out message, encoded at most once per framing.
-//! - [`handle`]: the room's answer to one inbound frame, as a list of effects.
+//! - [`rate_limit`]: the token bucket behind every rate limit (also used by the Worker).
+//! - [`limits`]: the room's configurable limits.
+//! - [`handle`]: the room's answer to joins, pushes, token refreshes, expiry and
+//!   disconnects, as a list of effects.
 
 pub mod handle;
+pub mod identity;
 pub mod join_config;
+pub mod limits;
 pub mod member;
 pub mod outbound;
+pub mod presence;
+pub mod rate_limit;
 
-pub use handle::{handle, Effect, Inbound};
+pub use handle::{Admission, Ctx, Effect, Inbound, Roster};
+pub use identity::Identity;
 pub use join_config::JoinConfig;
+pub use limits::RoomLimits;
 pub use member::{Channel, Member};
-pub use outbound::{Outbound, Wire};
+pub use outbound::{Encoded, Outbound, Wire};
+pub use presence::Tracked;
+pub use rate_limit::TokenBucket;

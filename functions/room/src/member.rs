@@ -1,22 +1,28 @@
-//! What a room keeps per socket. It must survive hibernation, so it is plain serde data
-//! that the Durable Object stores as the socket's attachment.
+//! What a room keeps per socket. The serialized part must survive hibernation, so it is
+//! plain serde data stored as the socket's attachment (kept small: attachments have a
+//! size cap). Presence lives in the room's storage instead, and rate-limit buckets in
+//! memory only: a room that wakes up starts them full.
 
-use crate::JoinConfig;
+use crate::{Identity, JoinConfig, TokenBucket, Tracked};
 use realtime_protocol::Vsn;
 use serde::{Deserialize, Serialize};
 
 /// One upstream socket of the room: one client connection's view of this topic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Member {
+    /// Unique per upstream socket (connection id plus the Worker's generation).
+    pub socket_key: String,
     /// Unique per client connection; several members may share a user.
     pub conn_id: String,
-    /// The verified `sub` of the connection's token (None for the anon key).
-    pub user_id: Option<String>,
-    /// The verified `role` of the connection's token.
-    pub role: String,
+    /// The verified claims of the connection's apikey.
+    pub conn_identity: Identity,
     pub vsn: Vsn,
     /// Present while the client has the channel joined.
     pub channel: Option<Channel>,
+    /// Numbers this socket's presence metas (`phx_ref`).
+    pub presence_seq: u64,
+    #[serde(skip)]
+    pub presence_bucket: Option<TokenBucket>,
 }
 
 /// A joined channel.
@@ -24,14 +30,38 @@ pub struct Member {
 pub struct Channel {
     pub join_ref: Option<String>,
     pub config: JoinConfig,
+    /// Whose token the channel runs on: the join's `access_token`, else the apikey's.
+    pub identity: Identity,
+    /// Write access (broadcast, track): always for public channels, by policy for private ones.
+    pub can_write: bool,
+    /// Kept in the room's storage, not in the attachment; see the module comment.
+    #[serde(skip)]
+    pub presence: Option<Tracked>,
 }
 
 impl Member {
-    pub fn new(conn_id: impl Into<String>, user_id: Option<String>, role: impl Into<String>, vsn: Vsn) -> Member {
-        Member { conn_id: conn_id.into(), user_id, role: role.into(), vsn, channel: None }
+    pub fn new(socket_key: impl Into<String>, conn_id: impl Into<String>, conn_identity: Identity, vsn: Vsn) -> Member {
+        Member {
+            socket_key: socket_key.into(),
+            conn_id: conn_id.into(),
+            conn_identity,
+            vsn,
+            channel: None,
+            presence_seq: 0,
+            presence_bucket: None,
+        }
     }
 
     pub fn is_joined(&self) -> bool {
         self.channel.is_some()
+    }
+
+    /// The user key of the joined channel (see [`Identity::user_key`]).
+    pub fn user_key(&self) -> Option<String> {
+        self.channel.as_ref().map(|c| c.identity.user_key(&self.conn_id))
+    }
+
+    pub fn tracked(&self) -> Option<&Tracked> {
+        self.channel.as_ref().and_then(|c| c.presence.as_ref())
     }
 }

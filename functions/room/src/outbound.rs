@@ -32,6 +32,11 @@ pub struct Encoded {
 }
 
 impl Encoded {
+    /// The text encodings of a frame every member receives alike (e.g. `presence_diff`).
+    pub fn text(frame: &Frame) -> Encoded {
+        Encoded { v1: Some(Wire::Text(frame.encode(Vsn::V1))), v2: Some(Wire::Text(frame.encode(Vsn::V2))) }
+    }
+
     /// What a socket speaking `vsn` receives, if anything.
     pub fn for_vsn(&self, vsn: Vsn) -> Option<&Wire> {
         match vsn {

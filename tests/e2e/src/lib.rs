@@ -231,3 +231,42 @@ pub async fn get_json(path: &str) -> (u16, Value) {
     let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path} answered {status} with non-JSON {text:?}"));
     (status, body)
 }
+
+/// A limit the test stack was started with (scripts/test.sh sets them).
+pub fn limit(name: &str) -> usize {
+    required(name).parse().unwrap_or_else(|_| panic!("{name} must be a number"))
+}
+
+/// A token for a made-up user, for tests that need many distinct users.
+pub fn stranger_token(label: &str) -> (String, String) {
+    let id = format!("00000000-0000-4000-8000-{:012}", fxhash(label) % 1_000_000_000_000);
+    (id.clone(), user_token(&id))
+}
+
+fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+}
+
+impl Client {
+    /// Skips frames until one satisfies `pred`; panics after [`RECV_TIMEOUT`].
+    pub async fn recv_until(&mut self, what: &str, pred: impl Fn(&Frame) -> bool) -> Frame {
+        let deadline = tokio::time::Instant::now() + RECV_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.try_recv(left).await {
+                Some(Received::Frame(f)) if pred(&f) => return f,
+                Some(_) => continue,
+                None => panic!("timed out waiting for {what}"),
+            }
+        }
+    }
+
+    /// Joins with a full join payload (e.g. with an `access_token`); returns (join_ref, reply).
+    pub async fn join_payload(&mut self, topic: &str, payload: Value) -> (String, Map<String, Value>) {
+        let join_ref = self.next_ref();
+        let frame = Frame::new(topic, "phx_join", object(payload)).with_refs(Some(join_ref.clone()), Some(join_ref.clone()));
+        self.send(&frame).await;
+        let reply = self.reply_to(&join_ref).await;
+        (join_ref, reply)
+    }
+}

@@ -1,0 +1,356 @@
+use super::*;
+use crate::outbound::Wire;
+use realtime_protocol::{PayloadEncoding, Vsn};
+
+const TOPIC: &str = "realtime:garden";
+
+#[derive(Default)]
+struct FakeRoster {
+    users: Vec<String>,
+    presence: Vec<Tracked>,
+}
+
+impl Roster for FakeRoster {
+    fn has_user(&self, user_key: &str, _except: &str) -> bool {
+        self.users.iter().any(|u| u == user_key)
+    }
+    fn user_count(&self, _except: &str) -> usize {
+        self.users.len()
+    }
+    fn presence(&self, _except: &str) -> Vec<Tracked> {
+        self.presence.clone()
+    }
+}
+
+fn identity(user: &str, exp: u64) -> Identity {
+    Identity { user_id: Some(user.into()), role: "authenticated".into(), exp }
+}
+
+fn member() -> Member {
+    Member::new("s1", "c1", identity("u1", 10_000), Vsn::V2)
+}
+
+fn admitted() -> Result<Admission, JoinError> {
+    Ok(Admission { identity: identity("u1", 10_000), can_write: true })
+}
+
+fn frame(event: &str, payload: Value, msg_ref: &str) -> Frame {
+    let Value::Object(p) = payload else { panic!("payload must be an object") };
+    Frame::new(TOPIC, event, p).with_refs(Some("1".into()), Some(msg_ref.into()))
+}
+
+fn replies(effects: &[Effect]) -> Vec<Value> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Reply(f) => Some(serde_json::from_str(&f.encode(Vsn::V2)).unwrap()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn diffs(effects: &[Effect]) -> Vec<(Vec<Tracked>, Vec<Tracked>)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::PresenceDiff { joins, leaves } => Some((joins.clone(), leaves.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn with_ctx<T>(roster: &FakeRoster, limits: &RoomLimits, now_ms: u64, f: impl FnOnce(&Ctx) -> T) -> T {
+    f(&Ctx { now_ms, limits, roster })
+}
+
+fn joined(config: Value) -> Member {
+    let mut m = member();
+    let roster = FakeRoster::default();
+    with_ctx(&roster, &RoomLimits::default(), 0, |ctx| {
+        join(&mut m, TOPIC, frame("phx_join", json!({"config": config}), "1"), admitted(), ctx)
+    });
+    assert!(m.is_joined());
+    m
+}
+
+fn push(m: &mut Member, event: &str, payload: Value, now_ms: u64) -> Vec<Effect> {
+    let roster = FakeRoster::default();
+    with_ctx(&roster, &RoomLimits::default(), now_ms, |ctx| handle(m, TOPIC, Inbound::Text(frame(event, payload, "9")), ctx))
+}
+
+fn track(m: &mut Member, payload: Value, now_ms: u64) -> Vec<Effect> {
+    push(m, "presence", json!({"type": "presence", "event": "track", "payload": payload}), now_ms)
+}
+
+#[test]
+fn a_join_is_answered_ok_with_no_bindings_and_remembered() {
+    let mut m = member();
+    let roster = FakeRoster::default();
+    let effects = with_ctx(&roster, &RoomLimits::default(), 0, |ctx| {
+        join(&mut m, TOPIC, frame("phx_join", json!({"config": {"broadcast": {"self": true}}}), "1"), admitted(), ctx)
+    });
+    assert_eq!(replies(&effects), vec![json!(["1", "1", TOPIC, "phx_reply", {"status":"ok","response":{"postgres_changes":[]}}])]);
+    let channel = m.channel.unwrap();
+    assert!(channel.config.broadcast_self && channel.can_write);
+    assert_eq!(channel.identity.user_id.as_deref(), Some("u1"));
+}
+
+#[test]
+fn a_join_with_presence_enabled_is_followed_by_the_presence_state() {
+    let mut m = member();
+    let other = Tracked { key: "basil".into(), meta: presence::meta(&Map::new(), "s2.1".into(), Some("u2"), None) };
+    let roster = FakeRoster { users: vec!["user:u2".into()], presence: vec![other] };
+    let effects = with_ctx(&roster, &RoomLimits::default(), 0, |ctx| {
+        join(&mut m, TOPIC, frame("phx_join", json!({"config": {"presence": {"enabled": true, "key": "ada"}}}), "1"), admitted(), ctx)
+    });
+    let r = replies(&effects);
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[1], json!(["1", null, TOPIC, "presence_state", {"basil": {"metas": [{"phx_ref": "s2.1", "user_id": "u2"}]}}]));
+}
+
+#[test]
+fn a_refused_admission_is_answered_with_its_reason_and_joins_nothing() {
+    let mut m = member();
+    let roster = FakeRoster::default();
+    let effects = with_ctx(&roster, &RoomLimits::default(), 0, |ctx| {
+        join(&mut m, TOPIC, frame("phx_join", json!({}), "1"), Err(JoinError::Unauthorized("garden".into())), ctx)
+    });
+    assert_eq!(
+        replies(&effects)[0][4]["response"]["reason"],
+        "Unauthorized: You do not have permissions to read from this Channel topic: garden"
+    );
+    assert!(!m.is_joined());
+}
+
+#[test]
+fn a_join_asking_for_postgres_changes_is_refused_as_not_implemented() {
+    let mut m = member();
+    let roster = FakeRoster::default();
+    let bindings = json!({"config": {"postgres_changes": [{"event": "*", "schema": "public"}]}});
+    let effects = with_ctx(&roster, &RoomLimits::default(), 0, |ctx| join(&mut m, TOPIC, frame("phx_join", bindings, "1"), admitted(), ctx));
+    assert!(replies(&effects)[0][4]["response"]["reason"].as_str().unwrap().starts_with("NotImplemented"));
+    assert!(!m.is_joined());
+}
+
+#[test]
+fn the_users_per_channel_limit_refuses_new_users_but_not_more_devices_of_a_present_one() {
+    let limits = RoomLimits { max_users_per_channel: 2, ..RoomLimits::default() };
+    let full = FakeRoster { users: vec!["user:u1".into(), "user:u2".into()], presence: vec![] };
+    let mut newcomer = Member::new("s3", "c3", identity("u3", 10_000), Vsn::V2);
+    let admission = Ok(Admission { identity: identity("u3", 10_000), can_write: true });
+    let effects = with_ctx(&full, &limits, 0, |ctx| join(&mut newcomer, TOPIC, frame("phx_join", json!({}), "1"), admission, ctx));
+    assert_eq!(replies(&effects)[0][4]["response"]["reason"], "ConnectionRateLimitReached: Too many connected users");
+    let mut second_device = member();
+    with_ctx(&full, &limits, 0, |ctx| join(&mut second_device, TOPIC, frame("phx_join", json!({}), "1"), admitted(), ctx));
+    assert!(second_device.is_joined());
+}
+
+#[test]
+fn a_broadcast_fans_out_excluding_the_sender_by_default() {
+    let mut m = joined(json!({}));
+    let effects = push(&mut m, "broadcast", json!({"type":"broadcast","event":"e","payload":{}}), 0);
+    assert_eq!(effects.len(), 1, "no ack unless asked");
+    assert!(matches!(&effects[0], Effect::Fanout { include_sender: false, .. }));
+}
+
+#[test]
+fn self_and_ack_are_honoured() {
+    let mut m = joined(json!({"broadcast": {"self": true, "ack": true}}));
+    let effects = push(&mut m, "broadcast", json!({"type":"broadcast","event":"e","payload":{}}), 0);
+    assert!(matches!(&effects[0], Effect::Fanout { include_sender: true, .. }));
+    assert_eq!(replies(&effects), vec![json!(["1", "9", TOPIC, "phx_reply", {"status":"ok","response":{}}])]);
+}
+
+#[test]
+fn an_oversized_broadcast_is_refused_with_payload_size_exceeded_when_acked_and_dropped_otherwise() {
+    let big = json!({"type":"broadcast","event":"e","payload":{"blob": "x".repeat(3_000_001)}});
+    let mut acked = joined(json!({"broadcast": {"ack": true}}));
+    let effects = push(&mut acked, "broadcast", big.clone(), 0);
+    assert_eq!(replies(&effects), vec![json!(["1", "9", TOPIC, "phx_reply", {"status":"error","response":"payload_size_exceeded"}])]);
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Fanout { .. })));
+    let mut silent = joined(json!({}));
+    assert!(push(&mut silent, "broadcast", big, 0).is_empty());
+}
+
+#[test]
+fn a_channel_without_write_access_cannot_broadcast_or_track() {
+    let mut m = joined(json!({"broadcast": {"ack": true}}));
+    m.channel.as_mut().unwrap().can_write = false;
+    let effects = push(&mut m, "broadcast", json!({"type":"broadcast","event":"e","payload":{}}), 0);
+    assert_eq!(
+        replies(&effects)[0][4]["response"]["reason"],
+        "Unauthorized: You do not have permissions to write to this Channel topic: garden"
+    );
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Fanout { .. })));
+    let effects = track(&mut m, json!({"online": true}), 0);
+    assert_eq!(replies(&effects)[0][4]["status"], "error");
+    assert!(diffs(&effects).is_empty());
+}
+
+#[test]
+fn a_binary_broadcast_is_fanned_out_and_acked_with_its_refs() {
+    let mut m = joined(json!({"broadcast": {"ack": true}}));
+    let b = BinaryBroadcast {
+        join_ref: Some("1".into()),
+        msg_ref: Some("9".into()),
+        topic: TOPIC.into(),
+        event: "e".into(),
+        meta: String::new(),
+        encoding: PayloadEncoding::Json,
+        payload: b"{}".to_vec(),
+    };
+    let roster = FakeRoster::default();
+    let effects = with_ctx(&roster, &RoomLimits::default(), 0, |ctx| handle(&mut m, TOPIC, Inbound::Binary(b), ctx));
+    let Effect::Fanout { message, .. } = &effects[0] else { panic!("fan-out first") };
+    assert!(matches!(message.encode().for_vsn(Vsn::V2), Some(Wire::Binary(_))));
+    assert_eq!(replies(&effects), vec![json!(["1", "9", TOPIC, "phx_reply", {"status":"ok","response":{}}])]);
+}
+
+#[test]
+fn track_stamps_the_verified_user_and_a_unique_ref() {
+    let mut m = joined(json!({"presence": {"key": "ada"}}));
+    let effects = track(&mut m, json!({"status": "online", "user_id": "forged"}), 0);
+    assert_eq!(replies(&effects)[0][4]["status"], "ok");
+    let (joins, leaves) = diffs(&effects).remove(0);
+    assert!(leaves.is_empty());
+    assert_eq!(joins[0].key, "ada");
+    assert_eq!(Value::Object(joins[0].meta.clone()), json!({"status": "online", "user_id": "u1", "phx_ref": "s1.1"}));
+    assert_eq!(m.tracked(), Some(&joins[0]));
+}
+
+#[test]
+fn a_retrack_is_a_leave_of_the_old_meta_and_a_join_pointing_back_at_it() {
+    let mut m = joined(json!({"presence": {"key": "ada"}}));
+    track(&mut m, json!({"status": "online"}), 0);
+    let effects = track(&mut m, json!({"status": "away"}), 10);
+    let (joins, leaves) = diffs(&effects).remove(0);
+    assert_eq!(leaves[0].meta["phx_ref"], "s1.1");
+    assert_eq!(joins[0].meta["phx_ref"], "s1.2");
+    assert_eq!(joins[0].meta["phx_ref_prev"], "s1.1");
+    assert_eq!(joins[0].meta["status"], "away");
+}
+
+#[test]
+fn untrack_is_a_leave() {
+    let mut m = joined(json!({}));
+    track(&mut m, json!({}), 0);
+    let effects = push(&mut m, "presence", json!({"type": "presence", "event": "untrack"}), 10);
+    assert_eq!(diffs(&effects)[0].1.len(), 1);
+    assert_eq!(m.tracked(), None);
+}
+
+#[test]
+fn an_empty_presence_key_falls_back_to_the_socket() {
+    let mut m = joined(json!({}));
+    let effects = track(&mut m, json!({}), 0);
+    assert_eq!(diffs(&effects)[0].0[0].key, "s1");
+}
+
+#[test]
+fn a_track_payload_must_be_a_map() {
+    let mut m = joined(json!({}));
+    let effects = track(&mut m, json!("online"), 0);
+    assert_eq!(replies(&effects)[0][4]["response"]["reason"], "Presence track payload must be a map");
+}
+
+#[test]
+fn presence_calls_are_rate_limited_per_socket() {
+    let mut m = joined(json!({}));
+    for i in 0..5 {
+        assert_eq!(replies(&track(&mut m, json!({"i": i}), 0))[0][4]["status"], "ok");
+    }
+    let effects = track(&mut m, json!({}), 0);
+    let r = replies(&effects);
+    assert_eq!(r[0][4]["response"]["reason"], "Client presence rate limit exceeded");
+    assert_eq!(r[1][3], "system");
+    assert_eq!(r[1][4]["message"], "Client presence rate limit exceeded");
+    assert!(diffs(&effects).is_empty());
+    assert_eq!(replies(&track(&mut m, json!({}), 6_000))[0][4]["status"], "ok", "a token back after 6 s");
+}
+
+#[test]
+fn frames_before_a_join_get_unmatched_topic() {
+    let mut m = member();
+    let effects = push(&mut m, "broadcast", json!({}), 0);
+    assert_eq!(replies(&effects)[0][4], json!({"status":"error","response":{"reason":"unmatched topic"}}));
+}
+
+#[test]
+fn a_leave_drops_presence_then_answers_closes_and_releases_the_socket() {
+    let mut m = joined(json!({}));
+    track(&mut m, json!({}), 0);
+    let effects = push(&mut m, "phx_leave", json!({}), 0);
+    assert_eq!(diffs(&effects)[0].1.len(), 1);
+    assert_eq!(
+        replies(&effects),
+        vec![json!(["1", "9", TOPIC, "phx_reply", {"status":"ok","response":{}}]), json!(["1", "1", TOPIC, "phx_close", {}])]
+    );
+    assert_eq!(effects.last(), Some(&Effect::CloseSender));
+    assert!(!m.is_joined());
+}
+
+#[test]
+fn a_second_join_closes_the_first_channel_and_its_presence() {
+    let mut m = joined(json!({}));
+    track(&mut m, json!({}), 0);
+    let roster = FakeRoster::default();
+    let effects = with_ctx(&roster, &RoomLimits::default(), 0, |ctx| {
+        join(&mut m, TOPIC, frame("phx_join", json!({"config": {}}), "5").with_refs(Some("5".into()), Some("5".into())), admitted(), ctx)
+    });
+    assert_eq!(diffs(&effects)[0].1.len(), 1);
+    let r = replies(&effects);
+    assert_eq!(r[0], json!(["1", "1", TOPIC, "phx_close", {}]));
+    assert_eq!(r[1][4]["status"], "ok");
+    assert_eq!(m.channel.unwrap().join_ref.as_deref(), Some("5"));
+}
+
+#[test]
+fn a_refresh_for_the_same_user_extends_the_channel_silently() {
+    let mut m = joined(json!({}));
+    assert!(refresh(&mut m, TOPIC, Ok(identity("u1", 20_000))).is_empty());
+    assert_eq!(m.channel.unwrap().identity.exp, 20_000);
+}
+
+#[test]
+fn a_refresh_that_fails_or_changes_user_closes_the_channel_with_a_system_error() {
+    for verdict in [Err("Token has expired 3 seconds ago".to_string()), Ok(identity("intruder", 20_000))] {
+        let mut m = joined(json!({}));
+        let effects = refresh(&mut m, TOPIC, verdict);
+        let r = replies(&effects);
+        assert_eq!(r[0][3], "system");
+        assert_eq!(r[0][4]["status"], "error");
+        assert_eq!(r[1], json!(["1", "1", TOPIC, "phx_close", {}]));
+        assert_eq!(effects.last(), Some(&Effect::CloseSender));
+        assert!(!m.is_joined());
+    }
+}
+
+#[test]
+fn a_channel_closes_when_its_token_expires_and_not_before() {
+    let mut m = joined(json!({}));
+    assert!(expire(&mut m, TOPIC, 9_999).is_empty());
+    let effects = expire(&mut m, TOPIC, 10_004);
+    assert_eq!(
+        replies(&effects)[0],
+        json!(["1", null, TOPIC, "system", {"extension":"system","status":"error","message":"Token has expired 4 seconds ago","channel":"garden"}])
+    );
+    assert!(!m.is_joined());
+}
+
+#[test]
+fn a_disconnect_reports_the_presence_leave_only_when_tracked() {
+    let mut quiet = joined(json!({}));
+    assert!(disconnect(&mut quiet).is_empty());
+    let mut tracked = joined(json!({}));
+    track(&mut tracked, json!({}), 0);
+    assert_eq!(diffs(&disconnect(&mut tracked))[0].1.len(), 1);
+}
+
+#[test]
+fn unknown_events_get_an_error_reply_and_change_nothing() {
+    let mut m = joined(json!({}));
+    let before = m.clone();
+    let effects = push(&mut m, "dance", json!({}), 0);
+    assert_eq!(replies(&effects)[0][4]["response"]["reason"], "UnknownEvent: dance");
+    assert_eq!(m, before);
+}

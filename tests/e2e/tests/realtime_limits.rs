@@ -1,0 +1,121 @@
+//! Every limit answers as PROTOCOL.md says, and a breach by one user leaves others alone.
+//! The stack runs with small channel, user and payload limits (scripts/test.sh).
+
+use e2e::{limit, stranger_token, unique_topic, Client, ADA, BASIL};
+use realtime_protocol::Vsn;
+use serde_json::{json, Value};
+
+fn broadcast(body: Value) -> Value {
+    json!({"type": "broadcast", "event": "e", "payload": body})
+}
+
+#[tokio::test]
+async fn joins_over_the_channel_limit_are_refused() {
+    let max = limit("E2E_MAX_CHANNELS");
+    let mut c = Client::connect(ADA, Vsn::V2).await;
+    for i in 0..max {
+        c.join(&unique_topic(&format!("chan{i}")), json!({})).await;
+    }
+    let (_, reply) = c.join_reply(&unique_topic("one-too-many"), json!({})).await;
+    assert_eq!(Value::Object(reply), json!({"status": "error", "response": {"reason": "ChannelRateLimitReached: Too many channels"}}));
+}
+
+#[tokio::test]
+async fn joins_over_the_users_per_channel_limit_are_refused_but_a_present_user_may_add_a_device() {
+    let max = limit("E2E_MAX_USERS");
+    let topic = unique_topic("crowd");
+    let mut present = Vec::new();
+    for i in 0..max {
+        let (_, token) = stranger_token(&format!("{topic}-{i}"));
+        let mut c = Client::connect_with_token(&token, Vsn::V2).await;
+        c.join(&topic, json!({})).await;
+        present.push((c, token));
+    }
+    let (_, outsider) = stranger_token(&format!("{topic}-outsider"));
+    let mut late = Client::connect_with_token(&outsider, Vsn::V2).await;
+    let (_, reply) = late.join_reply(&topic, json!({})).await;
+    assert_eq!(reply["response"]["reason"], "ConnectionRateLimitReached: Too many connected users");
+
+    let mut second_device = Client::connect_with_token(&present[0].1, Vsn::V2).await;
+    second_device.join(&topic, json!({})).await;
+}
+
+#[tokio::test]
+async fn a_payload_over_the_limit_is_refused_with_payload_size_exceeded_and_not_delivered() {
+    let max = limit("E2E_MAX_PAYLOAD");
+    let topic = unique_topic("big");
+    let mut sender = Client::connect(ADA, Vsn::V2).await;
+    let mut peer = Client::connect(BASIL, Vsn::V2).await;
+    let join_ref = sender.join(&topic, json!({"broadcast": {"ack": true}})).await;
+    peer.join(&topic, json!({})).await;
+    let r = sender.push(&topic, "broadcast", broadcast(json!({"blob": "x".repeat(max + 1)})), Some(&join_ref)).await;
+    assert_eq!(Value::Object(sender.reply_to(&r).await), json!({"status": "error", "response": "payload_size_exceeded"}));
+    peer.expect_silence("an oversized payload is not delivered").await;
+    let r = sender.push(&topic, "broadcast", broadcast(json!({"blob": "x".repeat(max / 2)})), Some(&join_ref)).await;
+    assert_eq!(sender.reply_to(&r).await["status"], "ok");
+    assert_eq!(peer.recv_frame().await.event, "broadcast");
+}
+
+#[tokio::test]
+async fn a_user_sending_too_fast_loses_the_channel_and_nobody_else_is_affected() {
+    let topic = unique_topic("flood");
+    let mut flooder = Client::connect(ADA, Vsn::V2).await;
+    let mut calm = Client::connect(BASIL, Vsn::V2).await;
+    let mut listener = Client::connect(BASIL, Vsn::V2).await;
+    let join_ref = flooder.join(&topic, json!({})).await;
+    let calm_ref = calm.join(&topic, json!({})).await;
+    listener.join(&topic, json!({})).await;
+    for i in 0..150 {
+        flooder.push(&topic, "broadcast", broadcast(json!({"i": i})), Some(&join_ref)).await;
+    }
+    let system = flooder.recv_until("the system error", |f| f.event == "system").await;
+    assert_eq!(system.payload["status"], "error");
+    assert_eq!(system.payload["message"], "Too many messages per second");
+    let close = flooder.recv_until("phx_close", |f| f.event == "phx_close").await;
+    assert_eq!(close.join_ref.as_deref(), Some(join_ref.as_str()));
+
+    calm.push(&topic, "broadcast", broadcast(json!({"calm": true})), Some(&calm_ref)).await;
+    let got = listener.recv_until("the calm user's message", |f| f.payload["payload"]["calm"] == true).await;
+    assert_eq!(got.event, "broadcast");
+}
+
+#[tokio::test]
+async fn presence_calls_over_the_budget_get_a_system_error() {
+    let topic = unique_topic("presence-budget");
+    let mut c = Client::connect(ADA, Vsn::V2).await;
+    let join_ref = c.join(&topic, json!({"presence": {"key": "ada"}})).await;
+    for i in 0..5 {
+        let r = c.push(&topic, "presence", json!({"type": "presence", "event": "track", "payload": {"i": i}}), Some(&join_ref)).await;
+        assert_eq!(c.reply_to(&r).await["status"], "ok", "call {i} is within budget");
+    }
+    let r = c.push(&topic, "presence", json!({"type": "presence", "event": "track", "payload": {}}), Some(&join_ref)).await;
+    assert_eq!(c.reply_to(&r).await["response"]["reason"], "Client presence rate limit exceeded");
+    let system = c.recv_until("the system error", |f| f.event == "system").await;
+    assert_eq!(system.payload["message"], "Client presence rate limit exceeded");
+}
+
+#[tokio::test]
+async fn joins_faster_than_allowed_are_refused() {
+    let topic = unique_topic("rejoin");
+    let mut c = Client::connect(ADA, Vsn::V2).await;
+    // A burst, without waiting for replies: well over 100 joins inside one second.
+    let mut refs = Vec::new();
+    for _ in 0..150 {
+        let join_ref = c.next_ref();
+        let frame = realtime_protocol::Frame::new(&topic, "phx_join", e2e::object(json!({"config": {}})))
+            .with_refs(Some(join_ref.clone()), Some(join_ref.clone()));
+        c.send(&frame).await;
+        refs.push(join_ref);
+    }
+    // Refusals come straight from the Worker, acceptances from the room: in any order.
+    let mut answered = std::collections::HashSet::new();
+    let mut refused = 0;
+    while answered.len() < refs.len() {
+        let f = c.recv_until("a join reply", |f| f.event == "phx_reply").await;
+        if f.payload["response"]["reason"] == "ClientJoinRateLimitReached: Too many joins per second" {
+            refused += 1;
+        }
+        answered.insert(f.msg_ref.unwrap_or_default());
+    }
+    assert!(refused >= 40, "150 joins in a burst with a budget of 100 per second: {refused} refused");
+}

@@ -1,0 +1,100 @@
+//! The realtime HTTP API: server-side broadcast and room health.
+
+use e2e::{base_url, now, sign, unique_topic, user_token, Client, ADA, BASIL};
+use realtime_protocol::Vsn;
+use serde_json::{json, Value};
+
+fn anon() -> String {
+    sign(&json!({"role": "anon", "exp": now() + 600}))
+}
+
+fn service() -> String {
+    sign(&json!({"role": "service_role", "exp": now() + 600}))
+}
+
+async fn post(apikey: Option<&str>, bearer: Option<&str>, body: &Value) -> (u16, String) {
+    let mut req = reqwest::Client::new().post(format!("{}/realtime/v1/api/broadcast", base_url())).json(body);
+    if let Some(k) = apikey {
+        req = req.header("apikey", k);
+    }
+    if let Some(b) = bearer {
+        req = req.header("authorization", format!("Bearer {b}"));
+    }
+    let response = req.send().await.expect("POST broadcast");
+    (response.status().as_u16(), response.text().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_rest_broadcast_is_accepted_with_202_and_delivered_to_subscribers() {
+    let topic = unique_topic("rest");
+    let mut listener = Client::connect(BASIL, Vsn::V1).await;
+    listener.join(&topic, json!({})).await;
+    let name = topic.trim_start_matches("realtime:");
+    let body = json!({"messages": [{"topic": name, "event": "harvest", "payload": {"kg": 3}}]});
+    let (status, text) = post(Some(&anon()), Some(&user_token(ADA)), &body).await;
+    assert_eq!((status, text.as_str()), (202, ""));
+    let got = listener.recv_frame().await;
+    assert_eq!(Value::Object(got.payload), json!({"type": "broadcast", "event": "harvest", "payload": {"kg": 3}}));
+}
+
+#[tokio::test]
+async fn a_rest_broadcast_without_valid_keys_is_401() {
+    let body = json!({"messages": [{"topic": "x", "event": "e", "payload": {}}]});
+    for (apikey, bearer) in [(None, None), (Some("junk".to_string()), None), (Some(anon()), Some("junk".to_string()))] {
+        let (status, text) = post(apikey.as_deref(), bearer.as_deref(), &body).await;
+        assert_eq!(status, 401);
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({"message": "Unauthorized"}));
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_rest_broadcast_is_422_with_the_errors() {
+    let bad = json!({"messages": [{"topic": "", "event": "e", "payload": 5}]});
+    let (status, text) = post(Some(&anon()), Some(&user_token(ADA)), &bad).await;
+    assert_eq!(status, 422);
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["errors"]["messages[0]"], json!(["topic must be a non-empty string", "payload must be an object"]));
+    let (status, _) = post(Some(&anon()), Some(&user_token(ADA)), &json!({"messages": []})).await;
+    assert_eq!(status, 422);
+}
+
+#[tokio::test]
+async fn a_private_rest_broadcast_needs_write_access() {
+    let body = json!({"messages": [{"topic": format!("user:{ADA}"), "event": "e", "payload": {}, "private": true}]});
+    let (status, _) = post(Some(&anon()), Some(&user_token(BASIL)), &body).await;
+    assert_eq!(status, 401, "Basil cannot write to Ada's inbox");
+    let (status, _) = post(Some(&anon()), Some(&user_token(ADA)), &body).await;
+    assert_eq!(status, 202, "Ada can");
+}
+
+#[tokio::test]
+async fn too_many_rest_messages_at_once_is_429() {
+    let (id, token) = e2e::stranger_token("rest-flood");
+    let _ = id;
+    let messages: Vec<Value> = (0..150).map(|i| json!({"topic": "flood", "event": "e", "payload": {"i": i}})).collect();
+    let (status, text) = post(Some(&anon()), Some(&token), &json!({ "messages": messages })).await;
+    assert_eq!(status, 429);
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({"message": "Too many requests"}));
+}
+
+#[tokio::test]
+async fn room_health_is_for_the_service_role_and_counts_what_happened() {
+    let topic = unique_topic("stats");
+    let mut a = Client::connect(ADA, Vsn::V2).await;
+    let mut b = Client::connect(BASIL, Vsn::V2).await;
+    let join_ref = a.join(&topic, json!({"presence": {"key": "ada"}})).await;
+    b.join(&topic, json!({})).await;
+    a.push(&topic, "broadcast", json!({"type": "broadcast", "event": "e", "payload": {}}), Some(&join_ref)).await;
+    b.recv_until("the broadcast", |f| f.event == "broadcast").await;
+
+    let url = format!("{}/realtime/v1/api/rooms/{}", base_url(), topic);
+    let denied = reqwest::Client::new().get(&url).header("apikey", user_token(ADA)).send().await.unwrap();
+    assert_eq!(denied.status().as_u16(), 401);
+    let stats: Value = reqwest::Client::new().get(&url).header("apikey", service()).send().await.unwrap().json().await.unwrap();
+    assert_eq!(stats["topic"], topic);
+    assert_eq!(stats["joined_sockets"], 2);
+    assert_eq!(stats["distinct_users"], 2);
+    assert_eq!(stats["presence_count"], 0);
+    assert!(stats["messages_in"].as_u64().unwrap_or(0) >= 3, "two joins and a broadcast: {stats}");
+    assert!(stats["messages_out"].as_u64().unwrap_or(0) >= 3, "two join replies and a delivery: {stats}");
+}
