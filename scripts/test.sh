@@ -4,7 +4,8 @@
 # 1. native unit tests (cargo test);
 # 2. a fresh PostgreSQL (own data dir and port) with baseline, migrations and seed;
 # 3. wrangler dev on its own HTTP and inspector ports, so this runs beside `make dev`;
-# 4. the end-to-end suite in tests/e2e against it, then the database-outage test alone;
+# 4. the end-to-end suite in tests/e2e against it, the realtime-js conformance suite in
+#    tests/conformance, then the database-outage test alone;
 # 5. `wrangler deploy --dry-run`, printing the size of the wasm module.
 # Whatever it started is stopped on exit, failure or interrupt.
 set -euo pipefail
@@ -15,7 +16,7 @@ WORKER_PORT="${TEST_WORKER_PORT:-8790}"
 INSPECTOR_PORT="${TEST_INSPECTOR_PORT:-9240}"
 RUN="$ROOT/.test-run"
 # Limits small enough for tests to reach; the tests read the same values.
-export E2E_MAX_CHANNELS=10 E2E_MAX_USERS=5 E2E_MAX_PAYLOAD=65536
+export E2E_MAX_CHANNELS=10 E2E_MAX_USERS=5 E2E_MAX_PAYLOAD=65536 E2E_IDLE_TIMEOUT_MS=5000
 JWT_SECRET="$DEFAULT_JWT_SECRET"
 DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
 
@@ -60,7 +61,7 @@ CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE="$DATABASE_URL" \
     --show-interactive-dev-session=false --persist-to "$RUN/wrangler-state" \
     --var "JWT_SECRET:$JWT_SECRET" --var "DATABASE_URL:$DATABASE_URL" \
     --var "MAX_CHANNELS_PER_CONNECTION:$E2E_MAX_CHANNELS" --var "MAX_USERS_PER_CHANNEL:$E2E_MAX_USERS" \
-    --var "MAX_PAYLOAD_BYTES:$E2E_MAX_PAYLOAD" \
+    --var "MAX_PAYLOAD_BYTES:$E2E_MAX_PAYLOAD" --var "IDLE_TIMEOUT_MS:$E2E_IDLE_TIMEOUT_MS" \
     >"$RUN/wrangler.log" 2>&1 &
 WRANGLER_PID=$!
 BASE="http://127.0.0.1:$WORKER_PORT"
@@ -75,6 +76,8 @@ export E2E_PG_PORT="$PG_PORT"
 
 log "end-to-end tests"
 (cd "$ROOT" && cargo test --quiet -p e2e -- --skip database_outage)
+log "conformance: the pinned @supabase/realtime-js against the stack"
+(cd "$ROOT" && node --test --test-concurrency=1 tests/conformance/*.test.mjs)
 log "end-to-end: database outage and recovery (alone: it stops PostgreSQL)"
 (cd "$ROOT" && cargo test --quiet -p e2e --test database_outage)
 

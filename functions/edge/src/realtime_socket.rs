@@ -88,6 +88,8 @@ enum Notice {
 enum Input {
     Client(worker::Result<WebsocketEvent>),
     Notice(Notice),
+    /// Time to check whether the client has gone quiet.
+    Tick,
 }
 
 struct Connection {
@@ -116,9 +118,26 @@ impl Connection {
             }
         };
         let (notice_tx, notice_rx) = mpsc::unbounded::<Notice>();
-        let mut inputs = stream::select(events.map(Input::Client), notice_rx.map(Input::Notice));
+        let idle_ms = self.limits.idle_timeout_ms;
+        let ticks = stream::unfold((), move |_| async move {
+            worker::Delay::from(std::time::Duration::from_millis((idle_ms / 4).max(250))).await;
+            Some((Input::Tick, ()))
+        });
+        let mut inputs =
+            stream::select(stream::select(events.map(Input::Client), notice_rx.map(Input::Notice)), Box::pin(ticks));
+        let mut last_seen = clock::now_millis();
         while let Some(input) = inputs.next().await {
+            if matches!(input, Input::Client(_)) {
+                last_seen = clock::now_millis();
+            }
             match input {
+                Input::Tick => {
+                    if clock::now_millis().saturating_sub(last_seen) > idle_ms {
+                        // Silent for too long (a client heartbeats every 25 s): close, and a
+                        // Supabase client reconnects and rejoins.
+                        break;
+                    }
+                }
                 Input::Client(Ok(WebsocketEvent::Message(message))) => {
                     if let Some(text) = message.text() {
                         self.on_text(text, &notice_tx).await;

@@ -38,6 +38,8 @@ pub struct RealtimeLimits {
     pub max_frame_bytes: usize,
     pub events_per_second: u32,
     pub joins_per_second: u32,
+    /// A client that sends nothing for this long is disconnected.
+    pub idle_timeout_ms: u64,
 }
 
 impl RealtimeLimits {
@@ -47,6 +49,7 @@ impl RealtimeLimits {
             max_frame_bytes: number(env, "MAX_FRAME_BYTES", 3_200_000)? as usize,
             events_per_second: number(env, "MAX_EVENTS_PER_SECOND", 100)? as u32,
             joins_per_second: number(env, "MAX_JOINS_PER_SECOND", 100)? as u32,
+            idle_timeout_ms: number(env, "IDLE_TIMEOUT_MS", 60_000)?,
         })
     }
 }

@@ -26,6 +26,7 @@
 //! | write to a private channel without write access | `broadcast` / `presence` | reply error `Unauthorized: You do not have permissions to write to this Channel topic: <name>` |
 //! | token refresh invalid, or for another user | `access_token` | `system` error with the reason, then `phx_close` |
 //! | channel token expires | (timer) | `system` error `Token has expired N seconds ago`, then `phx_close` |
+//! | socket silent for `IDLE_TIMEOUT_MS` (60 s) | socket | closed with 1000; clients reconnect and rejoin |
 //! | frame for a topic not joined | any | reply error `unmatched topic` |
 //! | frame that is not valid JSON or not a frame | any | dropped (logged); the socket stays open |
 //! | room lost while joined | server push | `phx_error` on the topic: the client rejoins |
