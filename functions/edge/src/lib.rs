@@ -13,6 +13,7 @@
 //! - [`room_object`]: the `Room` Durable Object, one per topic, with hibernating sockets.
 //! - [`channel_access`]: private-channel authorization through RLS on `realtime.messages`.
 //! - [`clock`]: the platform clock, in one place.
+//! - [`js_send`]: sending one JS value to many sockets without copying it per socket.
 //!
 //! No `unwrap`/`expect` on request paths: a panic would kill the isolate and every socket
 //! on it. Failures become typed errors, JSON bodies, or protocol error replies.
@@ -22,6 +23,7 @@ mod clock;
 mod db;
 mod error;
 mod health;
+mod js_send;
 mod realtime_api;
 mod realtime_socket;
 mod room_object;

@@ -3,22 +3,30 @@
 //! One client socket carries many topics. The Worker verifies the apikey JWT before the
 //! upgrade, answers heartbeats itself, and relays each joined topic over its own upstream
 //! WebSocket to the topic's `Room` object. It reads only what it needs to route (topic
-//! and event of client frames); room-to-client frames are forwarded as they are, because
-//! the room already encoded them for this client's framing.
+//! and event of client frames); room-to-client frames are forwarded as they are, by a few
+//! lines of JavaScript ([`js_send::pipe`]) that never bring them into wasm, because the
+//! room already encoded them for this client's framing.
 
 use crate::error::EdgeError;
 use crate::settings::{self, RealtimeLimits};
-use crate::{clock, room_object};
+use crate::{clock, js_send, room_object};
 use edge_auth::{Claims, Verifier};
-use futures_channel::{mpsc, oneshot};
+use futures_channel::mpsc;
 use futures_util::{stream, StreamExt};
 use realtime_protocol::{binary, event, reason, reply, BinaryBroadcast, CloseCode, ConnectRefusal, Frame, JoinError, Vsn};
 use room::TokenBucket;
 use std::collections::HashMap;
 use worker::{Env, Request, Response, WebSocket, WebSocketPair, WebsocketEvent};
 
-/// `GET /realtime/v1/websocket?apikey=<jwt>&vsn=<1.0.0|2.0.0>`
-pub async fn upgrade(req: Request, env: Env) -> Result<Response, EdgeError> {
+/// What every upgrade checks first: a WebSocket upgrade, a valid apikey, a known framing.
+struct Verified {
+    claims: Claims,
+    vsn: Vsn,
+    limits: RealtimeLimits,
+    url: url::Url,
+}
+
+fn verify_upgrade(req: &Request, env: &Env) -> Result<Verified, EdgeError> {
     let is_upgrade = req
         .headers()
         .get("upgrade")
@@ -34,12 +42,34 @@ pub async fn upgrade(req: Request, env: Env) -> Result<Response, EdgeError> {
         .or_else(|| req.headers().get("x-api-key").ok().flatten())
         .filter(|k| !k.is_empty())
         .ok_or(EdgeError::Refused(ConnectRefusal::ApiKeyMissing))?;
-    let verifier = Verifier::hs256(settings::jwt_secret(&env)?.as_bytes());
+    let verifier = Verifier::hs256(settings::jwt_secret(env)?.as_bytes());
     let claims = verifier
         .verify(&apikey, clock::now_secs())
         .map_err(|e| EdgeError::Refused(e.connect_refusal()))?;
     let vsn = Vsn::from_query(query("vsn").as_deref()).ok_or(EdgeError::Refused(ConnectRefusal::UnsupportedVsn))?;
-    let limits = RealtimeLimits::from_env(&env)?;
+    let limits = RealtimeLimits::from_env(env)?;
+    Ok(Verified { claims, vsn, limits, url })
+}
+
+/// `GET /realtime/v1/channel/websocket?apikey=<jwt>&vsn=..&topic=realtime:<name>`: one
+/// socket for one topic, handed straight to the topic's room (no Worker in the data
+/// path). The same frames as the multiplexed socket, for that topic only.
+pub async fn upgrade_direct(req: Request, env: Env) -> Result<Response, EdgeError> {
+    let Verified { claims, vsn, url, .. } = verify_upgrade(&req, &env)?;
+    let topic = url
+        .query_pairs()
+        .find(|(k, _)| k == "topic")
+        .map(|(_, v)| v.into_owned())
+        .filter(|t| !t.trim_start_matches(realtime_protocol::TOPIC_PREFIX).is_empty())
+        .ok_or(EdgeError::Refused(ConnectRefusal::TopicRequired))?;
+    let conn_id = new_conn_id();
+    let upstream = room_object::Upstream { topic: &topic, socket_key: &conn_id, conn_id: &conn_id, claims: &claims, vsn };
+    Ok(room_object::open_direct(&env, upstream).await?)
+}
+
+/// `GET /realtime/v1/websocket?apikey=<jwt>&vsn=<1.0.0|2.0.0>`
+pub async fn upgrade(req: Request, env: Env) -> Result<Response, EdgeError> {
+    let Verified { claims, vsn, limits, .. } = verify_upgrade(&req, &env)?;
 
     let pair = WebSocketPair::new()?;
     pair.server.accept()?;
@@ -80,7 +110,7 @@ struct Upstream {
     generation: u64,
 }
 
-/// What the upstream pumps tell the connection loop.
+/// What the upstream pipes tell the connection loop.
 enum Notice {
     UpstreamClosed { topic: String, generation: u64, code: u16 },
 }
@@ -275,17 +305,13 @@ impl Connection {
             worker::console_error!("cannot reach room {}: {e}", join.topic);
             JoinError::RoomUnavailable
         })?;
-        let (ready_tx, ready_rx) = oneshot::channel();
-        wasm_bindgen_futures::spawn_local(pump(
-            socket.clone(),
-            self.client.clone(),
-            join.topic.clone(),
-            generation,
-            notices.clone(),
-            ready_tx,
-        ));
-        // The pump registers its listeners and accepts the socket before anything is sent.
-        if !matches!(ready_rx.await, Ok(true)) {
+        let notices = notices.clone();
+        let topic = join.topic.clone();
+        let piped = js_send::pipe(&socket, &self.client, move |code| {
+            // The connection loop may be gone already (client closed first): nothing to tell.
+            let _ = notices.unbounded_send(Notice::UpstreamClosed { topic, generation, code });
+        });
+        if !piped {
             return Err(JoinError::RoomUnavailable);
         }
         self.topics.insert(join.topic.clone(), Upstream { socket, join_ref: None, generation });
@@ -323,56 +349,4 @@ impl Connection {
 /// The pushes that count against the events-per-second limit.
 fn counts_as_event(event: &str) -> bool {
     matches!(event, event::BROADCAST | event::PRESENCE)
-}
-
-/// Forwards everything the room sends on one upstream to the client, untouched.
-async fn pump(
-    upstream: WebSocket,
-    client: WebSocket,
-    topic: String,
-    generation: u64,
-    notices: mpsc::UnboundedSender<Notice>,
-    ready: oneshot::Sender<bool>,
-) {
-    let mut events = match upstream.events() {
-        Ok(events) => events,
-        Err(e) => {
-            worker::console_error!("cannot listen on upstream {topic}: {e}");
-            let _ = ready.send(false);
-            return;
-        }
-    };
-    if let Err(e) = upstream.accept() {
-        worker::console_error!("cannot accept upstream {topic}: {e}");
-        let _ = ready.send(false);
-        return;
-    }
-    let _ = ready.send(true);
-    let mut code = CloseCode::InternalError.code();
-    while let Some(event) = events.next().await {
-        match event {
-            Ok(WebsocketEvent::Message(message)) => {
-                let sent = if let Some(text) = message.text() {
-                    client.send_with_str(text)
-                } else if let Some(bytes) = message.bytes() {
-                    client.send_with_bytes(bytes)
-                } else {
-                    Ok(())
-                };
-                if let Err(e) = sent {
-                    worker::console_warn!("send to client failed: {e}");
-                }
-            }
-            Ok(WebsocketEvent::Close(close)) => {
-                code = close.code();
-                break;
-            }
-            Err(e) => {
-                worker::console_warn!("upstream {topic} failed: {e}");
-                break;
-            }
-        }
-    }
-    // The connection loop may be gone already (client closed first): nothing to tell.
-    let _ = notices.unbounded_send(Notice::UpstreamClosed { topic, generation, code });
 }

@@ -7,7 +7,7 @@
 //! from those on wake-up, so a fan-out decodes nothing. The rules are in the `room`
 //! crate; this file does the I/O (token checks, Postgres, sockets, storage, alarms).
 
-use crate::channel_access;
+use crate::{channel_access, js_send};
 use crate::{clock, settings};
 use edge_auth::{AuthError, Verifier};
 use realtime_protocol::{event, reply, BinaryBroadcast, CloseCode, Frame, JoinError, Vsn};
@@ -45,9 +45,8 @@ pub struct Upstream<'a> {
     pub vsn: Vsn,
 }
 
-/// Opens an upstream WebSocket from the Worker to the room of `topic`. The caller has
-/// verified the token; the room trusts these fields because only the Worker can reach it.
-pub async fn open_upstream(env: &Env, up: Upstream<'_>) -> Result<WebSocket> {
+/// The internal upgrade request that opens a socket on the room of `up.topic`.
+async fn upgrade_request(env: &Env, up: &Upstream<'_>, direct: bool) -> Result<Response> {
     let stub = env.durable_object("ROOMS")?.get_by_name(up.topic)?;
     let mut url = url::Url::parse(&format!("{INTERNAL_URL}/socket"))?;
     url.query_pairs_mut()
@@ -56,14 +55,29 @@ pub async fn open_upstream(env: &Env, up: Upstream<'_>) -> Result<WebSocket> {
         .append_pair("conn", up.conn_id)
         .append_pair("vsn", up.vsn.as_str())
         .append_pair("claims", &Value::Object(up.claims.raw.clone()).to_string());
+    if direct {
+        url.query_pairs_mut().append_pair("direct", "1");
+    }
     let headers = Headers::new();
     headers.set("upgrade", "websocket")?;
     let mut init = RequestInit::new();
     init.with_headers(headers);
-    let response = stub.fetch_with_request(Request::new_with_init(url.as_str(), &init)?).await?;
+    stub.fetch_with_request(Request::new_with_init(url.as_str(), &init)?).await
+}
+
+/// Opens an upstream WebSocket from the Worker to the room of `topic`. The caller has
+/// verified the token; the room trusts these fields because only the Worker can reach it.
+pub async fn open_upstream(env: &Env, up: Upstream<'_>) -> Result<WebSocket> {
+    let response = upgrade_request(env, &up, false).await?;
     response
         .websocket()
         .ok_or_else(|| worker::Error::RustError(format!("room {} did not upgrade", up.topic)))
+}
+
+/// Opens a direct socket: the room's own 101 response goes back to the client, so the
+/// client talks to the room with no Worker in between.
+pub async fn open_direct(env: &Env, up: Upstream<'_>) -> Result<Response> {
+    upgrade_request(env, &up, true).await
 }
 
 /// Asks the room of `topic` for its counters.
@@ -185,6 +199,22 @@ impl DurableObject for Room {
                 }
             },
         };
+        if let Inbound::Text(frame) = &inbound {
+            if self.with_entry(&key, |e| e.member.direct).unwrap_or(false) {
+                let mut answered = false;
+                self.run(&key, |member, topic, ctx| match rules::direct_preamble(member, topic, frame, ctx) {
+                    Some(effects) => {
+                        answered = true;
+                        effects
+                    }
+                    None => vec![],
+                })
+                .await?;
+                if answered {
+                    return Ok(());
+                }
+            }
+        }
         match inbound {
             Inbound::Text(frame) if frame.event == event::JOIN => {
                 let admission = self.admit(&key, &frame).await;
@@ -234,6 +264,7 @@ impl Room {
             max_payload_bytes: n("MAX_PAYLOAD_BYTES", d.max_payload_bytes as u64) as usize,
             presence_calls: n("PRESENCE_CALLS_PER_WINDOW", u64::from(d.presence_calls)) as u32,
             presence_window_ms: n("PRESENCE_WINDOW_MS", d.presence_window_ms),
+            events_per_second: n("MAX_EVENTS_PER_SECOND", u64::from(d.events_per_second)) as u32,
         }
     }
 
@@ -306,7 +337,8 @@ impl Room {
         };
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
-        let member = Member::new(key.clone(), conn, identity_of(&claims), vsn);
+        let mut member = Member::new(key.clone(), conn, identity_of(&claims), vsn);
+        member.direct = query("direct").as_deref() == Some("1");
         let conn_claims = Value::Object(claims).to_string();
         let attachment = Attachment { topic: topic.clone(), member: member.clone(), conn_claims: conn_claims.clone() };
         pair.server.serialize_attachment(&attachment)?;
@@ -440,9 +472,10 @@ impl Room {
         }
     }
 
-    /// Sends to every joined socket but `skip`. A failed send never stops the loop:
-    /// dead sockets are collected and closed after it.
+    /// Sends to every joined socket but `skip`, encoding once per framing. A failed send
+    /// never stops the loop: dead sockets are collected and closed after it.
     fn fan_out(&self, encoded: &room::Encoded, skip: Option<&str>) {
+        let values = js_send::JsEncoded::new(encoded);
         let mut dead = Vec::new();
         let mut sent = 0u64;
         if let Some(roster) = self.roster.borrow().as_ref() {
@@ -450,8 +483,8 @@ impl Room {
                 if !entry.member.is_joined() || skip == Some(key.as_str()) {
                     continue;
                 }
-                let Some(wire) = encoded.for_vsn(entry.member.vsn) else { continue };
-                if try_send(&entry.ws, wire) {
+                let Some(value) = values.for_vsn(entry.member.vsn) else { continue };
+                if js_send::send(&entry.ws, value) {
                     sent += 1;
                 } else {
                     dead.push(entry.ws.clone());
@@ -468,7 +501,7 @@ impl Room {
     }
 
     fn send(&self, ws: &WebSocket, wire: &Wire) {
-        if try_send(ws, wire) {
+        if js_send::send(ws, &js_send::to_js(wire)) {
             self.stats.borrow_mut().messages_out += 1;
         } else {
             self.stats.borrow_mut().send_failures += 1;
@@ -557,10 +590,3 @@ fn refresh_message(e: &AuthError) -> String {
     }
 }
 
-fn try_send(ws: &WebSocket, wire: &Wire) -> bool {
-    let result = match wire {
-        Wire::Text(text) => ws.send_with_str(text),
-        Wire::Binary(bytes) => ws.send_with_bytes(bytes),
-    };
-    result.is_ok()
-}

@@ -3,7 +3,8 @@
 //! | method | path | handler |
 //! |---|---|---|
 //! | GET | `/functions/v1/health` | [`crate::health`] |
-//! | GET (upgrade) | `/realtime/v1/websocket` | [`crate::realtime_socket`] |
+//! | GET (upgrade) | `/realtime/v1/websocket` | [`crate::realtime_socket::upgrade`] (many topics, relayed) |
+//! | GET (upgrade) | `/realtime/v1/channel/websocket?topic=` | [`crate::realtime_socket::upgrade_direct`] (one topic, straight to its room) |
 //! | POST | `/realtime/v1/api/broadcast` | [`crate::realtime_api::broadcast`] |
 //! | GET | `/realtime/v1/api/rooms/<topic>` | [`crate::realtime_api::room_stats`] (service role) |
 
@@ -19,6 +20,7 @@ pub async fn route(req: Request, env: Env) -> Result<Response, EdgeError> {
             _ => Err(EdgeError::MethodNotAllowed),
         },
         "/realtime/v1/websocket" => realtime_socket::upgrade(req, env).await,
+        "/realtime/v1/channel/websocket" => realtime_socket::upgrade_direct(req, env).await,
         "/realtime/v1/api/broadcast" => match req.method() {
             Method::Post => realtime_api::broadcast(req, env).await,
             _ => Err(EdgeError::MethodNotAllowed),

@@ -9,6 +9,7 @@
 //! | apikey signed with another key | upgrade | HTTP 401 `{"error":"Failed to validate JWT signature"}` |
 //! | unknown `vsn` | upgrade | HTTP 400 `{"error":"Unsupported protocol version"}` |
 //! | not a WebSocket upgrade | upgrade | HTTP 426 `{"error":"Expected a WebSocket upgrade"}` |
+//! | direct socket without a topic | upgrade | HTTP 400 `{"error":"TopicNameRequired: You must provide a topic name"}` |
 //! | join without a topic name | `phx_join` | reply error `TopicNameRequired: You must provide a topic name` |
 //! | join over the channel limit | `phx_join` | reply error `ChannelRateLimitReached: Too many channels` |
 //! | join with an expired access_token | `phx_join` | reply error `InvalidJWTToken: Token has expired N seconds ago` |
@@ -49,12 +50,13 @@ pub enum ConnectRefusal {
     BadSignature,
     UnsupportedVsn,
     NotAnUpgrade,
+    TopicRequired,
 }
 
 impl ConnectRefusal {
     pub fn status(self) -> u16 {
         match self {
-            ConnectRefusal::UnsupportedVsn => 400,
+            ConnectRefusal::UnsupportedVsn | ConnectRefusal::TopicRequired => 400,
             ConnectRefusal::NotAnUpgrade => 426,
             _ => 401,
         }
@@ -69,6 +71,7 @@ impl ConnectRefusal {
             ConnectRefusal::BadSignature => "Failed to validate JWT signature",
             ConnectRefusal::UnsupportedVsn => "Unsupported protocol version",
             ConnectRefusal::NotAnUpgrade => "Expected a WebSocket upgrade",
+            ConnectRefusal::TopicRequired => "TopicNameRequired: You must provide a topic name",
         }
     }
 

@@ -114,6 +114,29 @@ pub fn join(member: &mut Member, topic: &str, frame: Frame, admission: Result<Ad
     effects
 }
 
+/// What only a direct socket needs before [`handle`]: its heartbeats, frames for other
+/// topics, and its event budget. `Some` when the frame was fully answered here.
+pub fn direct_preamble(member: &mut Member, topic: &str, frame: &Frame, ctx: &Ctx) -> Option<Vec<Effect>> {
+    if !member.direct {
+        return None;
+    }
+    if frame.topic == realtime_protocol::PHOENIX_TOPIC {
+        return Some(if frame.event == event::HEARTBEAT { vec![Effect::Reply(reply::ok(frame, json!({})))] } else { vec![] });
+    }
+    if frame.topic != topic {
+        return Some(vec![Effect::Reply(reply::error(frame, reason::UNMATCHED_TOPIC))]);
+    }
+    if matches!(frame.event.as_str(), event::BROADCAST | event::PRESENCE) && member.is_joined() {
+        let bucket = member
+            .events_bucket
+            .get_or_insert_with(|| TokenBucket::new(ctx.limits.events_per_second, 1000, ctx.now_ms));
+        if !bucket.try_take(ctx.now_ms) {
+            return Some(close_with_system(member, topic, reason::TOO_MANY_MESSAGES));
+        }
+    }
+    None
+}
+
 /// Answers any frame other than a join or a token refresh.
 pub fn handle(member: &mut Member, topic: &str, inbound: Inbound, ctx: &Ctx) -> Vec<Effect> {
     let Some(channel) = member.channel.clone() else {

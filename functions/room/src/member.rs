@@ -21,8 +21,14 @@ pub struct Member {
     pub channel: Option<Channel>,
     /// Numbers this socket's presence metas (`phx_ref`).
     pub presence_seq: u64,
+    /// The client's own socket, handed to the room by the Worker (one topic per socket):
+    /// the room answers its heartbeats and rate-limits its events itself.
+    #[serde(default)]
+    pub direct: bool,
     #[serde(skip)]
     pub presence_bucket: Option<TokenBucket>,
+    #[serde(skip)]
+    pub events_bucket: Option<TokenBucket>,
 }
 
 /// A joined channel.
@@ -48,7 +54,9 @@ impl Member {
             vsn,
             channel: None,
             presence_seq: 0,
+            direct: false,
             presence_bucket: None,
+            events_bucket: None,
         }
     }
 

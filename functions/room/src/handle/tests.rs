@@ -354,3 +354,42 @@ fn unknown_events_get_an_error_reply_and_change_nothing() {
     assert_eq!(replies(&effects)[0][4]["response"]["reason"], "UnknownEvent: dance");
     assert_eq!(m, before);
 }
+
+fn direct_member() -> Member {
+    let mut m = joined(json!({}));
+    m.direct = true;
+    m
+}
+
+fn preamble(m: &mut Member, f: Frame, now_ms: u64) -> Option<Vec<Effect>> {
+    let roster = FakeRoster::default();
+    with_ctx(&roster, &RoomLimits::default(), now_ms, |ctx| direct_preamble(m, TOPIC, &f, ctx))
+}
+
+#[test]
+fn a_direct_socket_gets_heartbeats_answered_and_other_topics_refused() {
+    let mut m = direct_member();
+    let hb = Frame::new("phoenix", "heartbeat", Map::new()).with_refs(None, Some("7".into()));
+    assert_eq!(replies(&preamble(&mut m, hb, 0).unwrap()), vec![json!([null, "7", "phoenix", "phx_reply", {"status":"ok","response":{}}])]);
+    let elsewhere = Frame::new("realtime:other", "broadcast", Map::new()).with_refs(None, Some("8".into()));
+    assert_eq!(replies(&preamble(&mut m, elsewhere, 0).unwrap())[0][4]["response"]["reason"], "unmatched topic");
+    assert_eq!(preamble(&mut m, frame("broadcast", json!({}), "9"), 0), None, "its own topic goes on to handle()");
+}
+
+#[test]
+fn a_direct_socket_sending_too_fast_loses_its_channel() {
+    let mut m = direct_member();
+    for _ in 0..100 {
+        assert_eq!(preamble(&mut m, frame("broadcast", json!({}), "9"), 0), None);
+    }
+    let effects = preamble(&mut m, frame("broadcast", json!({}), "9"), 0).unwrap();
+    assert_eq!(replies(&effects)[0][4]["message"], "Too many messages per second");
+    assert!(!m.is_joined());
+}
+
+#[test]
+fn relayed_sockets_are_left_to_the_worker() {
+    let mut m = joined(json!({}));
+    let hb = Frame::new("phoenix", "heartbeat", Map::new());
+    assert_eq!(preamble(&mut m, hb, 0), None);
+}

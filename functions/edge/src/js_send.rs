@@ -1,0 +1,79 @@
+//! Sending a JavaScript value as it is.
+//!
+//! `WebSocket::send_with_str` copies its `&str` out of wasm memory into a new JS string on
+//! every call: a fan-out to 200 sockets would build 200 copies of one frame, and the
+//! relay would copy every frame in and out of wasm. Here a frame becomes a JS value once
+//! and that one value is handed to every socket.
+
+use realtime_protocol::Vsn;
+use room::{Encoded, Wire};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::{JsCast, JsValue};
+
+#[wasm_bindgen]
+extern "C" {
+    /// The platform WebSocket, seen through a `send` that takes any JS value.
+    #[wasm_bindgen(js_name = WebSocket)]
+    type RawSocket;
+
+    #[wasm_bindgen(method, catch, js_name = send)]
+    fn send_value(this: &RawSocket, data: &JsValue) -> Result<(), JsValue>;
+}
+
+#[wasm_bindgen(inline_js = r#"
+export function pipe(upstream, client, onEnd) {
+  let ended = false;
+  const end = (code) => { if (!ended) { ended = true; onEnd(code); } };
+  upstream.addEventListener('message', (e) => { try { client.send(e.data); } catch (_) {} });
+  upstream.addEventListener('close', (e) => end(e.code));
+  upstream.addEventListener('error', () => end(1011));
+  upstream.accept();
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = pipe)]
+    fn pipe_js(upstream: &JsValue, client: &JsValue, on_end: &JsValue) -> Result<(), JsValue>;
+}
+
+/// Forwards every message of `upstream` to `client` inside JavaScript, so relayed frames
+/// never cross into wasm; `on_end` runs once, with the close code, when `upstream` ends.
+/// Accepts `upstream`.
+pub fn pipe(upstream: &worker::WebSocket, client: &worker::WebSocket, on_end: impl FnOnce(u16) + 'static) -> bool {
+    let upstream: &web_sys::WebSocket = upstream.as_ref();
+    let client: &web_sys::WebSocket = client.as_ref();
+    let on_end = Closure::once_into_js(on_end);
+    pipe_js(upstream, client, &on_end).is_ok()
+}
+
+/// Sends `data` (a string, ArrayBuffer or typed array); false if the socket refused it.
+pub fn send(ws: &worker::WebSocket, data: &JsValue) -> bool {
+    let socket: &web_sys::WebSocket = ws.as_ref();
+    socket.unchecked_ref::<RawSocket>().send_value(data).is_ok()
+}
+
+/// The JS value of a wire frame.
+pub fn to_js(wire: &Wire) -> JsValue {
+    match wire {
+        Wire::Text(text) => JsValue::from_str(text),
+        Wire::Binary(bytes) => js_sys::Uint8Array::from(bytes.as_slice()).into(),
+    }
+}
+
+/// An [`Encoded`] message as JS values, built once per fan-out.
+pub struct JsEncoded {
+    v1: Option<JsValue>,
+    v2: Option<JsValue>,
+}
+
+impl JsEncoded {
+    pub fn new(encoded: &Encoded) -> JsEncoded {
+        JsEncoded { v1: encoded.for_vsn(Vsn::V1).map(to_js), v2: encoded.for_vsn(Vsn::V2).map(to_js) }
+    }
+
+    pub fn for_vsn(&self, vsn: Vsn) -> Option<&JsValue> {
+        match vsn {
+            Vsn::V1 => self.v1.as_ref(),
+            Vsn::V2 => self.v2.as_ref(),
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Fan-out benchmark: one topic, N subscribers, one publisher at R messages per second.
+//! Prints deliveries per second and send-to-delivery latency (p50 / p99 / max).
+//!
+//!   fanout_bench edge <http-base-url> [subscribers] [rate] [seconds]   the multiplexed socket, relayed (vsn 2)
+//!   fanout_bench direct <http-base-url> [subscribers] [rate] [seconds] the per-topic socket, straight to the room
+//!   fanout_bench bare <http-base-url> [subscribers] [rate] [seconds]   the bare JS room in bench/bare-room
+//!
+//! Needs E2E_JWT_SECRET for `edge`. Bounded: it sends rate x seconds messages and stops.
+
+use futures_util::{SinkExt, StreamExt};
+use realtime_protocol::{Frame, Vsn};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Barrier};
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Target {
+    /// The multiplexed socket (`/realtime/v1/websocket`), relayed by the Worker.
+    Edge,
+    /// The per-topic socket (`/realtime/v1/channel/websocket`), straight to the room.
+    Direct,
+    Bare,
+}
+
+struct Config {
+    target: Target,
+    base: String,
+    subscribers: usize,
+    rate: u64,
+    seconds: u64,
+    topic: String,
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open(cfg: &Config, user: &str) -> Socket {
+    let ws_base = cfg.base.replacen("http", "ws", 1);
+    let url = match cfg.target {
+        Target::Edge => format!("{ws_base}/realtime/v1/websocket?apikey={}&vsn=2.0.0", e2e::user_token(user)),
+        Target::Direct => format!(
+            "{ws_base}/realtime/v1/channel/websocket?apikey={}&vsn=2.0.0&topic={}",
+            e2e::user_token(user),
+            cfg.topic
+        ),
+        Target::Bare => format!("{ws_base}/?topic={}", cfg.topic),
+    };
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+    if cfg.target != Target::Bare {
+        let join = Frame::new(&cfg.topic, "phx_join", e2e::object(json!({"config": {}})))
+            .with_refs(Some("1".into()), Some("1".into()));
+        ws.send(Message::text(join.encode(Vsn::V2))).await.expect("join");
+        loop {
+            let msg = ws.next().await.expect("join reply").expect("readable");
+            if let Message::Text(t) = msg {
+                let f = Frame::decode(Vsn::V2, t.as_str()).expect("frame");
+                if f.event == "phx_reply" {
+                    assert_eq!(f.payload["status"], "ok", "join refused: {:?}", f.payload);
+                    break;
+                }
+            }
+        }
+    }
+    ws
+}
+
+/// The publisher's send time, in microseconds since the benchmark started.
+fn stamp_of(target: Target, text: &str) -> Option<u64> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    match target {
+        Target::Edge | Target::Direct => v.get(4)?.get("payload")?.get("ts")?.as_u64(),
+        Target::Bare => v.get("ts")?.as_u64(),
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let target = match args.first().map(String::as_str) {
+        Some("edge") => Target::Edge,
+        Some("direct") => Target::Direct,
+        Some("bare") => Target::Bare,
+        _ => {
+            eprintln!("usage: fanout_bench edge|direct|bare <http-base-url> [subscribers] [rate] [seconds]");
+            std::process::exit(2);
+        }
+    };
+    let num = |i: usize, d: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+    let cfg = Arc::new(Config {
+        target,
+        base: args.get(1).cloned().unwrap_or_else(|| "http://127.0.0.1:8787".into()),
+        subscribers: num(2, 200) as usize,
+        rate: num(3, 100),
+        seconds: num(4, 10),
+        topic: format!("realtime:bench-{}", std::process::id()),
+    });
+    let start = Instant::now();
+    let ready = Arc::new(Barrier::new(cfg.subscribers + 1));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for _ in 0..cfg.subscribers {
+        let (cfg, ready, mut stop) = (cfg.clone(), ready.clone(), stop_rx.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ws = open(&cfg, e2e::BASIL).await;
+            ready.wait().await;
+            let mut latencies = Vec::with_capacity((cfg.rate * cfg.seconds) as usize);
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    msg = ws.next() => match msg {
+                        Some(Ok(Message::Text(t))) => {
+                            if let Some(ts) = stamp_of(cfg.target, t.as_str()) {
+                                latencies.push((start.elapsed().as_micros() as u64).saturating_sub(ts));
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
+                }
+            }
+            latencies
+        }));
+    }
+    let (mut publisher, mut publisher_in) = open(&cfg, e2e::ADA).await.split();
+    // Anything the server says to the publisher (a rate-limit `system` error above all).
+    let publisher_heard = tokio::spawn(async move {
+        let mut system = 0u32;
+        while let Some(Ok(msg)) = publisher_in.next().await {
+            if let Message::Text(t) = msg {
+                if t.as_str().contains("\"system\"") {
+                    system += 1;
+                }
+            }
+        }
+        system
+    });
+    ready.wait().await;
+    let total = cfg.rate * cfg.seconds;
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / cfg.rate));
+    let send_started = Instant::now();
+    for seq in 0..total {
+        tick.tick().await;
+        let ts = start.elapsed().as_micros() as u64;
+        let text = match cfg.target {
+            Target::Edge | Target::Direct => {
+                let payload = json!({"type": "broadcast", "event": "tick", "payload": {"ts": ts, "seq": seq}});
+                Frame::new(&cfg.topic, "broadcast", e2e::object(payload))
+                    .with_refs(Some("1".into()), None)
+                    .encode(Vsn::V2)
+            }
+            Target::Bare => json!({"ts": ts, "seq": seq}).to_string(),
+        };
+        publisher.send(Message::text(text)).await.expect("publish");
+    }
+    let send_secs = send_started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _ = stop_tx.send(true);
+    let _ = publisher.close().await;
+    let publisher_system = tokio::time::timeout(Duration::from_secs(2), publisher_heard).await.ok().and_then(Result::ok);
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap_or_default());
+    }
+    all.sort_unstable();
+    let expected = total * cfg.subscribers as u64;
+    println!(
+        "{:<15} subscribers={} rate={}/s sent={} expected={} delivered={} lost={} deliveries/s={:.0} p50={:.1}ms p99={:.1}ms max={:.1}ms system_msgs_to_publisher={}",
+        match target {
+            Target::Edge => "edge (relayed)",
+            Target::Direct => "edge (direct)",
+            Target::Bare => "bare JS room",
+        },
+        cfg.subscribers,
+        cfg.rate,
+        total,
+        expected,
+        all.len(),
+        expected.saturating_sub(all.len() as u64),
+        all.len() as f64 / send_secs,
+        percentile(&all, 0.50),
+        percentile(&all, 0.99),
+        all.last().map_or(f64::NAN, |m| *m as f64 / 1000.0),
+        publisher_system.map_or("?".to_string(), |n| n.to_string()),
+    );
+}
