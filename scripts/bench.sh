@@ -20,7 +20,9 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-setsid wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" --inspector-port 9250 --show-interactive-dev-session=false \
+# The fan-out path needs no database; the Hyperdrive binding still wants a local string.
+CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE="postgres://postgres:postgres@127.0.0.1:1/none" \
+    setsid wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" --inspector-port 9250 --show-interactive-dev-session=false \
     --persist-to "$RUN/edge-state" --var "JWT_SECRET:$DEFAULT_JWT_SECRET" >"$RUN/edge.log" 2>&1 &
 PIDS+=($!)
 setsid wrangler dev -c "$ROOT/bench/bare-room/wrangler.toml" --ip 127.0.0.1 --port "$BARE_PORT" --inspector-port 9251 \
@@ -28,13 +30,17 @@ setsid wrangler dev -c "$ROOT/bench/bare-room/wrangler.toml" --ip 127.0.0.1 --po
 PIDS+=($!)
 (cd "$ROOT" && cargo build --quiet --release -p e2e --bin fanout_bench)
 # Health answers 503 without a database; any answer means the Worker is up.
-for url in "http://127.0.0.1:$EDGE_PORT/functions/v1/health" "http://127.0.0.1:$BARE_PORT/"; do
+up() {
+    local url="$1" pid="$2"
     for _ in $(seq 1 900); do
-        code="$(curl -s -o /dev/null -w '%{http_code}' "$url" || true)"
-        [ "$code" != "000" ] && break
+        kill -0 "$pid" 2>/dev/null || return 1
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "$url" || true)" != "000" ] && return 0
         sleep 1
     done
-done
+    return 1
+}
+up "http://127.0.0.1:$EDGE_PORT/functions/v1/health" "${PIDS[0]}" || { tail -n 20 "$RUN/edge.log" >&2; die "the edge Worker did not start"; }
+up "http://127.0.0.1:$BARE_PORT/" "${PIDS[1]}" || { tail -n 20 "$RUN/bare.log" >&2; die "the bare room did not start"; }
 
 export E2E_JWT_SECRET="$DEFAULT_JWT_SECRET"
 bench="$ROOT/target/release/fanout_bench"
