@@ -54,12 +54,17 @@ PG_EXTRA_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
     "$ROOT/scripts/pg.sh" start "$PG_DATA" "$PG_PORT"
 "$ROOT/scripts/db-setup.sh" "$DATABASE_URL"
 
+# A JWKS of throwaway keys (functions/auth/testdata), so ES256 and RS256 tokens are tested too.
+keys="$ROOT/functions/auth/testdata"
+JWKS="$(cd "$ROOT" && cargo run --quiet -p devtool -- jwks \
+    --es256 "$keys/es256-test-only.pem" test-ec --rs256 "$keys/rs256-test-only.pem" test-rsa)"
+
 log "starting wrangler dev on 127.0.0.1:$WORKER_PORT (builds the Worker first)"
 # Vars on the command line win over a developer's .dev.vars, which may point elsewhere.
 CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE="$DATABASE_URL" \
     setsid wrangler dev --ip 127.0.0.1 --port "$WORKER_PORT" --inspector-port "$INSPECTOR_PORT" \
     --show-interactive-dev-session=false --persist-to "$RUN/wrangler-state" \
-    --var "JWT_SECRET:$JWT_SECRET" --var "DATABASE_URL:$DATABASE_URL" \
+    --var "JWT_SECRET:$JWT_SECRET" --var "DATABASE_URL:$DATABASE_URL" --var "JWKS:$JWKS" \
     --var "MAX_CHANNELS_PER_CONNECTION:$E2E_MAX_CHANNELS" --var "MAX_USERS_PER_CHANNEL:$E2E_MAX_USERS" \
     --var "MAX_PAYLOAD_BYTES:$E2E_MAX_PAYLOAD" --var "IDLE_TIMEOUT_MS:$E2E_IDLE_TIMEOUT_MS" \
     >"$RUN/wrangler.log" 2>&1 &

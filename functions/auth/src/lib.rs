@@ -2,12 +2,13 @@
 //! token refresh, edge functions), kept free of platform code so it is tested natively.
 //!
 //! Map of the crate:
-//! - [`Verifier`]: checks a token against the project's keys and returns [`Claims`].
+//! - [`Verifier`]: checks a token against the project's keys (HS256 secret, JWKS of ES256
+//!   and RS256 keys by `kid`) and returns [`Claims`].
 //! - [`AuthError`]: why a token is refused, mapped onto the protocol's refusals.
-//! - [`mint_hs256`]: signs tokens for local development and tests.
+//! - [`mint_hs256`], [`asymmetric`]: sign tokens (and make JWKs) for development and tests.
 //!
 //! Rules, the same everywhere: the algorithm is pinned per key (HS256 for the shared
-//! secret), `exp` and `role` are required, `aud` must be `authenticated` for the
+//! secret, the JWK's own `alg` for each asymmetric key), `exp` and `role` are required, `aud` must be `authenticated` for the
 //! `authenticated` role, and the clock is passed in, never read here.
 
 use base64::Engine;
@@ -55,44 +56,75 @@ impl AuthError {
     }
 }
 
-/// Verifies tokens signed with the project's shared secret (HS256).
-///
-/// JWKS keys (ES256 / RS256 chosen by `kid`) are a later addition; until then a token
-/// with any other algorithm is refused.
-#[derive(Clone)]
+/// Verifies tokens against the project's keys: the shared secret (HS256) and, when
+/// configured, a JWKS of asymmetric keys (ES256, RS256) chosen by `kid`. Each key
+/// accepts only its own algorithm.
+#[derive(Clone, Default)]
 pub struct Verifier {
-    secret: DecodingKey,
+    secret: Option<DecodingKey>,
+    keys: Vec<(String, Algorithm, DecodingKey)>,
 }
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Verifier { secret: <hidden> }")
+        let kids: Vec<&str> = self.keys.iter().map(|(kid, _, _)| kid.as_str()).collect();
+        write!(f, "Verifier {{ secret: {}, kids: {kids:?} }}", if self.secret.is_some() { "<hidden>" } else { "none" })
     }
 }
 
+/// Why a JWKS could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("JWKS: {0}")]
+pub struct JwksError(String);
+
 impl Verifier {
     pub fn hs256(secret: &[u8]) -> Verifier {
-        Verifier { secret: DecodingKey::from_secret(secret) }
+        Verifier { secret: Some(DecodingKey::from_secret(secret)), keys: Vec::new() }
+    }
+
+    /// Adds the ES256 and RS256 keys of a JWKS document (`{"keys": [...]}`). Every key
+    /// needs a `kid` and an `alg`; keys of other algorithms are refused, not ignored.
+    pub fn with_jwks(mut self, jwks: &str) -> Result<Verifier, JwksError> {
+        let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(jwks).map_err(|e| JwksError(e.to_string()))?;
+        for jwk in &set.keys {
+            let kid = jwk.common.key_id.clone().ok_or_else(|| JwksError("a key has no kid".into()))?;
+            let alg = match jwk.common.key_algorithm.map(|a| a.to_string()).as_deref() {
+                Some("ES256") => Algorithm::ES256,
+                Some("RS256") => Algorithm::RS256,
+                other => return Err(JwksError(format!("key {kid}: algorithm {other:?} is not ES256 or RS256"))),
+            };
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| JwksError(format!("key {kid}: {e}")))?;
+            self.keys.push((kid, alg, key));
+        }
+        Ok(self)
     }
 
     /// Verifies `token` at time `now` (seconds since the epoch).
     pub fn verify(&self, token: &str, now: u64) -> Result<Claims, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
-        if header.alg != Algorithm::HS256 {
-            return Err(AuthError::AlgorithmNotAllowed);
-        }
+        let key = match header.alg {
+            Algorithm::HS256 => self.secret.as_ref().ok_or(AuthError::AlgorithmNotAllowed)?,
+            Algorithm::ES256 | Algorithm::RS256 => {
+                let kid = header.kid.as_deref().ok_or(AuthError::BadSignature)?;
+                let (_, alg, key) = self.keys.iter().find(|(k, _, _)| k == kid).ok_or(AuthError::BadSignature)?;
+                // The algorithm is the key's, never the token's choice.
+                if *alg != header.alg {
+                    return Err(AuthError::AlgorithmNotAllowed);
+                }
+                key
+            }
+            _ => return Err(AuthError::AlgorithmNotAllowed),
+        };
         // Time and audience are checked below, with the caller's clock and our own
         // messages; the library only checks structure and signature.
-        let mut validation = Validation::new(Algorithm::HS256);
+        let mut validation = Validation::new(header.alg);
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.secret, &validation).map_err(|e| {
-            match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => AuthError::BadSignature,
-                _ => AuthError::Malformed,
-            }
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation).map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => AuthError::BadSignature,
+            _ => AuthError::Malformed,
         })?;
         claims_from(data.claims, now)
     }
@@ -126,6 +158,43 @@ fn audience_includes(aud: Option<&Value>, wanted: &str) -> bool {
 pub fn mint_hs256(secret: &[u8], claims: &Value) -> Result<String, AuthError> {
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret))
         .map_err(|_| AuthError::Malformed)
+}
+
+/// Test and tooling support for asymmetric keys (PKCS#8 PEM private keys).
+#[cfg(any(test, feature = "mint"))]
+pub mod asymmetric {
+    use super::*;
+
+    /// The algorithm a test key signs with.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum KeyKind {
+        Es256,
+        Rs256,
+    }
+
+    fn encoding_key(kind: KeyKind, pem: &str) -> Result<(EncodingKey, Algorithm), String> {
+        match kind {
+            KeyKind::Es256 => EncodingKey::from_ec_pem(pem.as_bytes()).map(|k| (k, Algorithm::ES256)),
+            KeyKind::Rs256 => EncodingKey::from_rsa_pem(pem.as_bytes()).map(|k| (k, Algorithm::RS256)),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    /// Signs `claims` with a private key, naming it `kid`.
+    pub fn mint(kind: KeyKind, pem: &str, kid: &str, claims: &Value) -> Result<String, String> {
+        let (key, alg) = encoding_key(kind, pem)?;
+        let mut header = Header::new(alg);
+        header.kid = Some(kid.to_string());
+        jsonwebtoken::encode(&header, claims, &key).map_err(|e| e.to_string())
+    }
+
+    /// The public JWK of a private key, with its `kid` and `alg`.
+    pub fn public_jwk(kind: KeyKind, pem: &str, kid: &str) -> Result<Value, String> {
+        let (key, alg) = encoding_key(kind, pem)?;
+        let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&key, alg).map_err(|e| e.to_string())?;
+        jwk.common.key_id = Some(kid.to_string());
+        serde_json::to_value(jwk).map_err(|e| e.to_string())
+    }
 }
 
 /// Reads the claims of a token without verifying it. Only for logs and tools: never
@@ -217,6 +286,63 @@ mod tests {
         assert_eq!(v.verify(&token(wrong), NOW), Err(AuthError::WrongAudience));
         let list = json!({"sub": "u", "role": "authenticated", "aud": ["x", "authenticated"], "exp": NOW + 9});
         assert!(v.verify(&token(list), NOW).is_ok());
+    }
+
+    const EC_PEM: &str = include_str!("../testdata/es256-test-only.pem");
+    const RSA_PEM: &str = include_str!("../testdata/rs256-test-only.pem");
+
+    fn jwks_verifier() -> Verifier {
+        use asymmetric::{public_jwk, KeyKind};
+        let jwks = json!({"keys": [
+            public_jwk(KeyKind::Es256, EC_PEM, "ec-1").unwrap(),
+            public_jwk(KeyKind::Rs256, RSA_PEM, "rsa-1").unwrap(),
+        ]});
+        Verifier::hs256(SECRET).with_jwks(&jwks.to_string()).unwrap()
+    }
+
+    #[test]
+    fn es256_and_rs256_tokens_verify_against_the_jwks_by_kid() {
+        use asymmetric::{mint, KeyKind};
+        let v = jwks_verifier();
+        let es = mint(KeyKind::Es256, EC_PEM, "ec-1", &user(NOW + 60)).unwrap();
+        assert_eq!(v.verify(&es, NOW).unwrap().role, "authenticated");
+        let rs = mint(KeyKind::Rs256, RSA_PEM, "rsa-1", &user(NOW + 60)).unwrap();
+        assert_eq!(v.verify(&rs, NOW).unwrap().role, "authenticated");
+        // HS256 keeps working beside the JWKS.
+        assert!(v.verify(&token(user(NOW + 60)), NOW).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_kid_a_missing_kid_or_a_kid_of_another_algorithm_is_refused() {
+        use asymmetric::{mint, KeyKind};
+        let v = jwks_verifier();
+        let unknown = mint(KeyKind::Es256, EC_PEM, "nope", &user(NOW + 60)).unwrap();
+        assert_eq!(v.verify(&unknown, NOW), Err(AuthError::BadSignature));
+        // An RS256 token presenting the EC key's kid: the key decides the algorithm.
+        let confused = mint(KeyKind::Rs256, RSA_PEM, "ec-1", &user(NOW + 60)).unwrap();
+        assert_eq!(v.verify(&confused, NOW), Err(AuthError::AlgorithmNotAllowed));
+        // An ES256 token naming the RSA key's kid: refused the same way.
+        let wrong_key = mint(KeyKind::Es256, EC_PEM, "rsa-1", &user(NOW + 60)).unwrap();
+        assert_eq!(v.verify(&wrong_key, NOW), Err(AuthError::AlgorithmNotAllowed));
+    }
+
+    #[test]
+    fn asymmetric_tokens_are_refused_without_a_jwks_and_the_usual_claim_rules_apply() {
+        use asymmetric::{mint, KeyKind};
+        let es = mint(KeyKind::Es256, EC_PEM, "ec-1", &user(NOW + 60)).unwrap();
+        assert_eq!(Verifier::hs256(SECRET).verify(&es, NOW), Err(AuthError::BadSignature));
+        let expired = mint(KeyKind::Es256, EC_PEM, "ec-1", &user(NOW - 5)).unwrap();
+        assert_eq!(jwks_verifier().verify(&expired, NOW), Err(AuthError::Expired(5)));
+    }
+
+    #[test]
+    fn a_jwks_with_keys_of_other_algorithms_or_without_kid_is_refused() {
+        let hs = json!({"keys": [{"kty": "oct", "k": "c2VjcmV0", "alg": "HS256", "kid": "h"}]});
+        assert!(Verifier::default().with_jwks(&hs.to_string()).is_err());
+        let mut no_kid = asymmetric::public_jwk(asymmetric::KeyKind::Es256, EC_PEM, "x").unwrap();
+        no_kid.as_object_mut().unwrap().remove("kid");
+        assert!(Verifier::default().with_jwks(&json!({"keys": [no_kid]}).to_string()).is_err());
+        assert!(Verifier::default().with_jwks("not json").is_err());
     }
 
     #[test]

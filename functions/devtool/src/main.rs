@@ -1,7 +1,10 @@
 //! `devtool jwt --sub <uuid> [--role authenticated] [--ttl 3600] [--email e]`
+//!   Mints an HS256 token signed with `JWT_SECRET` (from the environment) for local
+//!   development, shaped like the tokens Supabase Auth issues.
+//! `devtool jwks [--es256 PEM KID] [--rs256 PEM KID]`
+//!   Prints the JWKS (public keys) of PKCS#8 private keys, for the test stack's `JWKS`.
 //!
-//! Mints an HS256 token signed with `JWT_SECRET` (from the environment) for local
-//! development, shaped like the tokens Supabase Auth issues. Never used by the edge.
+//! Never used by the edge.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -9,15 +12,38 @@ fn main() {
     if let Err(message) = run(std::env::args().skip(1).collect()) {
         eprintln!("devtool: {message}");
         eprintln!("usage: devtool jwt [--sub UUID] [--role ROLE] [--ttl SECONDS] [--email EMAIL]");
+        eprintln!("       devtool jwks [--es256 PEM KID] [--rs256 PEM KID]");
         std::process::exit(2);
     }
 }
 
 fn run(args: Vec<String>) -> Result<(), String> {
     let (command, rest) = args.split_first().ok_or("missing command")?;
-    if command != "jwt" {
-        return Err(format!("unknown command {command:?}"));
+    match command.as_str() {
+        "jwt" => jwt(rest),
+        "jwks" => jwks(rest),
+        other => Err(format!("unknown command {other:?}")),
     }
+}
+
+fn jwks(rest: &[String]) -> Result<(), String> {
+    use edge_auth::asymmetric::{public_jwk, KeyKind};
+    let mut keys = Vec::new();
+    for chunk in rest.chunks(3) {
+        let [flag, path, kid] = chunk else { return Err("jwks takes --es256|--rs256 PEM KID triples".into()) };
+        let kind = match flag.as_str() {
+            "--es256" => KeyKind::Es256,
+            "--rs256" => KeyKind::Rs256,
+            other => return Err(format!("unknown flag {other}")),
+        };
+        let pem = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        keys.push(public_jwk(kind, &pem, kid)?);
+    }
+    println!("{}", serde_json::json!({ "keys": keys }));
+    Ok(())
+}
+
+fn jwt(rest: &[String]) -> Result<(), String> {
     let mut sub = None;
     let mut email = None;
     let mut role = "authenticated".to_string();

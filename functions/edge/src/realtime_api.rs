@@ -9,7 +9,7 @@
 
 use crate::error::{json_response, EdgeError};
 use crate::{channel_access, clock, room_object, settings};
-use edge_auth::{Claims, Verifier};
+use edge_auth::Claims;
 use room::TokenBucket;
 use serde_json::{json, Map, Value};
 use std::cell::RefCell;
@@ -33,7 +33,7 @@ fn bearer(req: &Request) -> Option<String> {
 
 /// Verifies the `apikey` header and the bearer token; returns the bearer's claims.
 fn authenticate(req: &Request, env: &Env) -> Result<Option<Claims>, EdgeError> {
-    let verifier = Verifier::hs256(settings::jwt_secret(env)?.as_bytes());
+    let verifier = settings::verifier(env)?;
     let now = clock::now_secs();
     let apikey = req.headers().get("apikey").ok().flatten();
     let Some(apikey) = apikey.filter(|k| verifier.verify(k, now).is_ok()) else {
@@ -132,17 +132,35 @@ pub async fn broadcast(mut req: Request, env: Env) -> Result<Response, EdgeError
     Ok(Response::empty()?.with_status(202))
 }
 
-/// `GET /realtime/v1/api/rooms/<topic>`, service role only.
-pub async fn room_stats(req: Request, env: Env, topic: &str) -> Result<Response, EdgeError> {
-    match authenticate(&req, &env)? {
-        Some(claims) if claims.role == "service_role" => {}
-        _ => return unauthorized(),
-    }
+fn is_service(req: &Request, env: &Env) -> Result<bool, EdgeError> {
+    Ok(matches!(authenticate(req, env)?, Some(claims) if claims.role == "service_role"))
+}
+
+fn full_topic(topic: &str) -> Result<String, EdgeError> {
     let name = topic.strip_prefix(realtime_protocol::TOPIC_PREFIX).unwrap_or(topic);
     if name.is_empty() {
         return Err(EdgeError::NotFound);
     }
-    let full = format!("{}{name}", realtime_protocol::TOPIC_PREFIX);
+    Ok(format!("{}{name}", realtime_protocol::TOPIC_PREFIX))
+}
+
+/// `POST /realtime/v1/api/rooms/<topic>/forget`, service role only: the room drops its
+/// memory and rebuilds it from durable state on the next event, as after an eviction.
+/// For operators checking a room's recovery; clients see nothing.
+pub async fn forget_room(req: Request, env: Env, topic: &str) -> Result<Response, EdgeError> {
+    if !is_service(&req, &env)? {
+        return unauthorized();
+    }
+    room_object::forget(&env, &full_topic(topic)?).await?;
+    Ok(Response::empty()?.with_status(204))
+}
+
+/// `GET /realtime/v1/api/rooms/<topic>`, service role only.
+pub async fn room_stats(req: Request, env: Env, topic: &str) -> Result<Response, EdgeError> {
+    if !is_service(&req, &env)? {
+        return unauthorized();
+    }
+    let full = full_topic(topic)?;
     let mut stats = room_object::fetch_stats(&env, &full).await?;
     if let Value::Object(map) = &mut stats {
         map.insert("topic".into(), json!(full));

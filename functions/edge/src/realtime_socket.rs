@@ -10,7 +10,7 @@
 use crate::error::EdgeError;
 use crate::settings::{self, RealtimeLimits};
 use crate::{clock, js_send, room_object};
-use edge_auth::{Claims, Verifier};
+use edge_auth::Claims;
 use futures_channel::mpsc;
 use futures_util::{stream, StreamExt};
 use realtime_protocol::{binary, event, reason, reply, BinaryBroadcast, CloseCode, ConnectRefusal, Frame, JoinError, Vsn};
@@ -42,8 +42,7 @@ fn verify_upgrade(req: &Request, env: &Env) -> Result<Verified, EdgeError> {
         .or_else(|| req.headers().get("x-api-key").ok().flatten())
         .filter(|k| !k.is_empty())
         .ok_or(EdgeError::Refused(ConnectRefusal::ApiKeyMissing))?;
-    let verifier = Verifier::hs256(settings::jwt_secret(env)?.as_bytes());
-    let claims = verifier
+    let claims = settings::verifier(env)?
         .verify(&apikey, clock::now_secs())
         .map_err(|e| EdgeError::Refused(e.connect_refusal()))?;
     let vsn = Vsn::from_query(query("vsn").as_deref()).ok_or(EdgeError::Refused(ConnectRefusal::UnsupportedVsn))?;

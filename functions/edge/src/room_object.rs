@@ -9,7 +9,7 @@
 
 use crate::{channel_access, js_send};
 use crate::{clock, settings};
-use edge_auth::{AuthError, Verifier};
+use edge_auth::AuthError;
 use realtime_protocol::{event, reply, BinaryBroadcast, CloseCode, Frame, JoinError, Vsn};
 use room::handle::{self as rules, Admission, Ctx, Effect, Inbound};
 use room::{Identity, Member, Outbound, RoomLimits, Tracked, Wire};
@@ -85,6 +85,12 @@ pub async fn fetch_stats(env: &Env, topic: &str) -> Result<Value> {
     let stub = env.durable_object("ROOMS")?.get_by_name(topic)?;
     let mut response = stub.fetch_with_str(&format!("{INTERNAL_URL}/stats")).await?;
     response.json().await
+}
+
+/// Makes the room of `topic` drop its in-memory state, as eviction would.
+pub async fn forget(env: &Env, topic: &str) -> Result<u16> {
+    let stub = env.durable_object("ROOMS")?.get_by_name(topic)?;
+    Ok(stub.fetch_with_str(&format!("{INTERNAL_URL}/forget")).await?.status_code())
 }
 
 /// Delivers a server-side broadcast (the REST endpoint) to the room of `topic`.
@@ -170,6 +176,13 @@ impl DurableObject for Room {
         match req.path().as_str() {
             "/socket" => self.accept(req),
             "/stats" => Response::from_json(&self.stats_json()),
+            "/forget" => {
+                // What eviction does: nothing in memory survives; the next event rebuilds
+                // the room from socket attachments and storage.
+                *self.roster.borrow_mut() = None;
+                *self.stats.borrow_mut() = Stats::default();
+                Response::empty().map(|r| r.with_status(204))
+            }
             "/broadcast" => self.server_broadcast(req).await,
             _ => Response::error("not found", 404),
         }
@@ -374,8 +387,8 @@ impl Room {
     }
 
     fn verify(&self, token: &str) -> std::result::Result<Map<String, Value>, AuthError> {
-        let secret = settings::jwt_secret(&self.env).map_err(|_| AuthError::BadSignature)?;
-        Verifier::hs256(secret.as_bytes()).verify(token, clock::now_secs()).map(|c| c.raw)
+        let verifier = settings::verifier(&self.env).map_err(|_| AuthError::BadSignature)?;
+        verifier.verify(token, clock::now_secs()).map(|c| c.raw)
     }
 
     /// Verifies a refreshed token and, for private channels, re-authorizes it.

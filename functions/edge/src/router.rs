@@ -7,6 +7,7 @@
 //! | GET (upgrade) | `/realtime/v1/channel/websocket?topic=` | [`crate::realtime_socket::upgrade_direct`] (one topic, straight to its room) |
 //! | POST | `/realtime/v1/api/broadcast` | [`crate::realtime_api::broadcast`] |
 //! | GET | `/realtime/v1/api/rooms/<topic>` | [`crate::realtime_api::room_stats`] (service role) |
+//! | POST | `/realtime/v1/api/rooms/<topic>/forget` | [`crate::realtime_api::forget_room`] (service role) |
 
 use crate::error::EdgeError;
 use crate::{health, realtime_api, realtime_socket};
@@ -26,11 +27,15 @@ pub async fn route(req: Request, env: Env) -> Result<Response, EdgeError> {
             _ => Err(EdgeError::MethodNotAllowed),
         },
         other => match other.strip_prefix("/realtime/v1/api/rooms/") {
-            Some(topic) if req.method() == Method::Get => {
-                let topic = percent_encoding::percent_decode_str(topic).decode_utf8_lossy().into_owned();
-                realtime_api::room_stats(req, env, &topic).await
+            Some(rest) => {
+                let decode = |t: &str| percent_encoding::percent_decode_str(t).decode_utf8_lossy().into_owned();
+                match (req.method(), rest.strip_suffix("/forget")) {
+                    (Method::Post, Some(topic)) => realtime_api::forget_room(req, env, &decode(topic)).await,
+                    (Method::Get, None) => realtime_api::room_stats(req, env, &decode(rest)).await,
+                    _ => Err(EdgeError::MethodNotAllowed),
+                }
             }
-            _ => Err(EdgeError::NotFound),
+            None => Err(EdgeError::NotFound),
         },
     }
 }

@@ -91,3 +91,35 @@ async fn the_apikey_may_come_in_the_x_api_key_header() {
     let r = e2e::refused_upgrade_with("vsn=2.0.0", &[("x-api-key", "garbage")]).await;
     assert_eq!((r.status, r.body), (401, json!({"error": "The token provided is not a valid JWT"})));
 }
+
+mod jwks {
+    use super::*;
+    use edge_auth::asymmetric::{mint, KeyKind};
+
+    const EC_PEM: &str = include_str!("../../../functions/auth/testdata/es256-test-only.pem");
+    const RSA_PEM: &str = include_str!("../../../functions/auth/testdata/rs256-test-only.pem");
+
+    fn claims() -> serde_json::Value {
+        json!({"sub": ADA, "role": "authenticated", "aud": "authenticated", "exp": now() + 600})
+    }
+
+    #[tokio::test]
+    async fn es256_and_rs256_tokens_from_the_configured_jwks_connect() {
+        for (kind, pem, kid) in [(KeyKind::Es256, EC_PEM, "test-ec"), (KeyKind::Rs256, RSA_PEM, "test-rsa")] {
+            let token = mint(kind, pem, kid, &claims()).unwrap();
+            let mut client = Client::connect_with_token(&token, Vsn::V2).await;
+            let r = client.push("phoenix", "heartbeat", json!({}), None).await;
+            assert_eq!(client.reply_to(&r).await["status"], "ok", "{kid}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_kid_or_an_algorithm_that_does_not_match_the_key_is_refused() {
+        let unknown = mint(KeyKind::Es256, EC_PEM, "who-knows", &claims()).unwrap();
+        let r = refused_upgrade(&format!("apikey={unknown}&vsn=2.0.0")).await;
+        assert_eq!((r.status, r.body), (401, json!({"error": "Failed to validate JWT signature"})));
+        let confused = mint(KeyKind::Rs256, RSA_PEM, "test-ec", &claims()).unwrap();
+        let r = refused_upgrade(&format!("apikey={confused}&vsn=2.0.0")).await;
+        assert_eq!((r.status, r.body), (401, json!({"error": "The token provided is not a valid JWT"})));
+    }
+}

@@ -98,3 +98,39 @@ async fn room_health_is_for_the_service_role_and_counts_what_happened() {
     assert!(stats["messages_in"].as_u64().unwrap_or(0) >= 3, "two joins and a broadcast: {stats}");
     assert!(stats["messages_out"].as_u64().unwrap_or(0) >= 3, "two join replies and a delivery: {stats}");
 }
+
+#[tokio::test]
+async fn a_room_that_loses_its_memory_still_delivers_to_every_socket_and_reports_the_same_presence() {
+    let topic = unique_topic("evicted");
+    let mut a = Client::connect(ADA, Vsn::V2).await;
+    let mut b = Client::connect(BASIL, Vsn::V1).await;
+    let a_ref = a.join(&topic, json!({"presence": {"key": "ada"}})).await;
+    let b_ref = b.join(&topic, json!({"presence": {"key": "basil"}})).await;
+    let r = a.push(&topic, "presence", json!({"type": "presence", "event": "track", "payload": {"mood": "sunny"}}), Some(&a_ref)).await;
+    assert_eq!(a.reply_to(&r).await["status"], "ok");
+    b.recv_until("the track", |f| f.event == "presence_diff").await;
+
+    let url = format!("{}/realtime/v1/api/rooms/{}/forget", base_url(), topic);
+    let denied = reqwest::Client::new().post(&url).header("apikey", user_token(ADA)).send().await.unwrap();
+    assert_eq!(denied.status().as_u16(), 401);
+    let forgot = reqwest::Client::new().post(&url).header("apikey", service()).send().await.unwrap();
+    assert_eq!(forgot.status().as_u16(), 204);
+
+    // Both sockets still receive, in their own framing.
+    a.push(&topic, "broadcast", json!({"type": "broadcast", "event": "after", "payload": {"n": 1}}), Some(&a_ref)).await;
+    assert_eq!(b.recv_until("a broadcast after the wake-up", |f| f.event == "broadcast").await.payload["payload"], json!({"n": 1}));
+    b.push(&topic, "broadcast", json!({"type": "broadcast", "event": "back", "payload": {"n": 2}}), Some(&b_ref)).await;
+    assert_eq!(a.recv_until("a broadcast back", |f| f.event == "broadcast").await.payload["payload"], json!({"n": 2}));
+
+    // The same presence, read back from storage.
+    let mut late = Client::connect(BASIL, Vsn::V2).await;
+    late.join(&topic, json!({"presence": {"key": "late", "enabled": true}})).await;
+    let state = late.recv_until("presence_state", |f| f.event == "presence_state").await;
+    assert_eq!(state.payload["ada"]["metas"][0]["mood"], "sunny");
+    assert_eq!(state.payload["ada"]["metas"][0]["user_id"], ADA);
+
+    // And a socket that leaves after the wake-up is still seen leaving.
+    a.close().await;
+    let leave = late.recv_until("Ada's leave", |f| f.event == "presence_diff").await;
+    assert_eq!(leave.payload["leaves"]["ada"]["metas"][0]["mood"], "sunny");
+}
