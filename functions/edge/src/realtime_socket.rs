@@ -83,6 +83,7 @@ pub async fn upgrade(req: Request, env: Env) -> Result<Response, EdgeError> {
         next_generation: 0,
         events: TokenBucket::new(limits.events_per_second, 1000, now),
         joins: TokenBucket::new(limits.joins_per_second, 1000, now),
+        counters: Counters::default(),
         limits,
     };
     wasm_bindgen_futures::spawn_local(connection.run());
@@ -134,6 +135,17 @@ struct Connection {
     events: TokenBucket,
     /// Joins per second on this socket.
     joins: TokenBucket,
+    counters: Counters,
+}
+
+/// This socket's own health, answered to `[null, ref, "phoenix", "stats", {}]`.
+#[derive(Default, serde::Serialize)]
+struct Counters {
+    frames_in: u64,
+    dropped_frames: u64,
+    rate_limited_events: u64,
+    rate_limited_joins: u64,
+    channels_closed_for_rate: u64,
 }
 
 impl Connection {
@@ -194,7 +206,9 @@ impl Connection {
     }
 
     async fn on_text(&mut self, text: String, notices: &mpsc::UnboundedSender<Notice>) {
+        self.counters.frames_in += 1;
         if text.len() > self.limits.max_frame_bytes {
+            self.counters.dropped_frames += 1;
             worker::console_warn!("dropped a {} byte frame (limit {})", text.len(), self.limits.max_frame_bytes);
             return;
         }
@@ -202,18 +216,26 @@ impl Connection {
             Ok(frame) => frame,
             // Nothing to reply to: an undecodable frame has no topic or ref.
             Err(e) => {
+                self.counters.dropped_frames += 1;
                 worker::console_warn!("dropped an undecodable frame: {e}");
                 return;
             }
         };
         if frame.topic == realtime_protocol::PHOENIX_TOPIC {
-            if frame.event == event::HEARTBEAT {
-                self.send(&reply::ok(&frame, serde_json::json!({})));
+            match frame.event.as_str() {
+                event::HEARTBEAT => self.send(&reply::ok(&frame, serde_json::json!({}))),
+                "stats" => {
+                    let mut stats = serde_json::to_value(&self.counters).unwrap_or_default();
+                    stats["channels"] = self.topics.len().into();
+                    self.send(&reply::ok(&frame, stats));
+                }
+                _ => {}
             }
             return;
         }
         if frame.event == event::JOIN {
             if !self.joins.try_take(clock::now_millis()) {
+                self.counters.rate_limited_joins += 1;
                 self.send(&reply::error(&frame, &JoinError::TooManyJoins.to_string()));
                 return;
             }
@@ -248,13 +270,16 @@ impl Connection {
     }
 
     async fn on_binary(&mut self, bytes: Vec<u8>) {
+        self.counters.frames_in += 1;
         if self.vsn != Vsn::V2 || bytes.len() > self.limits.max_frame_bytes {
+            self.counters.dropped_frames += 1;
             worker::console_warn!("dropped a binary frame ({} bytes, vsn {})", bytes.len(), self.vsn.as_str());
             return;
         }
         let topic = match binary::client_frame_topic(&bytes) {
             Ok(topic) => topic.to_string(),
             Err(e) => {
+                self.counters.dropped_frames += 1;
                 worker::console_warn!("dropped a malformed binary frame: {e}");
                 return;
             }
@@ -318,13 +343,18 @@ impl Connection {
     }
 
     fn take_event(&mut self) -> bool {
-        self.events.try_take(clock::now_millis())
+        let ok = self.events.try_take(clock::now_millis());
+        if !ok {
+            self.counters.rate_limited_events += 1;
+        }
+        ok
     }
 
     /// The user sent faster than allowed: this channel ends with a `system` error and
     /// `phx_close`; the room hears the upstream close and drops its presence.
     fn close_for_rate(&mut self, topic: &str) {
         let Some(upstream) = self.topics.remove(topic) else { return };
+        self.counters.channels_closed_for_rate += 1;
         let join_ref = upstream.join_ref.as_deref();
         self.send(&reply::system(topic, join_ref, "error", reason::TOO_MANY_MESSAGES));
         self.send(&reply::close(topic, join_ref));

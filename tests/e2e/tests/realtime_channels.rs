@@ -215,3 +215,20 @@ async fn garbage_frames_never_break_the_socket_or_the_room() {
     client.send_binary(bad_json.encode_client().unwrap()).await;
     assert!(matches!(peer.recv().await, Received::Binary(_)));
 }
+
+#[tokio::test]
+async fn a_socket_reports_its_own_counters() {
+    let topic = unique_topic("counters");
+    let mut client = Client::connect(ADA, Vsn::V2).await;
+    client.join(&topic, json!({})).await;
+    client.send_text("garbage").await;
+    client.send_binary(vec![9]).await;
+    let r = client.push("phoenix", "stats", json!({}), None).await;
+    let reply = client.reply_to(&r).await;
+    assert_eq!(reply["status"], "ok");
+    let stats = &reply["response"];
+    assert_eq!(stats["channels"], 1);
+    assert_eq!(stats["dropped_frames"], 2);
+    assert!(stats["frames_in"].as_u64().unwrap_or(0) >= 4, "{stats}");
+    assert_eq!(stats["rate_limited_events"], 0);
+}
