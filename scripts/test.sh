@@ -2,7 +2,8 @@
 # `make test`: every test, against a stack of its own.
 #
 # 1. native unit tests (cargo test);
-# 2. a fresh PostgreSQL (own data dir and port) with baseline, migrations and seed;
+# 2. a fresh PostgreSQL (own data dir and port) with baseline, migrations and seed, and
+#    the database tests (tests/db: RLS access matrix, structure, concurrency, migrations);
 # 3. wrangler dev on its own HTTP and inspector ports, so this runs beside `make dev`;
 # 4. the end-to-end suite in tests/e2e against it, the realtime-js conformance suite in
 #    tests/conformance, then the database-outage test alone;
@@ -53,6 +54,9 @@ log "starting a fresh PostgreSQL on 127.0.0.1:$PG_PORT"
 PG_EXTRA_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
     "$ROOT/scripts/pg.sh" start "$PG_DATA" "$PG_PORT"
 "$ROOT/scripts/db-setup.sh" "$DATABASE_URL"
+
+log "database tests: the access matrix, structural checks, concurrency, migrations"
+(cd "$ROOT" && E2E_DATABASE_URL="$DATABASE_URL" cargo test --quiet -p db-tests)
 
 # A JWKS of throwaway keys (functions/auth/testdata), so ES256 and RS256 tokens are tested too.
 keys="$ROOT/functions/auth/testdata"

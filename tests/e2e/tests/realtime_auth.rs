@@ -103,3 +103,35 @@ async fn a_channel_closes_itself_when_its_token_expires() {
     let close = c.recv_until("phx_close", |f| f.event == "phx_close").await;
     assert_eq!(close.join_ref.as_deref(), Some(join_ref.as_str()));
 }
+
+mod membership_channels {
+    use super::*;
+
+    const THREAD: &str = "aaaaaaaa-0000-4000-8000-000000000001";
+    const GROUP: &str = "bbbbbbbb-0000-4000-8000-000000000001";
+    const DILL: &str = "44444444-4444-4444-8444-444444444444";
+    const ELM: &str = "55555555-5555-4555-8555-555555555555";
+
+    async fn private_join(user: &str, channel: &str) -> Value {
+        let mut c = Client::connect(user, Vsn::V2).await;
+        let (_, reply) = c.join_payload(&format!("realtime:{channel}"), private()).await;
+        Value::Object(reply)
+    }
+
+    #[tokio::test]
+    async fn a_conversation_channel_is_for_its_participants() {
+        assert_eq!(private_join(BASIL, &format!("conversation:{THREAD}")).await["status"], "ok");
+        let refused = private_join(ELM, &format!("conversation:{THREAD}")).await;
+        assert_eq!(
+            refused["response"]["reason"],
+            format!("Unauthorized: You do not have permissions to read from this Channel topic: conversation:{THREAD}")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_group_channel_is_for_its_active_members() {
+        assert_eq!(private_join(DILL, &format!("group:{GROUP}")).await["status"], "ok");
+        assert_eq!(private_join(ELM, &format!("group:{GROUP}")).await["status"], "error");
+        assert_eq!(private_join(ELM, "group:not-a-uuid").await["status"], "error", "odd names are refused, not errors");
+    }
+}

@@ -1,0 +1,123 @@
+//! Rules the database keeps under concurrency: event capacity and one vote per user.
+//! These commit real rows (from many connections at once) and remove them afterwards.
+
+use db_tests::connect;
+use futures_util::future::join_all;
+
+async fn as_user(user: &str) -> tokio_postgres::Client {
+    let client = connect().await;
+    let claims = serde_json::json!({"sub": user, "role": "authenticated", "aud": "authenticated"}).to_string();
+    client.execute("select set_config('request.jwt.claims', $1, false)", &[&claims]).await.expect("claims");
+    client.batch_execute("set role authenticated").await.expect("role");
+    client
+}
+
+#[tokio::test]
+async fn fifty_parallel_rsvps_for_ten_places_give_ten_going_and_forty_waitlisted() {
+    let admin = connect().await;
+    let tag = format!("{:x}", std::process::id());
+    let users: Vec<String> = (0..50).map(|i| format!("77777777-{tag:0>4.4}-4000-8000-{i:012}")).collect();
+    for u in &users {
+        admin.execute("insert into auth.users (id) values ($1::text::uuid) on conflict do nothing", &[u]).await.unwrap();
+    }
+    let host = &users[0];
+    let event: String = admin
+        .query_one(
+            "insert into public.live_events (host_id, title, starts_at, ends_at, capacity)
+             values ($1::text::uuid, 'Rush hour', now() + interval '1 day', now() + interval '2 days', 10) returning id::text",
+            &[host],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let attempts = users.iter().map(|u| {
+        let event = event.clone();
+        async move {
+            let c = as_user(u).await;
+            c.execute("insert into public.event_participants (event_id, user_id, status) values ($1::text::uuid, $2::text::uuid, 'going')", &[&event, u])
+                .await
+        }
+    });
+    let results = join_all(attempts).await;
+    assert!(results.iter().all(Result::is_ok), "every RSVP is accepted: {:?}", results.iter().find(|r| r.is_err()));
+    let counts = admin
+        .query(
+            "select status::text, count(*) from public.event_participants where event_id = $1::text::uuid group by 1 order by 1",
+            &[&event],
+        )
+        .await
+        .unwrap();
+    let counts: Vec<(String, i64)> = counts.iter().map(|r| (r.get(0), r.get(1))).collect();
+    admin.execute("delete from public.live_events where id = $1::text::uuid", &[&event]).await.unwrap();
+    admin.execute("delete from auth.users where id = any($1::text[]::uuid[])", &[&users]).await.unwrap();
+    assert_eq!(counts, vec![("going".to_string(), 10), ("waitlisted".to_string(), 40)]);
+}
+
+#[tokio::test]
+async fn fifty_parallel_votes_by_one_user_on_a_single_choice_poll_leave_one_vote() {
+    let admin = connect().await;
+    let voter = "11111111-1111-4111-8111-111111111111";
+    let poll: String = admin
+        .query_one(
+            "insert into public.community_polls (author_id, question) values ($1::text::uuid, 'Raised beds or rows?') returning id::text",
+            &[&voter],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let options: Vec<String> = admin
+        .query(
+            "insert into public.poll_options (poll_id, label, position)
+             select $1::text::uuid, l, p from (values ('Raised beds', 0), ('Rows', 1), ('Both', 2)) as v(l, p) returning id::text",
+            &[&poll],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let attempts = (0..50).map(|i| {
+        let (poll, option) = (poll.clone(), options[i % options.len()].clone());
+        async move {
+            let c = as_user(voter).await;
+            c.execute(
+                "insert into public.poll_votes (poll_id, option_id, user_id) values ($1::text::uuid, $2::text::uuid, $3::text::uuid)",
+                &[&poll, &option, &voter],
+            )
+            .await
+        }
+    });
+    let results = join_all(attempts).await;
+    let accepted = results.iter().filter(|r| r.is_ok()).count();
+    let votes: i64 = admin
+        .query_one("select count(*) from public.poll_votes where poll_id = $1::text::uuid", &[&poll])
+        .await
+        .unwrap()
+        .get(0);
+    admin.execute("delete from public.community_polls where id = $1::text::uuid", &[&poll]).await.unwrap();
+    assert_eq!((accepted, votes), (1, 1));
+}
+
+#[tokio::test]
+async fn messages_sent_at_once_get_distinct_consecutive_sequence_numbers() {
+    let admin = connect().await;
+    let thread = "aaaaaaaa-0000-4000-8000-000000000001";
+    let before: i64 = admin.query_one("select last_seq from public.conversation_threads where id = $1::text::uuid", &[&thread]).await.unwrap().get(0);
+    let sends = (0..20).map(|i| async move {
+        let c = as_user("22222222-2222-4222-8222-222222222222").await;
+        c.query_one(
+            "insert into public.messages (thread_id, sender_id, body, idempotency_key)
+             values ($1::text::uuid, '22222222-2222-4222-8222-222222222222', 'burst', $2) returning seq",
+            &[&thread, &format!("burst-{}-{i}", std::process::id())],
+        )
+        .await
+        .map(|r| r.get::<_, i64>(0))
+    });
+    let mut seqs: Vec<i64> = join_all(sends).await.into_iter().map(|r| r.expect("send")).collect();
+    seqs.sort_unstable();
+    admin
+        .execute("delete from public.messages where thread_id = $1::text::uuid and body = 'burst'", &[&thread])
+        .await
+        .unwrap();
+    assert_eq!(seqs, ((before + 1)..=(before + 20)).collect::<Vec<_>>());
+}
