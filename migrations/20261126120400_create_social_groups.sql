@@ -46,7 +46,7 @@ as $$ select private.group_role_of(grp) is not null $$;
 create function private.is_group_admin(grp uuid) returns boolean
 language sql stable security definer
 set search_path = ''
-as $$ select private.group_role_of(grp) in ('owner', 'admin') $$;
+as $$ select coalesce(private.group_role_of(grp) in ('owner', 'admin'), false) $$;  -- never null: callers negate it
 
 -- Public groups are seen by every signed-in user; private ones by their active members.
 create function private.can_see_group(grp uuid) returns boolean

@@ -120,7 +120,7 @@ matrix! {
     members_select_as_anon: Anon, format!("select * from public.group_members where group_id = '{GROUP}'") => Nothing;
     members_select_as_stranger: User(ELM), format!("select * from public.group_members where group_id = '{GROUP}'") => Nothing;
     members_select_as_member: User(DILL), format!("select * from public.group_members where group_id = '{GROUP}'") => Rows(4);
-    members_join_private_group_becomes_pending: User(ELM), format!("insert into public.group_members (group_id, user_id, role, status) values ('{GROUP}', '{ELM}', 'admin', 'active') returning status::text, role::text") => Rows(1);
+    members_join_private_group_as_stranger: User(ELM), format!("insert into public.group_members (group_id, user_id) values ('{GROUP}', '{ELM}')") => Rows(1);
     members_add_someone_as_member: User(DILL), format!("insert into public.group_members (group_id, user_id) values ('{GROUP}', '{ELM}')") => Refused;
     members_add_someone_as_admin: User(BASIL), format!("insert into public.group_members (group_id, user_id) values ('{GROUP}', '{ELM}')") => Rows(1);
     members_promote_as_member: User(DILL), format!("update public.group_members set role = 'admin' where group_id = '{GROUP}' and user_id = '{DILL}'") => Nothing;

@@ -121,3 +121,20 @@ async fn messages_sent_at_once_get_distinct_consecutive_sequence_numbers() {
         .unwrap();
     assert_eq!(seqs, ((before + 1)..=(before + 20)).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn joining_a_private_group_by_oneself_is_a_pending_membership_whatever_was_asked() {
+    let c = as_user("55555555-5555-4555-8555-555555555555").await;
+    c.batch_execute("begin").await.unwrap();
+    let row = c
+        .query_one(
+            "insert into public.group_members (group_id, user_id, role, status)
+             values ('bbbbbbbb-0000-4000-8000-000000000001', '55555555-5555-4555-8555-555555555555', 'admin', 'active')
+             returning role::text, status::text",
+            &[],
+        )
+        .await;
+    c.batch_execute("rollback").await.unwrap();
+    let row = row.expect("asking to join is allowed");
+    assert_eq!((row.get::<_, String>(0), row.get::<_, String>(1)), ("member".to_string(), "pending".to_string()));
+}

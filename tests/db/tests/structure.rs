@@ -92,3 +92,40 @@ async fn every_foreign_key_column_a_policy_filters_on_is_indexed() {
     .await;
     assert!(bad.is_empty(), "foreign key columns used by a policy without an index: {bad:?}");
 }
+
+#[tokio::test]
+async fn boolean_helpers_answer_false_not_null_for_strangers_and_unknown_ids() {
+    // NULL in a policy refuses, but in a trigger `not helper(...)` is NULL too, and a
+    // branch meant for outsiders silently never runs.
+    let mut client = connect().await;
+    let helpers: Vec<String> = client
+        .query(
+            "select p.proname::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+              where n.nspname = 'private' and p.prorettype = 'bool'::regtype
+                and p.pronargs = 1 and p.proargtypes[0] = 'uuid'::regtype",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(helpers.len() >= 8, "the membership helpers are found: {helpers:?}");
+    let tx = client.transaction().await.unwrap();
+    tx.batch_execute(
+        "select set_config('request.jwt.claims', '{\"sub\": \"55555555-5555-4555-8555-555555555555\", \"role\": \"authenticated\"}', true);
+         set local role authenticated",
+    )
+    .await
+    .unwrap();
+    let mut nulls = Vec::new();
+    for helper in &helpers {
+        for id in ["bbbbbbbb-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000000"] {
+            let row = tx.query_one(&format!("select private.{helper}($1::text::uuid)"), &[&id]).await.unwrap();
+            if row.get::<_, Option<bool>>(0).is_none() {
+                nulls.push(format!("{helper}({id})"));
+            }
+        }
+    }
+    assert!(nulls.is_empty(), "helpers answering NULL: {nulls:?}");
+}
