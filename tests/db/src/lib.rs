@@ -36,6 +36,8 @@ pub enum Expect {
     Nothing,
     /// Refused with SQLSTATE 42501 (insufficient privilege / RLS violation).
     Refused,
+    /// Refused either way: 42501, or nothing returned or changed.
+    Denied,
     /// Refused by a constraint or trigger with this SQLSTATE.
     Fails(&'static str),
 }
@@ -78,7 +80,8 @@ pub async fn check(who: Who, sql: &str, expect: Expect) {
         (Expect::Allowed, Ok(n)) => *n > 0,
         (Expect::Rows(want), Ok(n)) => *n == want,
         (Expect::Nothing, Ok(n)) => *n == 0,
-        (Expect::Refused, Err(code)) => code == "42501",
+        (Expect::Refused, Err(code)) | (Expect::Denied, Err(code)) => code == "42501",
+        (Expect::Denied, Ok(n)) => *n == 0,
         (Expect::Fails(want), Err(code)) => code == want,
         _ => false,
     };
