@@ -18,6 +18,8 @@ INSPECTOR_PORT="${TEST_INSPECTOR_PORT:-9240}"
 RUN="$ROOT/.test-run"
 # Limits small enough for tests to reach; the tests read the same values.
 export E2E_MAX_CHANNELS=10 E2E_MAX_USERS=5 E2E_MAX_PAYLOAD=65536 E2E_IDLE_TIMEOUT_MS=5000
+# A stand-in for the Supabase project behind the pass-through (tests/e2e/stub_upstream.py).
+UPSTREAM_PORT="${TEST_UPSTREAM_PORT:-54340}"
 JWT_SECRET="$DEFAULT_JWT_SECRET"
 DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
 
@@ -35,6 +37,7 @@ cleanup() {
         kill -TERM -- "-$WRANGLER_PID" 2>/dev/null || true
         wait "$WRANGLER_PID" 2>/dev/null || true
     fi
+    [ -n "${UPSTREAM_PID:-}" ] && kill "$UPSTREAM_PID" 2>/dev/null || true
     [ -n "${PG_DATA:-}" ] && "$ROOT/scripts/pg.sh" stop "$PG_DATA" || true
     if [ $status -ne 0 ] && [ -f "$RUN/wrangler.log" ]; then
         warn "last lines of wrangler's log ($RUN/wrangler.log):"
@@ -63,6 +66,9 @@ keys="$ROOT/functions/auth/testdata"
 JWKS="$(cd "$ROOT" && cargo run --quiet -p devtool -- jwks \
     --es256 "$keys/es256-test-only.pem" test-ec --rs256 "$keys/rs256-test-only.pem" test-rsa)"
 
+python3 "$ROOT/tests/e2e/stub_upstream.py" "$UPSTREAM_PORT" &
+UPSTREAM_PID=$!
+
 log "starting wrangler dev on 127.0.0.1:$WORKER_PORT (builds the Worker first)"
 # Vars on the command line win over a developer's .dev.vars, which may point elsewhere.
 CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE="$DATABASE_URL" \
@@ -71,6 +77,7 @@ CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE="$DATABASE_URL" \
     --var "JWT_SECRET:$JWT_SECRET" --var "DATABASE_URL:$DATABASE_URL" --var "JWKS:$JWKS" \
     --var "MAX_CHANNELS_PER_CONNECTION:$E2E_MAX_CHANNELS" --var "MAX_USERS_PER_CHANNEL:$E2E_MAX_USERS" \
     --var "MAX_PAYLOAD_BYTES:$E2E_MAX_PAYLOAD" --var "IDLE_TIMEOUT_MS:$E2E_IDLE_TIMEOUT_MS" \
+    --var "SUPABASE_URL:http://127.0.0.1:$UPSTREAM_PORT" \
     >"$RUN/wrangler.log" 2>&1 &
 WRANGLER_PID=$!
 BASE="http://127.0.0.1:$WORKER_PORT"

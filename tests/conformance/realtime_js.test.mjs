@@ -137,3 +137,24 @@ test('after the server drops an idle socket the client reconnects, rejoins and g
   await rejoined
   assert.equal(channel.state, 'joined')
 })
+
+test('supabase-js pointed at the edge URL: realtime is served here, REST passes through', async () => {
+  const { createClient } = await import('@supabase/supabase-js')
+  const { BASE, anonKey } = await import('./helpers.mjs')
+  const supabase = createClient(BASE, anonKey(), {
+    auth: { persistSession: false, autoRefreshToken: false },
+    realtime: { heartbeatIntervalMs: 2000 },
+  })
+  clients.push(supabase.realtime)
+  // What supabase-js does on sign-in.
+  await supabase.realtime.setAuth(userToken(ADA))
+  const { data, error } = await supabase.from('profiles').select('username')
+  assert.equal(error, null)
+  assert.equal(data[0].path, '/rest/v1/profiles', 'the REST call reached the project')
+  const channel = supabase.channel(uniqueName('supabase-js'), { config: { broadcast: { self: true, ack: true } } })
+  const echo = waitFor('the echo', (done) => channel.on('broadcast', { event: 'hi' }, done))
+  await subscribed(channel)
+  assert.equal(await channel.send({ type: 'broadcast', event: 'hi', payload: { from: 'supabase-js' } }), 'ok')
+  assert.deepEqual((await echo).payload, { from: 'supabase-js' })
+  await supabase.removeAllChannels()
+})

@@ -17,6 +17,8 @@ pub enum EdgeError {
     Misconfigured(String),
     #[error("database unavailable: {0}")]
     DatabaseUnavailable(String),
+    #[error("the Supabase project is unreachable: {0}")]
+    UpstreamUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -34,6 +36,7 @@ impl EdgeError {
             EdgeError::NotFound => 404,
             EdgeError::MethodNotAllowed => 405,
             EdgeError::DatabaseUnavailable(_) => 503,
+            EdgeError::UpstreamUnavailable(_) => 502,
             EdgeError::Misconfigured(_) | EdgeError::Internal(_) => 500,
         }
     }

@@ -12,6 +12,8 @@
 //! - [`realtime_api`]: REST broadcast and room health.
 //! - [`room_object`]: the `Room` Durable Object, one per topic, with hibernating sockets.
 //! - [`channel_access`]: private-channel authorization through RLS on `realtime.messages`.
+//! - [`upstream_proxy`]: REST / Auth / Storage passed through to the Supabase project, so
+//!   supabase-js needs one URL.
 //! - [`clock`]: the platform clock, in one place.
 //! - [`js_send`]: sending one JS value to many sockets without copying it per socket.
 //!
@@ -29,6 +31,7 @@ mod realtime_socket;
 mod room_object;
 mod router;
 mod settings;
+mod upstream_proxy;
 
 use worker::{event, Context, Env, Request, Response, Result};
 

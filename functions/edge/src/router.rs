@@ -8,13 +8,17 @@
 //! | POST | `/realtime/v1/api/broadcast` | [`crate::realtime_api::broadcast`] |
 //! | GET | `/realtime/v1/api/rooms/<topic>` | [`crate::realtime_api::room_stats`] (service role) |
 //! | POST | `/realtime/v1/api/rooms/<topic>/forget` | [`crate::realtime_api::forget_room`] (service role) |
+//! | any | `/rest/v1/…`, `/auth/v1/…`, `/storage/v1/…`, `/graphql/v1` | [`crate::upstream_proxy`] to `SUPABASE_URL`, when set |
 
 use crate::error::EdgeError;
-use crate::{health, realtime_api, realtime_socket};
+use crate::{health, realtime_api, realtime_socket, upstream_proxy};
 use worker::{Env, Method, Request, Response};
 
 pub async fn route(req: Request, env: Env) -> Result<Response, EdgeError> {
     let path = req.path();
+    if upstream_proxy::handles(&path) {
+        return upstream_proxy::forward(req, &env).await;
+    }
     match path.trim_end_matches('/') {
         "/functions/v1/health" => match req.method() {
             Method::Get | Method::Head => health::get(&env).await,
