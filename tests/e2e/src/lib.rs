@@ -75,7 +75,12 @@ pub async fn refused_upgrade(query: &str) -> Refusal {
 }
 
 pub async fn refused_upgrade_with(query: &str, headers: &[(&str, &str)]) -> Refusal {
-    let url = format!("{}/realtime/v1/websocket?{query}", base_url());
+    refused_upgrade_at("/realtime/v1/websocket", query, headers).await
+}
+
+/// Like [`refused_upgrade_with`], on any upgrade path.
+pub async fn refused_upgrade_at(path: &str, query: &str, headers: &[(&str, &str)]) -> Refusal {
+    let url = format!("{}{path}?{query}", base_url());
     let mut request = reqwest::Client::new()
         .get(url)
         .header("connection", "Upgrade")

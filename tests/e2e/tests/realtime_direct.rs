@@ -1,7 +1,7 @@
 //! The per-topic socket (`/realtime/v1/channel/websocket?topic=`): handed straight to the
 //! room, same frames as the multiplexed socket for its one topic.
 
-use e2e::{refused_upgrade, unique_topic, user_token, Client, ADA, BASIL};
+use e2e::{unique_topic, user_token, Client, ADA, BASIL};
 use futures_util::{SinkExt, StreamExt};
 use realtime_protocol::{Frame, Vsn};
 use serde_json::{json, Value};
@@ -50,28 +50,11 @@ async fn a_direct_socket_heartbeats_joins_and_broadcasts_with_relayed_sockets() 
 
 #[tokio::test]
 async fn a_direct_socket_needs_a_topic_and_a_valid_apikey() {
-    let r = refused_upgrade("vsn=2.0.0").await;
-    assert_eq!(r.status, 401, "the multiplexed path still refuses a missing key");
-    let base = e2e::base_url();
-    let response = reqwest::Client::new()
-        .get(format!("{base}/realtime/v1/channel/websocket?vsn=2.0.0&apikey={}", user_token(ADA)))
-        .header("connection", "Upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 400);
-    assert_eq!(response.json::<Value>().await.unwrap(), json!({"error": "TopicNameRequired: You must provide a topic name"}));
-    let response = reqwest::Client::new()
-        .get(format!("{base}/realtime/v1/channel/websocket?vsn=2.0.0&topic=realtime:x&apikey=junk"))
-        .header("connection", "Upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 401);
+    let path = "/realtime/v1/channel/websocket";
+    let r = e2e::refused_upgrade_at(path, &format!("vsn=2.0.0&apikey={}", user_token(ADA)), &[]).await;
+    assert_eq!((r.status, r.body), (400, json!({"error": "TopicNameRequired: You must provide a topic name"})));
+    let r = e2e::refused_upgrade_at(path, "vsn=2.0.0&topic=realtime:x&apikey=junk", &[]).await;
+    assert_eq!((r.status, r.body), (401, json!({"error": "The token provided is not a valid JWT"})));
+    let r = e2e::refused_upgrade_at(path, "vsn=2.0.0&topic=realtime:x", &[]).await;
+    assert_eq!((r.status, r.body), (401, json!({"error": "API key is missing"})));
 }
