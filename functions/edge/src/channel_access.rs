@@ -11,6 +11,11 @@ use crate::error::EdgeError;
 use serde_json::{Map, Value};
 use worker::Env;
 
+/// A row of the channel's topic: inserted by the owner to be seen, then by the caller to
+/// test write access. The transaction is always rolled back.
+const PROBE: &str = "insert into realtime.messages (topic, extension, event, payload, private) \
+                     values ($1, 'broadcast', 'access_probe', '{}'::jsonb, true)";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Access {
     pub read: bool,
@@ -30,8 +35,7 @@ pub async fn check(env: &Env, channel: &str, claims: &Map<String, Value>) -> Res
     let mut client = db::connect(env).await?;
     let tx = client.transaction().await?;
     tx.execute(
-        "insert into realtime.messages (topic, extension, event, payload, private) \
-         values ($1, 'broadcast', 'access_probe', '{}'::jsonb, true)",
+        PROBE,
         &[&channel],
     )
     .await?;
@@ -54,8 +58,7 @@ pub async fn check(env: &Env, channel: &str, claims: &Map<String, Value>) -> Res
     tx.batch_execute("savepoint write_probe").await?;
     let write = match tx
         .execute(
-            "insert into realtime.messages (topic, extension, event, payload, private) \
-             values ($1, 'broadcast', 'access_probe', '{}'::jsonb, true)",
+            PROBE,
             &[&channel],
         )
         .await

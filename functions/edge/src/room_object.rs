@@ -103,6 +103,18 @@ pub async fn deliver_broadcast(env: &Env, topic: &str, payload: &Map<String, Val
     Ok(response.status_code())
 }
 
+fn limits_from(env: &Env) -> RoomLimits {
+    let d = RoomLimits::default();
+    let n = |name: &str, default: u64| settings::number(env, name, default).unwrap_or(default);
+    RoomLimits {
+        max_users_per_channel: n("MAX_USERS_PER_CHANNEL", d.max_users_per_channel as u64) as usize,
+        max_payload_bytes: n("MAX_PAYLOAD_BYTES", d.max_payload_bytes as u64) as usize,
+        presence_calls: n("PRESENCE_CALLS_PER_WINDOW", u64::from(d.presence_calls)) as u32,
+        presence_window_ms: n("PRESENCE_WINDOW_MS", d.presence_window_ms),
+        events_per_second: n("MAX_EVENTS_PER_SECOND", u64::from(d.events_per_second)) as u32,
+    }
+}
+
 fn identity_of(claims: &Map<String, Value>) -> Identity {
     Identity {
         user_id: claims.get("sub").and_then(Value::as_str).map(str::to_string),
@@ -162,13 +174,16 @@ struct Stats {
 pub struct Room {
     state: State,
     env: Env,
+    /// Read from the vars once per object: `run` needs them on every message.
+    limits: RoomLimits,
     roster: RefCell<Option<Roster>>,
     stats: RefCell<Stats>,
 }
 
 impl DurableObject for Room {
     fn new(state: State, env: Env) -> Self {
-        Room { state, env, roster: RefCell::new(None), stats: RefCell::new(Stats::default()) }
+        let limits = limits_from(&env);
+        Room { state, env, limits, roster: RefCell::new(None), stats: RefCell::new(Stats::default()) }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
@@ -269,18 +284,6 @@ impl DurableObject for Room {
 }
 
 impl Room {
-    fn limits(&self) -> RoomLimits {
-        let d = RoomLimits::default();
-        let n = |name: &str, default: u64| settings::number(&self.env, name, default).unwrap_or(default);
-        RoomLimits {
-            max_users_per_channel: n("MAX_USERS_PER_CHANNEL", d.max_users_per_channel as u64) as usize,
-            max_payload_bytes: n("MAX_PAYLOAD_BYTES", d.max_payload_bytes as u64) as usize,
-            presence_calls: n("PRESENCE_CALLS_PER_WINDOW", u64::from(d.presence_calls)) as u32,
-            presence_window_ms: n("PRESENCE_WINDOW_MS", d.presence_window_ms),
-            events_per_second: n("MAX_EVENTS_PER_SECOND", u64::from(d.events_per_second)) as u32,
-        }
-    }
-
     /// Builds the in-memory roster after a wake-up: members from the attachments,
     /// presence from storage (entries of sockets that are gone are deleted).
     async fn ensure_roster(&self) -> Result<()> {
@@ -325,9 +328,7 @@ impl Room {
     }
 
     fn key_of(&self, ws: &WebSocket) -> Option<String> {
-        let roster = self.roster.borrow();
-        let roster = roster.as_ref()?;
-        roster.entries.iter().find(|(_, e)| &e.ws == ws).map(|(k, _)| k.clone()).or_else(|| {
+        self.state.get_tags(ws).into_iter().next().or_else(|| {
             ws.deserialize_attachment::<Attachment>().ok().flatten().map(|a| a.member.socket_key)
         })
     }
@@ -349,7 +350,8 @@ impl Room {
             return Response::error("bad upstream request", 400);
         };
         let pair = WebSocketPair::new()?;
-        self.state.accept_web_socket(&pair.server);
+        // The key as the socket's tag finds its roster entry without scanning the roster.
+        self.state.accept_websocket_with_tags(&pair.server, &[key.as_str()]);
         let mut member = Member::new(key.clone(), conn, identity_of(&claims), vsn);
         member.direct = query("direct").as_deref() == Some("1");
         let conn_claims = Value::Object(claims).to_string();
@@ -414,7 +416,6 @@ impl Room {
     where
         F: FnOnce(&mut Member, &str, &Ctx) -> Vec<Effect>,
     {
-        let limits = self.limits();
         // Take the entry out, so the rule sees the others as the roster and this one mutably.
         let Some(mut entry) = self.roster.borrow_mut().as_mut().and_then(|r| r.entries.remove(key)) else {
             return Ok(());
@@ -423,7 +424,7 @@ impl Room {
         let effects = {
             let roster = self.roster.borrow();
             let empty = Roster::default();
-            let ctx = Ctx { now_ms: clock::now_millis(), limits: &limits, roster: roster.as_ref().unwrap_or(&empty) };
+            let ctx = Ctx { now_ms: clock::now_millis(), limits: &self.limits, roster: roster.as_ref().unwrap_or(&empty) };
             rule(&mut entry.member, &entry.topic, &ctx)
         };
         let tracked_before = before.tracked().cloned();

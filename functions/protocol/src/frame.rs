@@ -115,34 +115,56 @@ impl Frame {
     ///
     /// vsn 1 server frames carry no `join_ref`, as the Phoenix V1 serializer does.
     pub fn encode(&self, vsn: Vsn) -> String {
-        let payload = Value::Object(self.payload.clone());
-        let value = match vsn {
-            Vsn::V1 => serde_json::json!({
-                "topic": self.topic,
-                "event": self.event,
-                "payload": payload,
-                "ref": self.msg_ref,
+        match vsn {
+            Vsn::V1 => self.to_json(&ServerV1 {
+                topic: &self.topic,
+                event: &self.event,
+                payload: &self.payload,
+                msg_ref: &self.msg_ref,
             }),
-            Vsn::V2 => serde_json::json!([self.join_ref, self.msg_ref, self.topic, self.event, payload]),
-        };
-        value.to_string()
+            Vsn::V2 => self.to_json(&(&self.join_ref, &self.msg_ref, &self.topic, &self.event, &self.payload)),
+        }
     }
 
     /// Encodes the frame as a client would send it (vsn 1 keeps `join_ref`). Used by tests
     /// and by the Rust client; the server never sends this form.
     pub fn encode_as_client(&self, vsn: Vsn) -> String {
         match vsn {
-            Vsn::V1 => serde_json::json!({
-                "topic": self.topic,
-                "event": self.event,
-                "payload": Value::Object(self.payload.clone()),
-                "ref": self.msg_ref,
-                "join_ref": self.join_ref,
-            })
-            .to_string(),
+            Vsn::V1 => self.to_json(&ClientV1 {
+                topic: &self.topic,
+                event: &self.event,
+                payload: &self.payload,
+                msg_ref: &self.msg_ref,
+                join_ref: &self.join_ref,
+            }),
             Vsn::V2 => self.encode(Vsn::V2),
         }
     }
+
+    // Serialized by reference: a fan-out encodes every broadcast, and the payload is the
+    // large part. Strings and JSON maps always serialize, so the fallback is never taken.
+    fn to_json(&self, value: &impl serde::Serialize) -> String {
+        serde_json::to_string(value).unwrap_or_default()
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ServerV1<'a> {
+    topic: &'a str,
+    event: &'a str,
+    payload: &'a Map<String, Value>,
+    #[serde(rename = "ref")]
+    msg_ref: &'a Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct ClientV1<'a> {
+    topic: &'a str,
+    event: &'a str,
+    payload: &'a Map<String, Value>,
+    #[serde(rename = "ref")]
+    msg_ref: &'a Option<String>,
+    join_ref: &'a Option<String>,
 }
 
 fn parse_ref(value: Value, field: &'static str) -> Result<Option<String>, DecodeError> {

@@ -62,7 +62,7 @@ impl Outbound {
     pub fn payload_len(&self) -> usize {
         match (&self.binary, &self.json) {
             (Some(b), _) => b.payload.len(),
-            (None, Some(j)) => Value::Object(j.clone()).to_string().len(),
+            (None, Some(j)) => serde_json::to_vec(j).map_or(0, |bytes| bytes.len()),
             (None, None) => 0,
         }
     }
