@@ -172,27 +172,6 @@ impl BinaryBroadcast {
         }
         Some(map)
     }
-
-    /// Builds the binary form of a JSON broadcast payload
-    /// (`{"type":"broadcast","event":..,"payload":..}`), or `None` when it does not have
-    /// the shape realtime-js would have sent as kind 3.
-    pub fn from_json_payload(topic: &str, payload: &Map<String, Value>) -> Option<BinaryBroadcast> {
-        let event = payload.get("event")?.as_str()?;
-        let user_payload = payload.get("payload").cloned().unwrap_or_else(|| Value::Object(Map::new()));
-        let meta = match payload.get("meta") {
-            Some(m @ Value::Object(_)) => m.to_string(),
-            _ => String::new(),
-        };
-        Some(BinaryBroadcast {
-            join_ref: None,
-            msg_ref: None,
-            topic: topic.to_string(),
-            event: event.to_string(),
-            meta,
-            encoding: PayloadEncoding::Json,
-            payload: user_payload.to_string().into_bytes(),
-        })
-    }
 }
 
 fn short_field(value: &str, name: &'static str) -> Result<u8, BinaryError> {
@@ -255,16 +234,6 @@ mod tests {
         );
         b.encoding = PayloadEncoding::Binary;
         assert_eq!(b.json_payload(), None);
-    }
-
-    #[test]
-    fn a_json_broadcast_payload_converts_to_the_same_binary_frame() {
-        let payload = json!({"type":"broadcast","event":"water","payload":{"ml":250}});
-        let b = BinaryBroadcast::from_json_payload("realtime:plants", payload.as_object().unwrap()).unwrap();
-        assert_eq!(b.payload, br#"{"ml":250}"#.to_vec());
-        assert_eq!(b.event, "water");
-        let no_event = json!({"type":"broadcast","payload":{}});
-        assert!(BinaryBroadcast::from_json_payload("t", no_event.as_object().unwrap()).is_none());
     }
 
     #[test]
