@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: every test, against a stack of its own.
 #
+# 0. cargo fmt --check and cargo clippy -D warnings (native crates and tests, and the
+#    Worker for wasm32);
 # 1. native unit tests (cargo test);
 # 2. a fresh PostgreSQL (own data dir and port) with baseline, migrations and seed, and
 #    the database tests (tests/db: RLS access matrix, structure, concurrency, migrations);
@@ -25,6 +27,11 @@ DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$PG_PORT/postgres?sslmode=d
 
 started=$SECONDS
 "$ROOT/scripts/toolchain.sh"
+
+log "format and lints (cargo fmt --check, cargo clippy -D warnings)"
+(cd "$ROOT" && cargo fmt --check \
+    && cargo clippy --quiet --workspace --exclude edge --all-targets -- -D warnings \
+    && cargo clippy --quiet -p edge --target wasm32-unknown-unknown -- -D warnings)
 
 log "native unit tests"
 (cd "$ROOT" && cargo test --quiet)

@@ -23,8 +23,9 @@ pub struct Claims {
     pub role: String,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
-    /// Every claim, as signed: what `request.jwt.claims` is set to in Postgres.
-    pub raw: Map<String, Value>,
+    /// The signed claims without `user_metadata`, as JSON, at most
+    /// [`MAX_POLICY_CLAIMS_BYTES`]: what `request.jwt.claims` is set to in Postgres.
+    pub policy_claims: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +42,10 @@ pub enum AuthError {
     Expired(u64),
     #[error("the token's audience is not `authenticated`")]
     WrongAudience,
+    #[error("the token's `nbf` is in the future")]
+    NotYetValid,
+    #[error("the token's claims are over {MAX_POLICY_CLAIMS_BYTES} bytes")]
+    ClaimsTooLarge,
 }
 
 impl AuthError {
@@ -51,6 +56,8 @@ impl AuthError {
             AuthError::BadSignature => ConnectRefusal::BadSignature,
             AuthError::MissingRoleOrExp => ConnectRefusal::RoleAndExpRequired,
             AuthError::Expired(_) => ConnectRefusal::TokenExpired,
+            AuthError::NotYetValid => ConnectRefusal::NotYetValid,
+            AuthError::ClaimsTooLarge => ConnectRefusal::ClaimsTooLarge,
         }
     }
 }
@@ -129,20 +136,57 @@ impl Verifier {
     }
 }
 
+/// Largest `request.jwt.claims` the edge carries for a token, in bytes, once
+/// `user_metadata` is left out (users can write it themselves, so no policy may trust it,
+/// and it is the part that grows). Rooms keep these claims with each socket, in an
+/// attachment of at most 16 KB; a token over this is refused rather than half-stored.
+pub const MAX_POLICY_CLAIMS_BYTES: usize = 4096;
+
+/// The latest `exp` accepted (year 5138): later values would overflow the millisecond
+/// timers that close expired channels.
+const MAX_EXP: u64 = 100_000_000_000;
+
+/// A NumericDate claim: RFC 7519 allows fractions, which count down to the second.
+/// Anything else (a string, a negative number) is not a date.
+fn numeric_date(value: Option<&Value>) -> Option<Option<u64>> {
+    match value {
+        None => Some(None),
+        Some(v) => v.as_u64().or_else(|| v.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64)).map(Some),
+    }
+}
+
 fn claims_from(raw: Map<String, Value>, now: u64) -> Result<Claims, AuthError> {
     let role = raw.get("role").and_then(Value::as_str).map(str::to_string);
-    let exp = raw.get("exp").and_then(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64)));
+    let exp = numeric_date(raw.get("exp")).flatten();
     let (Some(role), Some(exp)) = (role, exp) else {
         return Err(AuthError::MissingRoleOrExp);
     };
+    if exp > MAX_EXP {
+        return Err(AuthError::Malformed);
+    }
     if exp <= now {
         return Err(AuthError::Expired(now - exp));
+    }
+    match numeric_date(raw.get("nbf")) {
+        None => return Err(AuthError::Malformed),
+        Some(Some(nbf)) if nbf > now => return Err(AuthError::NotYetValid),
+        Some(_) => {}
     }
     if role == "authenticated" && !audience_includes(raw.get("aud"), "authenticated") {
         return Err(AuthError::WrongAudience);
     }
-    let sub = raw.get("sub").and_then(Value::as_str).map(str::to_string);
-    Ok(Claims { sub, role, exp, raw })
+    let sub = match raw.get("sub") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(AuthError::Malformed),
+    };
+    let mut policy = raw;
+    policy.remove("user_metadata");
+    let policy_claims = Value::Object(policy).to_string();
+    if policy_claims.len() > MAX_POLICY_CLAIMS_BYTES {
+        return Err(AuthError::ClaimsTooLarge);
+    }
+    Ok(Claims { sub, role, exp, policy_claims })
 }
 
 fn audience_includes(aud: Option<&Value>, wanted: &str) -> bool {
@@ -260,12 +304,9 @@ mod tests {
         let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
         let none = format!("{}.{}.", b64(json!({"alg": "none", "typ": "JWT"})), b64(user(NOW + 60)));
         assert_eq!(Verifier::hs256(SECRET).verify(&none, NOW), Err(AuthError::Malformed));
-        let hs384 = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS384),
-            &user(NOW + 60),
-            &EncodingKey::from_secret(SECRET),
-        )
-        .unwrap();
+        let hs384 =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS384), &user(NOW + 60), &EncodingKey::from_secret(SECRET))
+                .unwrap();
         assert_eq!(Verifier::hs256(SECRET).verify(&hs384, NOW), Err(AuthError::AlgorithmNotAllowed));
     }
 
@@ -335,6 +376,52 @@ mod tests {
         no_kid.as_object_mut().unwrap().remove("kid");
         assert!(Verifier::default().with_jwks(&json!({"keys": [no_kid]}).to_string()).is_err());
         assert!(Verifier::default().with_jwks("not json").is_err());
+    }
+
+    #[test]
+    fn a_token_whose_nbf_lies_ahead_is_not_valid_yet() {
+        let v = Verifier::hs256(SECRET);
+        let mut claims = user(NOW + 60);
+        claims["nbf"] = json!(NOW + 30);
+        assert_eq!(v.verify(&token(claims.clone()), NOW), Err(AuthError::NotYetValid));
+        claims["nbf"] = json!(NOW);
+        assert!(v.verify(&token(claims.clone()), NOW).is_ok());
+        claims["nbf"] = json!("soon");
+        assert_eq!(v.verify(&token(claims), NOW), Err(AuthError::Malformed));
+    }
+
+    #[test]
+    fn a_fractional_exp_counts_to_the_second_and_a_string_exp_is_no_exp() {
+        let v = Verifier::hs256(SECRET);
+        let mut claims = user(0);
+        claims["exp"] = json!((NOW + 60) as f64 + 0.75);
+        assert_eq!(v.verify(&token(claims.clone()), NOW).unwrap().exp, NOW + 60);
+        claims["exp"] = json!((NOW + 60).to_string());
+        assert_eq!(v.verify(&token(claims.clone()), NOW), Err(AuthError::MissingRoleOrExp));
+        claims["exp"] = json!(-5.0);
+        assert_eq!(v.verify(&token(claims.clone()), NOW), Err(AuthError::MissingRoleOrExp));
+        claims["exp"] = json!(1e300);
+        assert_eq!(v.verify(&token(claims), NOW), Err(AuthError::Malformed));
+    }
+
+    #[test]
+    fn policy_claims_leave_out_user_metadata_and_are_bounded() {
+        let v = Verifier::hs256(SECRET);
+        let mut claims = user(NOW + 60);
+        claims["user_metadata"] = json!({"bio": "x".repeat(20_000)});
+        let verified = v.verify(&token(claims.clone()), NOW).unwrap();
+        let policy: Value = serde_json::from_str(&verified.policy_claims).unwrap();
+        assert_eq!(policy["sub"], claims["sub"]);
+        assert!(policy.get("user_metadata").is_none());
+        claims["app_metadata"] = json!({"roles": "x".repeat(MAX_POLICY_CLAIMS_BYTES)});
+        assert_eq!(v.verify(&token(claims), NOW), Err(AuthError::ClaimsTooLarge));
+    }
+
+    #[test]
+    fn a_sub_that_is_not_a_string_is_malformed() {
+        let mut claims = user(NOW + 60);
+        claims["sub"] = json!(42);
+        assert_eq!(Verifier::hs256(SECRET).verify(&token(claims), NOW), Err(AuthError::Malformed));
     }
 
     #[test]

@@ -5,11 +5,14 @@
 //! with the owner's rights; then, as the caller's role with the caller's claims and
 //! `realtime.topic` set, seeing that row means read access, and being allowed to insert
 //! one means write access.
+//!
+//! The caller brings the connection: rooms keep one open (see `room_object::Database`)
+//! instead of opening one per join or token refresh.
 
-use crate::db;
-use crate::error::EdgeError;
-use serde_json::{Map, Value};
-use worker::Env;
+use realtime_protocol::Topic;
+use room::Identity;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Client;
 
 /// A row of the channel's topic: inserted by the owner to be seen, then by the caller to
 /// test write access. The transaction is always rolled back.
@@ -22,29 +25,52 @@ pub struct Access {
     pub write: bool,
 }
 
-/// Checks `channel` (the topic without `realtime:`) for a caller with these verified claims.
-pub async fn check(env: &Env, channel: &str, claims: &Map<String, Value>) -> Result<Access, EdgeError> {
-    let role = claims.get("role").and_then(Value::as_str).unwrap_or_default();
-    let pg_role = match role {
+/// Why a check gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    /// The database could not be reached or dropped the connection: worth a retry, and
+    /// an earlier decision may stand in meanwhile.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database answered, but the policies failed on this token (e.g. a `sub` that
+    /// is not a UUID): the same question would fail again.
+    #[error("{0}")]
+    Policy(String),
+}
+
+impl From<tokio_postgres::Error> for AccessError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(db) if !is_transient(db.code()) => AccessError::Policy(db.message().to_string()),
+            _ => AccessError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+/// SQLSTATEs that say the server, not the question, is the problem: connection
+/// exceptions (08), too many connections and other resource limits (53), operator
+/// intervention such as a shutdown (57), and system errors (58).
+fn is_transient(code: &SqlState) -> bool {
+    matches!(&code.code()[..2], "08" | "53" | "57" | "58")
+}
+
+/// Checks `topic` for a caller with this verified identity.
+pub async fn check(client: &mut Client, topic: &Topic, identity: &Identity) -> Result<Access, AccessError> {
+    let pg_role = match identity.role.as_str() {
         "service_role" => return Ok(Access { read: true, write: true }),
         "anon" => "anon",
         "authenticated" => "authenticated",
         // Any other role in a token is not one we let a policy see.
         _ => return Ok(Access { read: false, write: false }),
     };
-    let mut client = db::connect(env).await?;
+    let channel = topic.name();
     let tx = client.transaction().await?;
-    tx.execute(
-        PROBE,
-        &[&channel],
-    )
-    .await?;
+    tx.execute(PROBE, &[&channel]).await?;
     // The role name comes from the allow-list above, never from the token verbatim.
     tx.batch_execute(&format!("set local role {pg_role}")).await?;
-    let claims_json = Value::Object(claims.clone()).to_string();
     tx.execute(
         "select set_config('request.jwt.claims', $1, true), set_config('realtime.topic', $2, true)",
-        &[&claims_json, &channel],
+        &[&identity.claims, &channel],
     )
     .await?;
     let read: bool = tx
@@ -53,18 +79,11 @@ pub async fn check(env: &Env, channel: &str, claims: &Map<String, Value>) -> Res
             &[&channel],
         )
         .await?
-        .try_get(0)
-        .map_err(db::unavailable)?;
+        .try_get(0)?;
     tx.batch_execute("savepoint write_probe").await?;
-    let write = match tx
-        .execute(
-            PROBE,
-            &[&channel],
-        )
-        .await
-    {
+    let write = match tx.execute(PROBE, &[&channel]).await {
         Ok(_) => true,
-        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => {
+        Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
             tx.batch_execute("rollback to savepoint write_probe").await?;
             false
         }

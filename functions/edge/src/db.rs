@@ -28,9 +28,8 @@ fn connection_string(env: &Env) -> Result<String, EdgeError> {
 /// Opens a connection, driven in the background for as long as the returned client lives.
 pub async fn connect(env: &Env) -> Result<Client, EdgeError> {
     let url = connection_string(env)?;
-    let config: Config = url
-        .parse()
-        .map_err(|e| EdgeError::Misconfigured(format!("DATABASE_URL does not parse: {e}")))?;
+    let config: Config =
+        url.parse().map_err(|e| EdgeError::Misconfigured(format!("DATABASE_URL does not parse: {e}")))?;
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(host)) => host.clone(),
         _ => return Err(EdgeError::Misconfigured("DATABASE_URL needs a TCP host".into())),
@@ -73,5 +72,60 @@ pub fn unavailable(e: impl std::fmt::Display) -> EdgeError {
 impl From<tokio_postgres::Error> for EdgeError {
     fn from(e: tokio_postgres::Error) -> Self {
         unavailable(e)
+    }
+}
+
+/// One connection kept open and reused by its owner (a room), so that joins and token
+/// refreshes do not each open one: a burst of them costs queries, not connections. It is
+/// opened on first use, dropped after a failure, and closed after [`KEEP_IDLE`] unused,
+/// so an idle room holds no connection (and may hibernate).
+#[derive(Clone, Default)]
+pub struct KeptConnection {
+    inner: std::rc::Rc<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
+    client: futures_util::lock::Mutex<Option<Client>>,
+    last_used_ms: std::cell::Cell<u64>,
+    reaper_running: std::cell::Cell<bool>,
+}
+
+/// How long a kept connection may sit unused before it is closed.
+const KEEP_IDLE: Duration = Duration::from_secs(30);
+
+impl KeptConnection {
+    /// The connection, opened if needed, held exclusively until the guard is dropped
+    /// (a transaction needs the connection to itself). Set the guard to `None` after a
+    /// failure that may have broken the connection.
+    pub async fn lock(&self, env: &Env) -> Result<futures_util::lock::MutexGuard<'_, Option<Client>>, EdgeError> {
+        let mut guard = self.inner.client.lock().await;
+        if guard.as_ref().is_none_or(Client::is_closed) {
+            *guard = Some(connect(env).await?);
+        }
+        self.inner.last_used_ms.set(crate::clock::now_millis());
+        self.reap_when_idle();
+        Ok(guard)
+    }
+
+    fn reap_when_idle(&self) {
+        if self.inner.reaper_running.replace(true) {
+            return;
+        }
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                Delay::from(KEEP_IDLE).await;
+                let idle_ms = crate::clock::now_millis().saturating_sub(inner.last_used_ms.get());
+                if idle_ms >= KEEP_IDLE.as_millis() as u64 {
+                    // In use right now: it was used recently after all; look again later.
+                    if let Some(mut guard) = inner.client.try_lock() {
+                        *guard = None;
+                        break;
+                    }
+                }
+            }
+            inner.reaper_running.set(false);
+        });
     }
 }

@@ -9,6 +9,10 @@ use worker::Response;
 pub enum EdgeError {
     #[error("{}", .0.message())]
     Refused(ConnectRefusal),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -33,6 +37,8 @@ impl EdgeError {
     pub fn status(&self) -> u16 {
         match self {
             EdgeError::Refused(r) => r.status(),
+            EdgeError::BadRequest(_) => 400,
+            EdgeError::Forbidden(_) => 403,
             EdgeError::NotFound => 404,
             EdgeError::MethodNotAllowed => 405,
             EdgeError::DatabaseUnavailable(_) => 503,
@@ -45,7 +51,12 @@ impl EdgeError {
         if self.status() >= 500 {
             worker::console_error!("{self}");
         }
-        json_response(self.status(), &json!({ "error": self.to_string() }))
+        // What went wrong inside stays in the log; the client learns only that it did.
+        let message = match &self {
+            EdgeError::Internal(_) => "internal error".to_string(),
+            other => other.to_string(),
+        };
+        json_response(self.status(), &json!({ "error": message }))
     }
 }
 

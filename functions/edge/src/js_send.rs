@@ -18,13 +18,20 @@ extern "C" {
 
     #[wasm_bindgen(method, catch, js_name = send)]
     fn send_value(this: &RawSocket, data: &JsValue) -> Result<(), JsValue>;
+
+    /// Bytes sent but not yet handed to the network: grows while the client does not read.
+    #[wasm_bindgen(method, getter, js_name = bufferedAmount)]
+    fn buffered_amount(this: &RawSocket) -> f64;
 }
 
 #[wasm_bindgen(inline_js = r#"
-export function pipe(upstream, client, onEnd) {
+export function pipe(upstream, client, maxBuffered, onEnd, onSlow) {
   let ended = false;
   const end = (code) => { if (!ended) { ended = true; onEnd(code); } };
-  upstream.addEventListener('message', (e) => { try { client.send(e.data); } catch (_) {} });
+  upstream.addEventListener('message', (e) => {
+    if ((client.bufferedAmount || 0) > maxBuffered) { onSlow(); return; }
+    try { client.send(e.data); } catch (_) {}
+  });
   upstream.addEventListener('close', (e) => end(e.code));
   upstream.addEventListener('error', () => end(1011));
   upstream.accept();
@@ -32,23 +39,61 @@ export function pipe(upstream, client, onEnd) {
 "#)]
 extern "C" {
     #[wasm_bindgen(catch, js_name = pipe)]
-    fn pipe_js(upstream: &JsValue, client: &JsValue, on_end: &JsValue) -> Result<(), JsValue>;
+    fn pipe_js(
+        upstream: &JsValue,
+        client: &JsValue,
+        max_buffered: f64,
+        on_end: &JsValue,
+        on_slow: &JsValue,
+    ) -> Result<(), JsValue>;
 }
 
 /// Forwards every message of `upstream` to `client` inside JavaScript, so relayed frames
 /// never cross into wasm; `on_end` runs once, with the close code, when `upstream` ends.
+/// While `client` holds more than `max_buffered` unsent bytes (it stopped reading),
+/// nothing more is queued for it and `on_slow` runs instead: the caller closes it.
 /// Accepts `upstream`.
-pub fn pipe(upstream: &worker::WebSocket, client: &worker::WebSocket, on_end: impl FnOnce(u16) + 'static) -> bool {
+pub fn pipe(
+    upstream: &worker::WebSocket,
+    client: &worker::WebSocket,
+    max_buffered: usize,
+    on_end: impl FnOnce(u16) + 'static,
+    on_slow: impl FnMut() + 'static,
+) -> bool {
     let upstream: &web_sys::WebSocket = upstream.as_ref();
     let client: &web_sys::WebSocket = client.as_ref();
     let on_end = Closure::once_into_js(on_end);
-    pipe_js(upstream, client, &on_end).is_ok()
+    let on_slow = Closure::<dyn FnMut()>::new(on_slow).into_js_value();
+    pipe_js(upstream, client, max_buffered as f64, &on_end, &on_slow).is_ok()
 }
 
-/// Sends `data` (a string, ArrayBuffer or typed array); false if the socket refused it.
-pub fn send(ws: &worker::WebSocket, data: &JsValue) -> bool {
+/// What became of a bounded send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    Yes,
+    /// Not sent: the socket already holds more than the bound (its client stopped reading).
+    Backlogged,
+    /// The socket refused it (closed or broken).
+    Failed,
+}
+
+/// Sends `data` (a string, ArrayBuffer or typed array) unless `ws` already holds more
+/// than `max_buffered` unsent bytes.
+pub fn send_bounded(ws: &worker::WebSocket, data: &JsValue, max_buffered: usize) -> Sent {
     let socket: &web_sys::WebSocket = ws.as_ref();
-    socket.unchecked_ref::<RawSocket>().send_value(data).is_ok()
+    let raw = socket.unchecked_ref::<RawSocket>();
+    if raw.buffered_amount() > max_buffered as f64 {
+        return Sent::Backlogged;
+    }
+    match raw.send_value(data) {
+        Ok(()) => Sent::Yes,
+        Err(_) => Sent::Failed,
+    }
+}
+
+/// The close reason for a socket closed for its backlog (close code 4001).
+pub fn too_slow_reason(max_buffered: usize) -> String {
+    format!("too slow: over {max_buffered} bytes waiting to be read")
 }
 
 /// The JS value of a wire frame.

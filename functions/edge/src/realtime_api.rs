@@ -2,15 +2,16 @@
 //!
 //! `POST /realtime/v1/api/broadcast` takes Supabase's body
 //! `{"messages":[{"topic","event","payload","private"}]}` with headers `apikey` and
-//! `Authorization: Bearer <jwt>`, and answers 202 (empty), 401 `{"message":"Unauthorized"}`,
-//! 422 `{"errors":{...}}` or 429 `{"message":"Too many requests"}`.
+//! `Authorization: Bearer <jwt>`; its answers are tabled in `realtime_protocol::reason`.
 //!
 //! `GET /realtime/v1/api/rooms/<topic>` answers a room's counters, to the service role only.
 
 use crate::error::{json_response, EdgeError};
-use crate::{channel_access, clock, room_object, settings};
+use crate::room_object::{Delivery, ServerBroadcast};
+use crate::{clock, room_object, settings};
 use edge_auth::Claims;
-use room::TokenBucket;
+use realtime_protocol::{reason, JoinError, Topic};
+use room::{Identity, Limits, TokenBucket};
 use serde_json::{json, Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -45,89 +46,124 @@ fn authenticate(req: &Request, env: &Env) -> Result<Option<Claims>, EdgeError> {
 
 /// One validated message of a broadcast request.
 struct Message {
-    topic: String,
+    topic: Topic,
     payload: Map<String, Value>,
     private: bool,
 }
 
-fn validate(body: &Value) -> Result<Vec<Message>, Value> {
+/// Why a broadcast request is refused as a whole, before anything is sent.
+enum Invalid {
+    /// 422 with an error list per message.
+    Fields(Value),
+    /// 413: a payload over the limit.
+    TooLarge(usize),
+}
+
+fn validate(body: &Value, limits: &Limits) -> Result<Vec<Message>, Invalid> {
     let Some(messages) = body.get("messages").and_then(Value::as_array).filter(|m| !m.is_empty()) else {
-        return Err(json!({"messages": ["must be a non-empty list"]}));
+        return Err(Invalid::Fields(json!({"messages": ["must be a non-empty list"]})));
     };
     let mut errors = Map::new();
     let mut valid = Vec::new();
     for (i, m) in messages.iter().enumerate() {
-        let topic = m.get("topic").and_then(Value::as_str).filter(|t| !t.is_empty());
+        let topic = m.get("topic").and_then(Value::as_str).map(Topic::parse);
         let event = m.get("event").and_then(Value::as_str).filter(|e| !e.is_empty());
         let payload = m.get("payload").and_then(Value::as_object);
         let mut problems = Vec::new();
-        if topic.is_none() {
-            problems.push("topic must be a non-empty string");
+        match &topic {
+            None | Some(Err(JoinError::TopicNameRequired)) => problems.push("topic must be a non-empty string".to_string()),
+            Some(Err(e)) => problems.push(e.to_string()),
+            Some(Ok(_)) => {}
         }
         if event.is_none() {
-            problems.push("event must be a non-empty string");
+            problems.push("event must be a non-empty string".into());
         }
         if payload.is_none() {
-            problems.push("payload must be an object");
+            problems.push("payload must be an object".into());
         }
         if !problems.is_empty() {
             errors.insert(format!("messages[{i}]"), json!(problems));
             continue;
         }
-        if let (Some(topic), Some(event), Some(payload)) = (topic, event, payload) {
-            let topic = topic.strip_prefix(realtime_protocol::TOPIC_PREFIX).unwrap_or(topic);
+        if let (Some(Ok(topic)), Some(event), Some(payload)) = (topic, event, payload) {
+            let size = serde_json::to_vec(payload).map_or(usize::MAX, |b| b.len());
+            if size > limits.max_payload_bytes {
+                return Err(Invalid::TooLarge(limits.max_payload_bytes));
+            }
             let mut wire = Map::new();
             wire.insert("type".into(), json!("broadcast"));
             wire.insert("event".into(), json!(event));
             wire.insert("payload".into(), Value::Object(payload.clone()));
-            valid.push(Message {
-                topic: format!("{}{topic}", realtime_protocol::TOPIC_PREFIX),
-                payload: wire,
-                private: m.get("private").and_then(Value::as_bool).unwrap_or(false),
-            });
+            // The same flag parser as a join's config: `true` and "true" mean private.
+            let private = m.get("private").is_some_and(room::join_config::flag);
+            valid.push(Message { topic, payload: wire, private });
         }
     }
     if errors.is_empty() {
         Ok(valid)
     } else {
-        Err(Value::Object(errors))
+        Err(Invalid::Fields(Value::Object(errors)))
     }
 }
 
-/// `POST /realtime/v1/api/broadcast`
+fn too_large(limit: usize) -> Result<Response, EdgeError> {
+    Ok(json_response(413, &json!({"message": "Payload too large", "limit": limit}))?)
+}
+
+fn refused(reason: &str) -> Result<Response, EdgeError> {
+    Ok(json_response(401, &json!({"message": "Unauthorized", "reason": reason}))?)
+}
+
+/// `POST /realtime/v1/api/broadcast`: the same rules as a socket's channels. A name the
+/// policies own goes only to its private room, and only with the write policy's consent
+/// (checked by that room, over its own connection); messages are sent in order, and a
+/// refusal stops the rest.
 pub async fn broadcast(mut req: Request, env: Env) -> Result<Response, EdgeError> {
     let Some(claims) = authenticate(&req, &env)? else {
         return unauthorized();
     };
-    let body: Value = match req.json().await {
-        Ok(body) => body,
-        Err(_) => return Ok(json_response(422, &json!({"errors": {"body": ["must be JSON"]}}))?),
+    let limits = settings::limits(&env)?;
+    let declared = req.headers().get("content-length").ok().flatten().and_then(|l| l.parse::<usize>().ok());
+    if declared.is_some_and(|l| l > limits.max_frame_bytes) {
+        return too_large(limits.max_frame_bytes);
+    }
+    let Ok(text) = req.text().await else {
+        return Ok(json_response(422, &json!({"errors": {"body": ["must be text"]}}))?);
     };
-    let messages = match validate(&body) {
+    if text.len() > limits.max_frame_bytes {
+        return too_large(limits.max_frame_bytes);
+    }
+    let Ok(body) = serde_json::from_str::<Value>(&text) else {
+        return Ok(json_response(422, &json!({"errors": {"body": ["must be JSON"]}}))?);
+    };
+    let messages = match validate(&body, &limits) {
         Ok(messages) => messages,
-        Err(errors) => return Ok(json_response(422, &json!({ "errors": errors }))?),
+        Err(Invalid::Fields(errors)) => return Ok(json_response(422, &json!({ "errors": errors }))?),
+        Err(Invalid::TooLarge(limit)) => return too_large(limit),
     };
-    let per_second = settings::number(&env, "MAX_EVENTS_PER_SECOND", 100)? as u32;
+    if let Some(Err(e)) = messages.iter().map(|m| m.topic.check_privacy(m.private)).find(Result::is_err) {
+        return refused(&e.to_string());
+    }
     let user = claims.sub.clone().unwrap_or_else(|| format!("role:{}", claims.role));
     let allowed = BUDGETS.with(|b| {
         let mut budgets = b.borrow_mut();
-        let bucket = budgets.entry(user).or_insert_with(|| TokenBucket::new(per_second, 1000, clock::now_millis()));
+        let bucket = budgets
+            .entry(user)
+            .or_insert_with(|| TokenBucket::new(limits.events_per_second, 1000, clock::now_millis()));
         (0..messages.len()).all(|_| bucket.try_take(clock::now_millis()))
     });
     if !allowed {
         return Ok(json_response(429, &json!({"message": "Too many requests"}))?);
     }
-    for m in &messages {
-        if m.private {
-            let channel = m.topic.trim_start_matches(realtime_protocol::TOPIC_PREFIX);
-            let access = channel_access::check(&env, channel, &claims.raw).await?;
-            if !access.write {
-                return unauthorized();
-            }
+    let sender = Identity::from(&claims);
+    for m in messages {
+        let broadcast =
+            ServerBroadcast { topic: m.topic.full().to_string(), payload: m.payload, sender: sender.clone() };
+        match room_object::deliver_broadcast(&env, &m.topic, m.private, &broadcast).await? {
+            Delivery::Sent => {}
+            Delivery::Refused => return refused(&reason::write_refused(m.topic.name())),
+            Delivery::Unavailable => return Err(EdgeError::DatabaseUnavailable("could not check write access".into())),
         }
-    }
-    for m in &messages {
-        room_object::deliver_broadcast(&env, &m.topic, &m.payload).await?;
     }
     Ok(Response::empty()?.with_status(202))
 }
@@ -136,34 +172,38 @@ fn is_service(req: &Request, env: &Env) -> Result<bool, EdgeError> {
     Ok(matches!(authenticate(req, env)?, Some(claims) if claims.role == "service_role"))
 }
 
-fn full_topic(topic: &str) -> Result<String, EdgeError> {
-    let name = topic.strip_prefix(realtime_protocol::TOPIC_PREFIX).unwrap_or(topic);
-    if name.is_empty() {
-        return Err(EdgeError::NotFound);
-    }
-    Ok(format!("{}{name}", realtime_protocol::TOPIC_PREFIX))
+/// The room an operator asks about: `<topic>` and `?private=true` for the private one.
+fn room_of(req: &Request, topic: &str) -> Result<(Topic, bool), EdgeError> {
+    let topic = Topic::parse(topic).map_err(|_| EdgeError::NotFound)?;
+    let private = req
+        .url()?
+        .query_pairs()
+        .any(|(k, v)| k == "private" && room::join_config::flag(&Value::String(v.into_owned())));
+    Ok((topic, private))
 }
 
-/// `POST /realtime/v1/api/rooms/<topic>/forget`, service role only: the room drops its
-/// memory and rebuilds it from durable state on the next event, as after an eviction.
-/// For operators checking a room's recovery; clients see nothing.
+/// `POST /realtime/v1/api/rooms/<topic>/forget[?private=true]`, service role only: the
+/// room drops its memory and rebuilds it from durable state on the next event, as after
+/// an eviction. For operators checking a room's recovery; clients see nothing.
 pub async fn forget_room(req: Request, env: Env, topic: &str) -> Result<Response, EdgeError> {
     if !is_service(&req, &env)? {
         return unauthorized();
     }
-    room_object::forget(&env, &full_topic(topic)?).await?;
+    let (topic, private) = room_of(&req, topic)?;
+    room_object::forget(&env, &topic, private).await?;
     Ok(Response::empty()?.with_status(204))
 }
 
-/// `GET /realtime/v1/api/rooms/<topic>`, service role only.
+/// `GET /realtime/v1/api/rooms/<topic>[?private=true]`, service role only.
 pub async fn room_stats(req: Request, env: Env, topic: &str) -> Result<Response, EdgeError> {
     if !is_service(&req, &env)? {
         return unauthorized();
     }
-    let full = full_topic(topic)?;
-    let mut stats = room_object::fetch_stats(&env, &full).await?;
+    let (topic, private) = room_of(&req, topic)?;
+    let mut stats = room_object::fetch_stats(&env, &topic, private).await?;
     if let Value::Object(map) = &mut stats {
-        map.insert("topic".into(), json!(full));
+        map.insert("topic".into(), json!(topic.full()));
+        map.insert("private".into(), json!(private));
     }
     Ok(json_response(200, &stats)?)
 }

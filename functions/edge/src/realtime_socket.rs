@@ -8,31 +8,27 @@
 //! room already encoded them for this client's framing.
 
 use crate::error::EdgeError;
-use crate::settings::{self, RealtimeLimits};
+use crate::settings;
 use crate::{clock, js_send, room_object};
-use edge_auth::Claims;
 use futures_channel::mpsc;
 use futures_util::{stream, StreamExt};
-use realtime_protocol::{binary, event, reason, reply, BinaryBroadcast, CloseCode, ConnectRefusal, Frame, JoinError, Vsn};
-use room::TokenBucket;
+use realtime_protocol::{
+    binary, event, reason, reply, BinaryBroadcast, CloseCode, ConnectRefusal, Frame, JoinError, Topic, Vsn,
+};
+use room::{Identity, Limits, TokenBucket};
 use std::collections::HashMap;
 use worker::{Env, Request, Response, WebSocket, WebSocketPair, WebsocketEvent};
 
 /// What every upgrade checks first: a WebSocket upgrade, a valid apikey, a known framing.
 struct Verified {
-    claims: Claims,
+    identity: Identity,
     vsn: Vsn,
-    limits: RealtimeLimits,
+    limits: Limits,
     url: url::Url,
 }
 
 fn verify_upgrade(req: &Request, env: &Env) -> Result<Verified, EdgeError> {
-    let is_upgrade = req
-        .headers()
-        .get("upgrade")
-        .ok()
-        .flatten()
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let is_upgrade = req.headers().get("upgrade").ok().flatten().is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if !is_upgrade {
         return Err(EdgeError::Refused(ConnectRefusal::NotAnUpgrade));
     }
@@ -46,29 +42,39 @@ fn verify_upgrade(req: &Request, env: &Env) -> Result<Verified, EdgeError> {
         .verify(&apikey, clock::now_secs())
         .map_err(|e| EdgeError::Refused(e.connect_refusal()))?;
     let vsn = Vsn::from_query(query("vsn").as_deref()).ok_or(EdgeError::Refused(ConnectRefusal::UnsupportedVsn))?;
-    let limits = RealtimeLimits::from_env(env)?;
-    Ok(Verified { claims, vsn, limits, url })
+    let limits = settings::limits(env)?;
+    Ok(Verified { identity: Identity::from(&claims), vsn, limits, url })
 }
 
-/// `GET /realtime/v1/channel/websocket?apikey=<jwt>&vsn=..&topic=realtime:<name>`: one
-/// socket for one topic, handed straight to the topic's room (no Worker in the data
-/// path). The same frames as the multiplexed socket, for that topic only.
+/// `GET /realtime/v1/channel/websocket?apikey=<jwt>&vsn=..&topic=realtime:<name>[&private=true]`:
+/// one socket for one topic, handed straight to the topic's room (no Worker in the data
+/// path). The same frames as the multiplexed socket, for that topic only; `private`
+/// picks the private room, and the join's `config.private` must agree.
 pub async fn upgrade_direct(req: Request, env: Env) -> Result<Response, EdgeError> {
-    let Verified { claims, vsn, url, .. } = verify_upgrade(&req, &env)?;
-    let topic = url
-        .query_pairs()
-        .find(|(k, _)| k == "topic")
-        .map(|(_, v)| v.into_owned())
-        .filter(|t| !t.trim_start_matches(realtime_protocol::TOPIC_PREFIX).is_empty())
-        .ok_or(EdgeError::Refused(ConnectRefusal::TopicRequired))?;
+    let Verified { identity, vsn, url, .. } = verify_upgrade(&req, &env)?;
+    let query = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    let topic = match Topic::parse(&query("topic").unwrap_or_default()) {
+        Ok(topic) => topic,
+        Err(JoinError::TopicNameRequired) => return Err(EdgeError::Refused(ConnectRefusal::TopicRequired)),
+        Err(e) => return Err(EdgeError::BadRequest(e.to_string())),
+    };
+    let private = query("private").is_some_and(|p| room::join_config::flag(&serde_json::Value::String(p)));
+    topic.check_privacy(private).map_err(|e| EdgeError::Forbidden(e.to_string()))?;
     let conn_id = new_conn_id();
-    let upstream = room_object::Upstream { topic: &topic, socket_key: &conn_id, conn_id: &conn_id, claims: &claims, vsn };
+    let upstream = room_object::Upstream {
+        topic: &topic,
+        private,
+        socket_key: &conn_id,
+        conn_id: &conn_id,
+        identity: &identity,
+        vsn,
+    };
     Ok(room_object::open_direct(&env, upstream).await?)
 }
 
 /// `GET /realtime/v1/websocket?apikey=<jwt>&vsn=<1.0.0|2.0.0>`
 pub async fn upgrade(req: Request, env: Env) -> Result<Response, EdgeError> {
-    let Verified { claims, vsn, limits, .. } = verify_upgrade(&req, &env)?;
+    let Verified { identity, vsn, limits, .. } = verify_upgrade(&req, &env)?;
 
     let pair = WebSocketPair::new()?;
     pair.server.accept()?;
@@ -76,7 +82,7 @@ pub async fn upgrade(req: Request, env: Env) -> Result<Response, EdgeError> {
     let connection = Connection {
         client: pair.server,
         env,
-        claims,
+        identity,
         vsn,
         conn_id: new_conn_id(),
         topics: HashMap::new(),
@@ -105,6 +111,8 @@ fn new_conn_id() -> String {
 /// One joined topic: the upstream socket to its room.
 struct Upstream {
     socket: WebSocket,
+    /// Which of the topic's rooms: a join with the other privacy needs a new upstream.
+    private: bool,
     join_ref: Option<String>,
     /// Tells a stale close notice (of a replaced upstream) from the current one.
     generation: u64,
@@ -112,7 +120,13 @@ struct Upstream {
 
 /// What the upstream pipes tell the connection loop.
 enum Notice {
-    UpstreamClosed { topic: String, generation: u64, code: u16 },
+    UpstreamClosed {
+        topic: String,
+        generation: u64,
+        code: u16,
+    },
+    /// The client stopped reading and its backlog passed the bound.
+    ClientTooSlow,
 }
 
 enum Input {
@@ -125,9 +139,9 @@ enum Input {
 struct Connection {
     client: WebSocket,
     env: Env,
-    claims: Claims,
+    identity: Identity,
     vsn: Vsn,
-    limits: RealtimeLimits,
+    limits: Limits,
     conn_id: String,
     topics: HashMap<String, Upstream>,
     next_generation: u64,
@@ -148,6 +162,9 @@ struct Counters {
     channels_closed_for_rate: u64,
 }
 
+/// Why the connection loop ends: the close code and reason the client gets.
+type Ending = (CloseCode, String);
+
 impl Connection {
     async fn run(mut self) {
         let client = self.client.clone();
@@ -167,6 +184,7 @@ impl Connection {
         let mut inputs =
             stream::select(stream::select(events.map(Input::Client), notice_rx.map(Input::Notice)), Box::pin(ticks));
         let mut last_seen = clock::now_millis();
+        let mut ending: Ending = (CloseCode::Normal, "bye".into());
         while let Some(input) = inputs.next().await {
             if matches!(input, Input::Client(_)) {
                 last_seen = clock::now_millis();
@@ -180,45 +198,67 @@ impl Connection {
                     }
                 }
                 Input::Client(Ok(WebsocketEvent::Message(message))) => {
-                    if let Some(text) = message.text() {
-                        self.on_text(text, &notice_tx).await;
+                    let outcome = if let Some(text) = message.text() {
+                        self.on_text(text, &notice_tx).await
                     } else if let Some(bytes) = message.bytes() {
-                        self.on_binary(bytes).await;
+                        self.on_binary(bytes).await
+                    } else {
+                        Ok(())
+                    };
+                    if let Err(end) = outcome {
+                        ending = end;
+                        break;
                     }
                 }
                 Input::Client(Ok(WebsocketEvent::Close(_))) | Input::Client(Err(_)) => break,
                 Input::Notice(Notice::UpstreamClosed { topic, generation, code }) => {
                     self.on_upstream_closed(topic, generation, code);
                 }
+                Input::Notice(Notice::ClientTooSlow) => {
+                    ending = (CloseCode::TooSlow, js_send::too_slow_reason(self.limits.max_buffered_bytes));
+                    break;
+                }
             }
         }
+        // The one cleanup path, however the loop ended: upstreams first (their rooms
+        // drop this client's presence), then the client socket.
         for (_, upstream) in self.topics.drain() {
             let _ = upstream.socket.close(Some(CloseCode::Normal.code()), Some("client left"));
         }
         // Complete the closing handshake, or the client waits for our close frame.
-        let _ = self.client.close(Some(CloseCode::Normal.code()), Some("bye"));
+        let (code, reason) = ending;
+        let _ = self.client.close(Some(code.code()), Some(&reason));
     }
 
     fn send(&self, frame: &Frame) {
-        if let Err(e) = self.client.send_with_str(frame.encode(self.vsn)) {
-            worker::console_warn!("send to client failed: {e}");
+        let data = wasm_bindgen::JsValue::from_str(&frame.encode(self.vsn));
+        if js_send::send_bounded(&self.client, &data, self.limits.max_buffered_bytes) != js_send::Sent::Yes {
+            worker::console_warn!("send to client failed or backlogged");
         }
     }
 
-    async fn on_text(&mut self, text: String, notices: &mpsc::UnboundedSender<Notice>) {
-        self.counters.frames_in += 1;
-        if text.len() > self.limits.max_frame_bytes {
+    /// A frame over the size limit ends the connection (1009), saying which limit.
+    fn check_size(&mut self, len: usize) -> Result<(), Ending> {
+        if len > self.limits.max_frame_bytes {
             self.counters.dropped_frames += 1;
-            worker::console_warn!("dropped a {} byte frame (limit {})", text.len(), self.limits.max_frame_bytes);
-            return;
+            return Err((
+                CloseCode::TooBig,
+                format!("frame of {len} bytes is over the {} byte limit", self.limits.max_frame_bytes),
+            ));
         }
+        Ok(())
+    }
+
+    async fn on_text(&mut self, text: String, notices: &mpsc::UnboundedSender<Notice>) -> Result<(), Ending> {
+        self.counters.frames_in += 1;
+        self.check_size(text.len())?;
         let frame = match Frame::decode(self.vsn, &text) {
             Ok(frame) => frame,
             // Nothing to reply to: an undecodable frame has no topic or ref.
             Err(e) => {
                 self.counters.dropped_frames += 1;
                 worker::console_warn!("dropped an undecodable frame: {e}");
-                return;
+                return Ok(());
             }
         };
         if frame.topic == realtime_protocol::PHOENIX_TOPIC {
@@ -231,26 +271,26 @@ impl Connection {
                 }
                 _ => {}
             }
-            return;
+            return Ok(());
         }
         if frame.event == event::JOIN {
             if !self.joins.try_take(clock::now_millis()) {
                 self.counters.rate_limited_joins += 1;
                 self.send(&reply::error(&frame, &JoinError::TooManyJoins.to_string()));
-                return;
+                return Ok(());
             }
             if let Err(e) = self.ensure_upstream(&frame, notices).await {
                 self.send(&reply::error(&frame, &e.to_string()));
-                return;
+                return Ok(());
             }
         } else if counts_as_event(&frame.event) && self.topics.contains_key(&frame.topic) && !self.take_event() {
             self.close_for_rate(&frame.topic);
-            return;
+            return Ok(());
         }
         let leaving = frame.event == event::LEAVE;
         let Some(upstream) = self.topics.get_mut(&frame.topic) else {
             self.send(&reply::error(&frame, reason::UNMATCHED_TOPIC));
-            return;
+            return Ok(());
         };
         if frame.event == event::JOIN {
             upstream.join_ref = frame.join_ref.clone();
@@ -260,33 +300,35 @@ impl Connection {
             let join_ref = upstream.join_ref.clone();
             self.topics.remove(&frame.topic);
             self.send(&reply::channel_error(&frame.topic, join_ref.as_deref()));
-            return;
+            return Ok(());
         }
         if leaving {
             // The room answers, sends phx_close and closes this upstream; a new join
             // on the topic gets a fresh upstream meanwhile.
             self.topics.remove(&frame.topic);
         }
+        Ok(())
     }
 
-    async fn on_binary(&mut self, bytes: Vec<u8>) {
+    async fn on_binary(&mut self, bytes: Vec<u8>) -> Result<(), Ending> {
         self.counters.frames_in += 1;
-        if self.vsn != Vsn::V2 || bytes.len() > self.limits.max_frame_bytes {
+        self.check_size(bytes.len())?;
+        if self.vsn != Vsn::V2 {
             self.counters.dropped_frames += 1;
-            worker::console_warn!("dropped a binary frame ({} bytes, vsn {})", bytes.len(), self.vsn.as_str());
-            return;
+            worker::console_warn!("dropped a binary frame on a vsn {} socket", self.vsn.as_str());
+            return Ok(());
         }
         let topic = match binary::client_frame_topic(&bytes) {
             Ok(topic) => topic.to_string(),
             Err(e) => {
                 self.counters.dropped_frames += 1;
                 worker::console_warn!("dropped a malformed binary frame: {e}");
-                return;
+                return Ok(());
             }
         };
         if self.topics.contains_key(&topic) && !self.take_event() {
             self.close_for_rate(&topic);
-            return;
+            return Ok(());
         }
         match self.topics.get(&topic) {
             Some(upstream) => {
@@ -296,21 +338,36 @@ impl Connection {
             }
             None => {
                 if let Ok(b) = BinaryBroadcast::decode_client(&bytes) {
-                    let frame = Frame::new(topic, event::BROADCAST, Default::default()).with_refs(b.join_ref, b.msg_ref);
+                    let frame =
+                        Frame::new(topic, event::BROADCAST, Default::default()).with_refs(b.join_ref, b.msg_ref);
                     self.send(&reply::error(&frame, reason::UNMATCHED_TOPIC));
                 }
             }
         }
+        Ok(())
     }
 
-    /// Opens the upstream for a join's topic unless the socket already has one.
-    async fn ensure_upstream(&mut self, join: &Frame, notices: &mpsc::UnboundedSender<Notice>) -> Result<(), JoinError> {
-        let name = join.topic.strip_prefix(realtime_protocol::TOPIC_PREFIX).unwrap_or(&join.topic);
-        if name.is_empty() {
-            return Err(JoinError::TopicNameRequired);
-        }
-        if self.topics.contains_key(&join.topic) {
-            return Ok(());
+    /// Opens the upstream for a join's topic unless the socket already has one to the
+    /// room of the same privacy. The join is checked first by the same rule the room
+    /// applies, so a refused join opens nothing.
+    async fn ensure_upstream(
+        &mut self,
+        join: &Frame,
+        notices: &mpsc::UnboundedSender<Notice>,
+    ) -> Result<(), JoinError> {
+        let (topic, config) = room::handle::check_join(join)?;
+        let private = config.private;
+        match self.topics.get(&join.topic) {
+            Some(upstream) if upstream.private == private => return Ok(()),
+            Some(_) => {
+                // The topic's other room: its channel ends here, as a second join ends the
+                // first within one room.
+                if let Some(old) = self.topics.remove(&join.topic) {
+                    self.send(&reply::close(&join.topic, old.join_ref.as_deref()));
+                    let _ = old.socket.close(Some(CloseCode::Normal.code()), Some("rejoined"));
+                }
+            }
+            None => {}
         }
         if self.topics.len() >= self.limits.max_channels_per_connection {
             return Err(JoinError::TooManyChannels);
@@ -319,26 +376,31 @@ impl Connection {
         self.next_generation += 1;
         let socket_key = format!("{}.{generation}", self.conn_id);
         let upstream = room_object::Upstream {
-            topic: &join.topic,
+            topic: &topic,
+            private,
             socket_key: &socket_key,
             conn_id: &self.conn_id,
-            claims: &self.claims,
+            identity: &self.identity,
             vsn: self.vsn,
         };
         let socket = room_object::open_upstream(&self.env, upstream).await.map_err(|e| {
-            worker::console_error!("cannot reach room {}: {e}", join.topic);
+            worker::console_error!("cannot reach room {topic}: {e}");
             JoinError::RoomUnavailable
         })?;
-        let notices = notices.clone();
-        let topic = join.topic.clone();
-        let piped = js_send::pipe(&socket, &self.client, move |code| {
+        let on_end = {
+            let notices = notices.clone();
+            let topic = join.topic.clone();
             // The connection loop may be gone already (client closed first): nothing to tell.
-            let _ = notices.unbounded_send(Notice::UpstreamClosed { topic, generation, code });
-        });
-        if !piped {
+            move |code| drop(notices.unbounded_send(Notice::UpstreamClosed { topic, generation, code }))
+        };
+        let on_slow = {
+            let notices = notices.clone();
+            move || drop(notices.unbounded_send(Notice::ClientTooSlow))
+        };
+        if !js_send::pipe(&socket, &self.client, self.limits.max_buffered_bytes, on_end, on_slow) {
             return Err(JoinError::RoomUnavailable);
         }
-        self.topics.insert(join.topic.clone(), Upstream { socket, join_ref: None, generation });
+        self.topics.insert(join.topic.clone(), Upstream { socket, private, join_ref: None, generation });
         Ok(())
     }
 

@@ -7,12 +7,12 @@
 //! from those on wake-up, so a fan-out decodes nothing. The rules are in the `room`
 //! crate; this file does the I/O (token checks, Postgres, sockets, storage, alarms).
 
-use crate::{channel_access, js_send};
-use crate::{clock, settings};
+use crate::channel_access::{self, Access, AccessError};
+use crate::{clock, db, js_send, settings};
 use edge_auth::AuthError;
-use realtime_protocol::{event, reply, BinaryBroadcast, CloseCode, Frame, JoinError, Vsn};
-use room::handle::{self as rules, Admission, Ctx, Effect, Inbound};
-use room::{Identity, Member, Outbound, RoomLimits, Tracked, Wire};
+use realtime_protocol::{event, reply, BinaryBroadcast, CloseCode, Frame, JoinError, Topic, Vsn};
+use room::handle::{self as rules, Admission, Ctx, Effect, Inbound, Refresh};
+use room::{Identity, Limits, Member, Outbound, Tracked, Wire};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::cell::RefCell;
@@ -26,35 +26,44 @@ use worker::{
 const INTERNAL_URL: &str = "https://room.internal";
 const PRESENCE_PREFIX: &str = "presence:";
 
-/// What a socket's attachment holds (kept small: attachments have a size cap).
+/// What a socket's attachment holds. Attachments are capped at 16 KB: the member's
+/// identities carry bounded claims (`edge_auth::MAX_POLICY_CLAIMS_BYTES`), and refs and
+/// presence keys are bounded at join (`room::handle::check_join`).
 #[derive(Debug, Serialize, Deserialize)]
 struct Attachment {
     topic: String,
     member: Member,
-    /// The verified claims of the connection's apikey, for private-channel checks of
-    /// joins that bring no `access_token` of their own.
-    conn_claims: String,
 }
 
 /// What the Worker tells a room about a new upstream socket.
 pub struct Upstream<'a> {
-    pub topic: &'a str,
+    pub topic: &'a Topic,
+    /// Which of the topic's two rooms: private channels and public ones never meet.
+    pub private: bool,
     pub socket_key: &'a str,
     pub conn_id: &'a str,
-    pub claims: &'a edge_auth::Claims,
+    pub identity: &'a Identity,
     pub vsn: Vsn,
+}
+
+fn stub(env: &Env, topic: &Topic, private: bool) -> Result<worker::Stub> {
+    env.durable_object("ROOMS")?.get_by_name(&topic.room_name(private))
 }
 
 /// The internal upgrade request that opens a socket on the room of `up.topic`.
 async fn upgrade_request(env: &Env, up: &Upstream<'_>, direct: bool) -> Result<Response> {
-    let stub = env.durable_object("ROOMS")?.get_by_name(up.topic)?;
+    let stub = stub(env, up.topic, up.private)?;
+    let identity = serde_json::to_string(up.identity).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let mut url = url::Url::parse(&format!("{INTERNAL_URL}/socket"))?;
     url.query_pairs_mut()
-        .append_pair("topic", up.topic)
+        .append_pair("topic", up.topic.full())
         .append_pair("key", up.socket_key)
         .append_pair("conn", up.conn_id)
         .append_pair("vsn", up.vsn.as_str())
-        .append_pair("claims", &Value::Object(up.claims.raw.clone()).to_string());
+        .append_pair("identity", &identity);
+    if up.private {
+        url.query_pairs_mut().append_pair("private", "1");
+    }
     if direct {
         url.query_pairs_mut().append_pair("direct", "1");
     }
@@ -69,9 +78,7 @@ async fn upgrade_request(env: &Env, up: &Upstream<'_>, direct: bool) -> Result<R
 /// verified the token; the room trusts these fields because only the Worker can reach it.
 pub async fn open_upstream(env: &Env, up: Upstream<'_>) -> Result<WebSocket> {
     let response = upgrade_request(env, &up, false).await?;
-    response
-        .websocket()
-        .ok_or_else(|| worker::Error::RustError(format!("room {} did not upgrade", up.topic)))
+    response.websocket().ok_or_else(|| worker::Error::RustError(format!("room {} did not upgrade", up.topic)))
 }
 
 /// Opens a direct socket: the room's own 101 response goes back to the client, so the
@@ -81,53 +88,55 @@ pub async fn open_direct(env: &Env, up: Upstream<'_>) -> Result<Response> {
 }
 
 /// Asks the room of `topic` for its counters.
-pub async fn fetch_stats(env: &Env, topic: &str) -> Result<Value> {
-    let stub = env.durable_object("ROOMS")?.get_by_name(topic)?;
-    let mut response = stub.fetch_with_str(&format!("{INTERNAL_URL}/stats")).await?;
+pub async fn fetch_stats(env: &Env, topic: &Topic, private: bool) -> Result<Value> {
+    let mut response = stub(env, topic, private)?.fetch_with_str(&format!("{INTERNAL_URL}/stats")).await?;
     response.json().await
 }
 
 /// Makes the room of `topic` drop its in-memory state, as eviction would.
-pub async fn forget(env: &Env, topic: &str) -> Result<u16> {
-    let stub = env.durable_object("ROOMS")?.get_by_name(topic)?;
-    Ok(stub.fetch_with_str(&format!("{INTERNAL_URL}/forget")).await?.status_code())
+pub async fn forget(env: &Env, topic: &Topic, private: bool) -> Result<u16> {
+    Ok(stub(env, topic, private)?.fetch_with_str(&format!("{INTERNAL_URL}/forget")).await?.status_code())
 }
 
-/// Delivers a server-side broadcast (the REST endpoint) to the room of `topic`.
-pub async fn deliver_broadcast(env: &Env, topic: &str, payload: &Map<String, Value>) -> Result<u16> {
-    let stub = env.durable_object("ROOMS")?.get_by_name(topic)?;
+/// A server-side broadcast (the REST endpoint) for one of a topic's rooms.
+#[derive(Serialize, Deserialize)]
+pub struct ServerBroadcast {
+    pub topic: String,
+    pub payload: Map<String, Value>,
+    /// The sender, whose write access a private room checks.
+    pub sender: Identity,
+}
+
+/// What a room answered to a server-side broadcast.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    /// The write policy refused the sender.
+    Refused,
+    /// The database could not be asked.
+    Unavailable,
+}
+
+/// Delivers a server-side broadcast to the room of `topic` with this privacy; a private
+/// room first checks the sender's write access, over the room's own connection.
+pub async fn deliver_broadcast(env: &Env, topic: &Topic, private: bool, message: &ServerBroadcast) -> Result<Delivery> {
+    let body = serde_json::to_string(message).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let mut init = RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_body(Some(json!({"topic": topic, "payload": payload}).to_string().into()));
-    let response = stub.fetch_with_request(Request::new_with_init(&format!("{INTERNAL_URL}/broadcast"), &init)?).await?;
-    Ok(response.status_code())
-}
-
-fn limits_from(env: &Env) -> RoomLimits {
-    let d = RoomLimits::default();
-    let n = |name: &str, default: u64| settings::number(env, name, default).unwrap_or(default);
-    RoomLimits {
-        max_users_per_channel: n("MAX_USERS_PER_CHANNEL", d.max_users_per_channel as u64) as usize,
-        max_payload_bytes: n("MAX_PAYLOAD_BYTES", d.max_payload_bytes as u64) as usize,
-        presence_calls: n("PRESENCE_CALLS_PER_WINDOW", u64::from(d.presence_calls)) as u32,
-        presence_window_ms: n("PRESENCE_WINDOW_MS", d.presence_window_ms),
-        events_per_second: n("MAX_EVENTS_PER_SECOND", u64::from(d.events_per_second)) as u32,
-    }
-}
-
-fn identity_of(claims: &Map<String, Value>) -> Identity {
-    Identity {
-        user_id: claims.get("sub").and_then(Value::as_str).map(str::to_string),
-        role: claims.get("role").and_then(Value::as_str).unwrap_or("anon").to_string(),
-        exp: claims.get("exp").and_then(Value::as_u64).unwrap_or(0),
-    }
+    init.with_method(worker::Method::Post).with_body(Some(body.into()));
+    let privacy = if private { "?private=1" } else { "" };
+    let request = Request::new_with_init(&format!("{INTERNAL_URL}/broadcast{privacy}"), &init)?;
+    let response = stub(env, topic, private)?.fetch_with_request(request).await?;
+    Ok(match response.status_code() {
+        202 => Delivery::Sent,
+        401 | 403 => Delivery::Refused,
+        _ => Delivery::Unavailable,
+    })
 }
 
 struct Entry {
     ws: WebSocket,
     topic: String,
     member: Member,
-    conn_claims: String,
 }
 
 /// The room's sockets, in memory.
@@ -138,9 +147,7 @@ struct Roster {
 
 impl rules::Roster for Roster {
     fn has_user(&self, user_key: &str, except_socket: &str) -> bool {
-        self.entries
-            .iter()
-            .any(|(k, e)| k != except_socket && e.member.user_key().as_deref() == Some(user_key))
+        self.entries.iter().any(|(k, e)| k != except_socket && e.member.user_key().as_deref() == Some(user_key))
     }
 
     fn user_count(&self, except_socket: &str) -> usize {
@@ -168,6 +175,33 @@ struct Stats {
     messages_out: u64,
     send_failures: u64,
     presence_diffs: u64,
+    /// Sockets closed because their client stopped reading (4001).
+    closed_too_slow: u64,
+    /// Direct sockets closed for an oversized frame (1009).
+    closed_too_big: u64,
+}
+
+/// The last access decision per identity, kept so that a database outage does not close
+/// channels that were allowed a moment ago (see [`Room::access`]). Bounded: when full it
+/// starts over, which only means fewer fallbacks during an outage.
+#[derive(Default)]
+struct Decisions {
+    by_identity: HashMap<String, Access>,
+}
+
+impl Decisions {
+    const MAX: usize = 1024;
+
+    fn remember(&mut self, identity: &Identity, access: Access) {
+        if self.by_identity.len() >= Self::MAX {
+            self.by_identity.clear();
+        }
+        self.by_identity.insert(identity.access_key(), access);
+    }
+
+    fn last(&self, identity: &Identity) -> Option<Access> {
+        self.by_identity.get(&identity.access_key()).copied()
+    }
 }
 
 #[durable_object]
@@ -175,15 +209,29 @@ pub struct Room {
     state: State,
     env: Env,
     /// Read from the vars once per object: `run` needs them on every message.
-    limits: RoomLimits,
+    limits: Limits,
     roster: RefCell<Option<Roster>>,
     stats: RefCell<Stats>,
+    /// The connection every access check of this room goes through.
+    db: db::KeptConnection,
+    decisions: RefCell<Decisions>,
 }
 
 impl DurableObject for Room {
     fn new(state: State, env: Env) -> Self {
-        let limits = limits_from(&env);
-        Room { state, env, limits, roster: RefCell::new(None), stats: RefCell::new(Stats::default()) }
+        let limits = settings::limits(&env).unwrap_or_else(|e| {
+            worker::console_error!("room: {e}; using the default limits");
+            Limits::default()
+        });
+        Room {
+            state,
+            env,
+            limits,
+            roster: RefCell::new(None),
+            stats: RefCell::new(Stats::default()),
+            db: db::KeptConnection::default(),
+            decisions: RefCell::new(Decisions::default()),
+        }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
@@ -196,6 +244,7 @@ impl DurableObject for Room {
                 // the room from socket attachments and storage.
                 *self.roster.borrow_mut() = None;
                 *self.stats.borrow_mut() = Stats::default();
+                *self.decisions.borrow_mut() = Decisions::default();
                 Response::empty().map(|r| r.with_status(204))
             }
             "/broadcast" => self.server_broadcast(req).await,
@@ -210,7 +259,20 @@ impl DurableObject for Room {
             return Ok(());
         };
         self.stats.borrow_mut().messages_in += 1;
-        let vsn = self.with_entry(&key, |e| e.member.vsn).unwrap_or(Vsn::V2);
+        let Some((vsn, direct)) = self.with_entry(&key, |e| (e.member.vsn, e.member.direct)) else {
+            return Ok(());
+        };
+        let size = match &message {
+            WebSocketIncomingMessage::String(text) => text.len(),
+            WebSocketIncomingMessage::Binary(bytes) => bytes.len(),
+        };
+        // Relayed frames were measured by the Worker already; a direct socket's come here first.
+        if direct && size > self.limits.max_frame_bytes {
+            self.stats.borrow_mut().closed_too_big += 1;
+            let reason = format!("frame of {size} bytes is over the {} byte limit", self.limits.max_frame_bytes);
+            let _ = ws.close(Some(CloseCode::TooBig.code()), Some(&reason));
+            return self.drop_socket(&ws).await;
+        }
         let inbound = match message {
             WebSocketIncomingMessage::String(text) => match Frame::decode(vsn, &text) {
                 Ok(frame) => Inbound::Text(frame),
@@ -227,20 +289,18 @@ impl DurableObject for Room {
                 }
             },
         };
-        if let Inbound::Text(frame) = &inbound {
-            if self.with_entry(&key, |e| e.member.direct).unwrap_or(false) {
-                let mut answered = false;
-                self.run(&key, |member, topic, ctx| match rules::direct_preamble(member, topic, frame, ctx) {
-                    Some(effects) => {
-                        answered = true;
-                        effects
-                    }
-                    None => vec![],
-                })
-                .await?;
-                if answered {
-                    return Ok(());
+        if direct {
+            let mut answered = false;
+            self.run(&key, |member, topic, ctx| match rules::direct_preamble(member, topic, &inbound, ctx) {
+                Some(effects) => {
+                    answered = true;
+                    effects
                 }
+                None => vec![],
+            })
+            .await?;
+            if answered {
+                return Ok(());
             }
         }
         match inbound {
@@ -249,6 +309,18 @@ impl DurableObject for Room {
                 self.run(&key, |member, topic, ctx| rules::join(member, topic, frame, admission, ctx)).await
             }
             Inbound::Text(frame) if frame.event == event::ACCESS_TOKEN => {
+                let mut over_budget = false;
+                self.run(&key, |member, topic, ctx| match rules::refresh_budget(member, topic, ctx) {
+                    Some(effects) => {
+                        over_budget = true;
+                        effects
+                    }
+                    None => vec![],
+                })
+                .await?;
+                if over_budget {
+                    return Ok(());
+                }
                 let verdict = self.verify_refresh(&key, &frame).await;
                 self.run(&key, |member, topic, _| rules::refresh(member, topic, verdict)).await
             }
@@ -294,7 +366,7 @@ impl Room {
         for ws in self.state.get_websockets() {
             if let Ok(Some(a)) = ws.deserialize_attachment::<Attachment>() {
                 let key = a.member.socket_key.clone();
-                roster.entries.insert(key, Entry { ws, topic: a.topic, member: a.member, conn_claims: a.conn_claims });
+                roster.entries.insert(key, Entry { ws, topic: a.topic, member: a.member });
             }
         }
         let stored = self.state.storage().list_with_options(worker::ListOptions::new().prefix(PRESENCE_PREFIX)).await?;
@@ -328,9 +400,11 @@ impl Room {
     }
 
     fn key_of(&self, ws: &WebSocket) -> Option<String> {
-        self.state.get_tags(ws).into_iter().next().or_else(|| {
-            ws.deserialize_attachment::<Attachment>().ok().flatten().map(|a| a.member.socket_key)
-        })
+        self.state
+            .get_tags(ws)
+            .into_iter()
+            .next()
+            .or_else(|| ws.deserialize_attachment::<Attachment>().ok().flatten().map(|a| a.member.socket_key))
     }
 
     fn with_entry<T>(&self, key: &str, f: impl FnOnce(&Entry) -> T) -> Option<T> {
@@ -340,75 +414,117 @@ impl Room {
     fn accept(&self, req: Request) -> Result<Response> {
         let url = req.url()?;
         let query = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
-        let (Some(topic), Some(key), Some(conn), Some(vsn), Some(claims)) = (
+        let (Some(topic), Some(key), Some(conn), Some(vsn), Some(identity)) = (
             query("topic"),
             query("key"),
             query("conn"),
             Vsn::from_query(query("vsn").as_deref()),
-            query("claims").and_then(|c| serde_json::from_str::<Map<String, Value>>(&c).ok()),
+            query("identity").and_then(|c| serde_json::from_str::<Identity>(&c).ok()),
         ) else {
             return Response::error("bad upstream request", 400);
         };
         let pair = WebSocketPair::new()?;
+        let mut member = Member::new(key.clone(), conn, identity, vsn);
+        member.direct = query("direct").as_deref() == Some("1");
+        member.room_private = query("private").as_deref() == Some("1");
+        let attachment = Attachment { topic: topic.clone(), member: member.clone() };
         // The key as the socket's tag finds its roster entry without scanning the roster.
         self.state.accept_websocket_with_tags(&pair.server, &[key.as_str()]);
-        let mut member = Member::new(key.clone(), conn, identity_of(&claims), vsn);
-        member.direct = query("direct").as_deref() == Some("1");
-        let conn_claims = Value::Object(claims).to_string();
-        let attachment = Attachment { topic: topic.clone(), member: member.clone(), conn_claims: conn_claims.clone() };
-        pair.server.serialize_attachment(&attachment)?;
+        if let Err(e) = pair.server.serialize_attachment(&attachment) {
+            worker::console_error!("room: cannot store a new socket's state: {e}");
+            let _ = pair.server.close(Some(CloseCode::InternalError.code()), Some("cannot keep socket state"));
+            return Response::error("cannot keep socket state", 500);
+        }
         if let Some(roster) = self.roster.borrow_mut().as_mut() {
-            roster.entries.insert(key, Entry { ws: pair.server.clone(), topic, member, conn_claims });
+            roster.entries.insert(key, Entry { ws: pair.server.clone(), topic, member });
         }
         Response::from_websocket(pair.client)
     }
 
     /// Decides a join's admission: whose token, and read/write access for private channels.
     async fn admit(&self, key: &str, frame: &Frame) -> std::result::Result<Admission, JoinError> {
-        let Some((topic, conn_claims)) = self.with_entry(key, |e| (e.topic.clone(), e.conn_claims.clone())) else {
+        let Some(member) = self.with_entry(key, |e| e.member.clone()) else {
             return Err(JoinError::RoomUnavailable);
         };
-        let claims = match frame.payload.get("access_token").and_then(Value::as_str) {
-            Some(token) if !token.is_empty() => self.verify(token).map_err(join_error)?,
-            _ => serde_json::from_str::<Map<String, Value>>(&conn_claims).map_err(|_| JoinError::MalformedJwt)?,
+        let (topic, config) = rules::check_join_in_room(&member, frame)?;
+        let identity = match frame.payload.get("access_token").and_then(Value::as_str) {
+            Some(token) if !token.is_empty() => Identity::from(&self.verify(token).map_err(join_error)?),
+            _ => member.conn_identity,
         };
-        let identity = identity_of(&claims);
-        let config = room::JoinConfig::from_join_payload(&frame.payload);
         if !config.private {
             return Ok(Admission { identity, can_write: true });
         }
-        let channel = topic.strip_prefix(realtime_protocol::TOPIC_PREFIX).unwrap_or(&topic).to_string();
-        match channel_access::check(&self.env, &channel, &claims).await {
+        match self.access(&topic, &identity).await {
             Ok(access) if access.read => Ok(Admission { identity, can_write: access.write }),
-            Ok(_) => Err(JoinError::Unauthorized(channel)),
-            Err(e) => {
-                worker::console_error!("private channel check for {channel} failed: {e}");
-                Err(JoinError::DatabaseUnavailable)
-            }
+            Ok(_) => Err(JoinError::Unauthorized(topic.name().to_string())),
+            Err(AccessError::Policy(message)) => Err(JoinError::PolicyError(message)),
+            Err(AccessError::Unavailable(_)) => Err(JoinError::DatabaseUnavailable),
         }
     }
 
-    fn verify(&self, token: &str) -> std::result::Result<Map<String, Value>, AuthError> {
+    /// Asks the policies (over the room's kept connection) what `identity` may do on
+    /// `topic`. While the database is unreachable, the last decision for the same
+    /// identity stands in, if there is one.
+    async fn access(&self, topic: &Topic, identity: &Identity) -> std::result::Result<Access, AccessError> {
+        let answer = match self.db.lock(&self.env).await {
+            Ok(mut guard) => match guard.as_mut() {
+                Some(client) => {
+                    let answer = channel_access::check(client, topic, identity).await;
+                    if matches!(answer, Err(AccessError::Unavailable(_))) {
+                        *guard = None;
+                    }
+                    answer
+                }
+                None => Err(AccessError::Unavailable("no connection".into())),
+            },
+            Err(e) => Err(AccessError::Unavailable(e.to_string())),
+        };
+        match answer {
+            Ok(access) => {
+                self.decisions.borrow_mut().remember(identity, access);
+                Ok(access)
+            }
+            Err(AccessError::Unavailable(reason)) => {
+                worker::console_error!("room: access check for {topic} failed: {reason}");
+                self.decisions.borrow().last(identity).ok_or(AccessError::Unavailable(reason))
+            }
+            Err(policy) => Err(policy),
+        }
+    }
+
+    fn verify(&self, token: &str) -> std::result::Result<edge_auth::Claims, AuthError> {
         let verifier = settings::verifier(&self.env).map_err(|_| AuthError::BadSignature)?;
-        verifier.verify(token, clock::now_secs()).map(|c| c.raw)
+        verifier.verify(token, clock::now_secs())
     }
 
     /// Verifies a refreshed token and, for private channels, re-authorizes it.
-    async fn verify_refresh(&self, key: &str, frame: &Frame) -> std::result::Result<Identity, String> {
+    async fn verify_refresh(&self, key: &str, frame: &Frame) -> Refresh {
         let token = frame.payload.get("access_token").and_then(Value::as_str).unwrap_or_default();
-        let claims = self.verify(token).map_err(|e| refresh_message(&e))?;
+        let identity = match self.verify(token) {
+            Ok(claims) => Identity::from(&claims),
+            Err(e) => return Refresh::Refused(refresh_message(&e)),
+        };
         let (topic, private) = self
             .with_entry(key, |e| (e.topic.clone(), e.member.channel.as_ref().is_some_and(|c| c.config.private)))
             .unwrap_or_default();
-        if private {
-            let channel = topic.strip_prefix(realtime_protocol::TOPIC_PREFIX).unwrap_or(&topic).to_string();
-            match channel_access::check(&self.env, &channel, &claims).await {
-                Ok(access) if access.read => {}
-                Ok(_) => return Err(format!("You do not have permissions to read from this Channel topic: {channel}")),
-                Err(e) => return Err(format!("Could not re-authorize the channel: {e}")),
-            }
+        if !private {
+            return Refresh::Verified(Admission { identity, can_write: true });
         }
-        Ok(identity_of(&claims))
+        let topic = match Topic::parse(&topic) {
+            Ok(topic) => topic,
+            Err(e) => return Refresh::Refused(e.to_string()),
+        };
+        match self.access(&topic, &identity).await {
+            Ok(access) if access.read => Refresh::Verified(Admission { identity, can_write: access.write }),
+            Ok(_) => Refresh::Refused(format!(
+                "You do not have permissions to read from this Channel topic: {}",
+                topic.name()
+            )),
+            Err(AccessError::Policy(message)) => Refresh::Refused(message),
+            // Nothing remembered either (the room woke up during the outage): the channel
+            // keeps its own decision until the database is back.
+            Err(AccessError::Unavailable(_)) => Refresh::Unchecked(identity),
+        }
     }
 
     /// Runs one rule on the member of socket `key` and carries out its effects.
@@ -424,7 +540,8 @@ impl Room {
         let effects = {
             let roster = self.roster.borrow();
             let empty = Roster::default();
-            let ctx = Ctx { now_ms: clock::now_millis(), limits: &self.limits, roster: roster.as_ref().unwrap_or(&empty) };
+            let ctx =
+                Ctx { now_ms: clock::now_millis(), limits: &self.limits, roster: roster.as_ref().unwrap_or(&empty) };
             rule(&mut entry.member, &entry.topic, &ctx)
         };
         let tracked_before = before.tracked().cloned();
@@ -432,13 +549,12 @@ impl Room {
         let joined_changed = before.channel.as_ref().map(|c| (&c.join_ref, c.identity.exp))
             != entry.member.channel.as_ref().map(|c| (&c.join_ref, c.identity.exp));
         if entry.member != before {
-            let attachment = Attachment {
-                topic: entry.topic.clone(),
-                member: entry.member.clone(),
-                conn_claims: entry.conn_claims.clone(),
-            };
+            let attachment = Attachment { topic: entry.topic.clone(), member: entry.member.clone() };
             if let Err(e) = entry.ws.serialize_attachment(&attachment) {
+                // What the room could not keep, it must not pretend to hold: the socket goes,
+                // and its client reconnects into a consistent state.
                 worker::console_error!("room: cannot store socket state: {e}");
+                let _ = entry.ws.close(Some(CloseCode::InternalError.code()), Some("cannot keep socket state"));
             }
         }
         let ws = entry.ws.clone();
@@ -449,11 +565,14 @@ impl Room {
         self.apply(&ws, key, &topic, effects);
         if tracked_before != tracked_after {
             let name = format!("{PRESENCE_PREFIX}{key}");
-            match tracked_after {
-                Some(tracked) => self.state.storage().put(&name, &tracked).await?,
-                None => {
-                    self.state.storage().delete(&name).await?;
-                }
+            // Presence is bounded at track (MAX_PRESENCE_BYTES); should storage still refuse,
+            // the room keeps serving from memory rather than failing the event.
+            let stored = match tracked_after {
+                Some(tracked) => self.state.storage().put(&name, &tracked).await,
+                None => self.state.storage().delete(&name).await.map(|_| ()),
+            };
+            if let Err(e) = stored {
+                worker::console_error!("room: cannot store presence: {e}");
             }
         }
         if joined_changed {
@@ -487,10 +606,12 @@ impl Room {
     }
 
     /// Sends to every joined socket but `skip`, encoding once per framing. A failed send
-    /// never stops the loop: dead sockets are collected and closed after it.
+    /// never stops the loop: dead sockets, and sockets whose client stopped reading, are
+    /// collected and closed after it.
     fn fan_out(&self, encoded: &room::Encoded, skip: Option<&str>) {
         let values = js_send::JsEncoded::new(encoded);
         let mut dead = Vec::new();
+        let mut slow = Vec::new();
         let mut sent = 0u64;
         if let Some(roster) = self.roster.borrow().as_ref() {
             for (key, entry) in &roster.entries {
@@ -498,27 +619,38 @@ impl Room {
                     continue;
                 }
                 let Some(value) = values.for_vsn(entry.member.vsn) else { continue };
-                if js_send::send(&entry.ws, value) {
-                    sent += 1;
-                } else {
-                    dead.push(entry.ws.clone());
+                match js_send::send_bounded(&entry.ws, value, self.limits.max_buffered_bytes) {
+                    js_send::Sent::Yes => sent += 1,
+                    js_send::Sent::Backlogged => slow.push(entry.ws.clone()),
+                    js_send::Sent::Failed => dead.push(entry.ws.clone()),
                 }
             }
         }
         let mut stats = self.stats.borrow_mut();
         stats.messages_out += sent;
         stats.send_failures += dead.len() as u64;
+        stats.closed_too_slow += slow.len() as u64;
         drop(stats);
         for ws in dead {
             let _ = ws.close(Some(CloseCode::InternalError.code()), Some("send failed"));
         }
+        let reason = js_send::too_slow_reason(self.limits.max_buffered_bytes);
+        for ws in slow {
+            let _ = ws.close(Some(CloseCode::TooSlow.code()), Some(&reason));
+        }
     }
 
     fn send(&self, ws: &WebSocket, wire: &Wire) {
-        if js_send::send(ws, &js_send::to_js(wire)) {
-            self.stats.borrow_mut().messages_out += 1;
-        } else {
-            self.stats.borrow_mut().send_failures += 1;
+        match js_send::send_bounded(ws, &js_send::to_js(wire), self.limits.max_buffered_bytes) {
+            js_send::Sent::Yes => self.stats.borrow_mut().messages_out += 1,
+            js_send::Sent::Backlogged => {
+                self.stats.borrow_mut().closed_too_slow += 1;
+                let _ = ws.close(
+                    Some(CloseCode::TooSlow.code()),
+                    Some(&js_send::too_slow_reason(self.limits.max_buffered_bytes)),
+                );
+            }
+            js_send::Sent::Failed => self.stats.borrow_mut().send_failures += 1,
         }
     }
 
@@ -535,15 +667,15 @@ impl Room {
 
     /// Sets the alarm to the earliest token expiry among joined channels.
     async fn schedule_expiry(&self) -> Result<()> {
-        let earliest = self
-            .roster
-            .borrow()
-            .as_ref()
-            .and_then(|r| r.entries.values().filter_map(|e| e.member.channel.as_ref().map(|c| c.identity.exp)).min());
+        let earliest =
+            self.roster.borrow().as_ref().and_then(|r| {
+                r.entries.values().filter_map(|e| e.member.channel.as_ref().map(|c| c.identity.exp)).min()
+            });
         let Some(exp) = earliest else {
             return self.state.storage().delete_alarm().await;
         };
-        let at_ms = (exp.saturating_add(1)).saturating_mul(1000) as i64;
+        // exp is bounded by the verifier (edge_auth), so this stays a safe JS number.
+        let at_ms = (exp.saturating_add(1)).saturating_mul(1000).min(i64::MAX as u64) as i64;
         match self.state.storage().get_alarm().await? {
             Some(current) if current <= at_ms && current > clock::now_millis() as i64 => Ok(()),
             _ => {
@@ -571,18 +703,31 @@ impl Room {
             "messages_out": stats.messages_out,
             "send_failures": stats.send_failures,
             "presence_diffs": stats.presence_diffs,
+            "closed_too_slow": stats.closed_too_slow,
+            "closed_too_big": stats.closed_too_big,
         })
     }
 
-    /// A broadcast from the server side (the REST endpoint): fanned out to every joined socket.
+    /// A broadcast from the server side (the REST endpoint): fanned out to every joined
+    /// socket. In a private room the sender needs the write policy's consent first.
     async fn server_broadcast(&self, mut req: Request) -> Result<Response> {
-        let body: Value = req.json().await?;
-        let (Some(topic), Some(Value::Object(payload))) = (body.get("topic").and_then(Value::as_str), body.get("payload"))
-        else {
+        let private = req.url()?.query_pairs().any(|(k, v)| k == "private" && v == "1");
+        let Ok(message) = req.json::<ServerBroadcast>().await else {
             return Response::error("bad broadcast", 400);
         };
+        if private {
+            let topic = match Topic::parse(&message.topic) {
+                Ok(topic) => topic,
+                Err(_) => return Response::error("bad topic", 400),
+            };
+            match self.access(&topic, &message.sender).await {
+                Ok(access) if access.write => {}
+                Ok(_) | Err(AccessError::Policy(_)) => return Response::error("write refused", 403),
+                Err(AccessError::Unavailable(_)) => return Response::error("database unavailable", 503),
+            }
+        }
         self.stats.borrow_mut().messages_in += 1;
-        self.fan_out(&Outbound::from_json(topic, payload.clone()).encode(), None);
+        self.fan_out(&Outbound::from_json(&message.topic, message.payload).encode(), None);
         Response::empty().map(|r| r.with_status(202))
     }
 }
@@ -590,9 +735,10 @@ impl Room {
 fn join_error(e: AuthError) -> JoinError {
     match e {
         AuthError::Expired(ago) => JoinError::TokenExpired(ago),
-        AuthError::BadSignature => JoinError::InvalidToken("Failed to validate JWT signature".into()),
-        AuthError::MissingRoleOrExp => JoinError::InvalidToken("Fields `role` and `exp` are required in JWT".into()),
-        AuthError::Malformed | AuthError::AlgorithmNotAllowed | AuthError::WrongAudience => JoinError::MalformedJwt,
+        other => match other.connect_refusal() {
+            realtime_protocol::ConnectRefusal::NotAJwt => JoinError::MalformedJwt,
+            refusal => JoinError::InvalidToken(refusal.message().to_string()),
+        },
     }
 }
 
@@ -603,4 +749,3 @@ fn refresh_message(e: &AuthError) -> String {
         other => other.connect_refusal().message().to_string(),
     }
 }
-

@@ -12,17 +12,6 @@ pub fn text(env: &Env, name: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// A numeric setting with a default; a value that does not parse is a configuration error.
-pub fn number(env: &Env, name: &str, default: u64) -> Result<u64, EdgeError> {
-    match text(env, name) {
-        None => Ok(default),
-        Some(raw) => raw
-            .trim()
-            .parse()
-            .map_err(|_| EdgeError::Misconfigured(format!("{name} must be a whole number, got {raw:?}"))),
-    }
-}
-
 /// The HS256 secret that signs the project's tokens.
 pub fn jwt_secret(env: &Env) -> Result<String, EdgeError> {
     text(env, "JWT_SECRET").ok_or_else(|| EdgeError::Misconfigured("JWT_SECRET is not set".into()))
@@ -54,25 +43,7 @@ pub fn verifier(env: &Env) -> Result<edge_auth::Verifier, EdgeError> {
 /// The Worker's version, reported by the health endpoint.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Limits of the realtime endpoint (defaults from the product spec).
-#[derive(Debug, Clone, Copy)]
-pub struct RealtimeLimits {
-    pub max_channels_per_connection: usize,
-    pub max_frame_bytes: usize,
-    pub events_per_second: u32,
-    pub joins_per_second: u32,
-    /// A client that sends nothing for this long is disconnected.
-    pub idle_timeout_ms: u64,
-}
-
-impl RealtimeLimits {
-    pub fn from_env(env: &Env) -> Result<RealtimeLimits, EdgeError> {
-        Ok(RealtimeLimits {
-            max_channels_per_connection: number(env, "MAX_CHANNELS_PER_CONNECTION", 100)? as usize,
-            max_frame_bytes: number(env, "MAX_FRAME_BYTES", 3_200_000)? as usize,
-            events_per_second: number(env, "MAX_EVENTS_PER_SECOND", 100)? as u32,
-            joins_per_second: number(env, "MAX_JOINS_PER_SECOND", 100)? as u32,
-            idle_timeout_ms: number(env, "IDLE_TIMEOUT_MS", 60_000)?,
-        })
-    }
+/// The realtime endpoint's limits, from the vars (defaults and meanings: [`room::Limits`]).
+pub fn limits(env: &Env) -> Result<room::Limits, EdgeError> {
+    room::Limits::from_lookup(|name| text(env, name)).map_err(EdgeError::Misconfigured)
 }

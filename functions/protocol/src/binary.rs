@@ -125,7 +125,8 @@ impl BinaryBroadcast {
         let topic = short_field(&self.topic, "topic")?;
         let event = short_field(&self.event, "event")?;
         let meta = short_field(&self.meta, "meta")?;
-        let mut out = Vec::with_capacity(5 + self.topic.len() + self.event.len() + self.meta.len() + self.payload.len());
+        let mut out =
+            Vec::with_capacity(5 + self.topic.len() + self.event.len() + self.meta.len() + self.payload.len());
         out.extend_from_slice(&[KIND_SERVER_BROADCAST, topic, event, meta, self.encoding as u8]);
         out.extend_from_slice(self.topic.as_bytes());
         out.extend_from_slice(self.event.as_bytes());

@@ -306,13 +306,7 @@ mod tests {
         }
 
         fn frame() -> impl Strategy<Value = Frame> {
-            (
-                proptest::option::of("[0-9]{1,4}"),
-                proptest::option::of("[0-9]{1,4}"),
-                ".{0,20}",
-                ".{0,12}",
-                payload(),
-            )
+            (proptest::option::of("[0-9]{1,4}"), proptest::option::of("[0-9]{1,4}"), ".{0,20}", ".{0,12}", payload())
                 .prop_map(|(join_ref, msg_ref, topic, event, payload)| Frame {
                     join_ref,
                     msg_ref,

@@ -6,6 +6,8 @@
 //!   vsn 2.0.0 (JSON arrays).
 //! - [`binary`]: the vsn 2.0.0 binary broadcast frames (kind 3 from clients, kind 4 to clients).
 //! - [`reason`]: the one table of error reasons, HTTP refusals and close codes.
+//! - [`topic`]: a [`Topic`], parsed once; which names only private channels may use, and
+//!   the room a channel lives in.
 //! - [`reply`]: builders for the frames the server originates (`phx_reply`, `phx_close`, ...).
 //!
 //! The authoritative description of the protocol is `PROTOCOL.md` in the shared design
@@ -15,10 +17,12 @@ pub mod binary;
 pub mod frame;
 pub mod reason;
 pub mod reply;
+pub mod topic;
 
 pub use binary::{BinaryBroadcast, PayloadEncoding};
 pub use frame::{DecodeError, Frame, Vsn};
 pub use reason::{CloseCode, ConnectRefusal, JoinError};
+pub use topic::Topic;
 
 /// Topic of the socket-level heartbeat, answered by whoever terminates the client socket.
 pub const PHOENIX_TOPIC: &str = "phoenix";

@@ -7,15 +7,22 @@
 //! | apikey without `role` or `exp` | upgrade | HTTP 401 ``{"error":"Fields `role` and `exp` are required in JWT"}`` |
 //! | apikey not a JWT, or wrong algorithm | upgrade | HTTP 401 `{"error":"The token provided is not a valid JWT"}` |
 //! | apikey signed with another key | upgrade | HTTP 401 `{"error":"Failed to validate JWT signature"}` |
+//! | apikey whose `nbf` is in the future | upgrade | HTTP 401 `{"error":"Token is not valid yet"}` |
+//! | apikey whose claims (without `user_metadata`) exceed 4 KB | upgrade | HTTP 401 `{"error":"Token claims are too large"}` |
 //! | unknown `vsn` | upgrade | HTTP 400 `{"error":"Unsupported protocol version"}` |
 //! | not a WebSocket upgrade | upgrade | HTTP 426 `{"error":"Expected a WebSocket upgrade"}` |
 //! | direct socket without a topic | upgrade | HTTP 400 `{"error":"TopicNameRequired: You must provide a topic name"}` |
 //! | join without a topic name | `phx_join` | reply error `TopicNameRequired: You must provide a topic name` |
+//! | topic over 246 bytes or with control characters | `phx_join` | reply error `InvalidTopic: Topic names are at most 246 bytes, without control characters` |
+//! | public join of a policy-owned name (`conversation:`, `group:`, `user:`) | `phx_join` | reply error `Unauthorized: Channel <name> is private: join it with config.private = true` |
+//! | join_ref over 64 bytes or presence key over 256 bytes | `phx_join` | reply error `InvalidJoin: <what>` |
+//! | join config's `private` differs from the direct socket's `private` | `phx_join` | reply error `InvalidJoin: this socket was opened for the <private/public> channel` |
 //! | join over the channel limit | `phx_join` | reply error `ChannelRateLimitReached: Too many channels` |
 //! | join with an expired access_token | `phx_join` | reply error `InvalidJWTToken: Token has expired N seconds ago` |
 //! | join with a bad access_token | `phx_join` | reply error `MalformedJWT: The token provided is not a valid JWT` |
 //! | join refused by policy | `phx_join` | reply error `Unauthorized: You do not have permissions to read from this Channel topic: <name>` |
-//! | private channel check failed (database down) | `phx_join` | reply error `DatabaseConnectionIssue: Could not check access to this channel, retry` |
+//! | private channel check failed (database unreachable), no earlier decision | `phx_join` | reply error `DatabaseConnectionIssue: Could not check access to this channel, retry` |
+//! | the policies could not evaluate this token (e.g. a `sub` that is not a UUID) | `phx_join` | reply error `Unauthorized: The access policies could not evaluate this token: <Postgres message>` |
 //! | room unavailable | `phx_join` | reply error `RealtimeNodeDisconnected: Room unavailable, retry` |
 //! | join over the users-per-channel limit | `phx_join` | reply error `ConnectionRateLimitReached: Too many connected users` |
 //! | joins faster than allowed on one socket | `phx_join` | reply error `ClientJoinRateLimitReached: Too many joins per second` |
@@ -24,6 +31,11 @@
 //! | presence calls over budget | `presence` | reply error and `system` error `Client presence rate limit exceeded` |
 //! | broadcast payload over the size limit | `broadcast` | ack reply `{"status":"error","response":"payload_size_exceeded"}`, else dropped |
 //! | `track` payload not an object | `presence` | reply error `Presence track payload must be a map` |
+//! | `track` payload over `MAX_PRESENCE_BYTES` | `presence` | reply error `PresencePayloadTooLarge: Presence payload exceeds N bytes` |
+//! | frame over `MAX_FRAME_BYTES` | socket | closed with 1009; the reason names the limit |
+//! | outgoing backlog over `MAX_BUFFERED_BYTES` (a client that stops reading) | socket | closed with 4001; the reason names the limit |
+//! | `access_token` pushes over `TOKEN_REFRESHES_PER_MINUTE` on one channel | `access_token` | `system` error `Too many token refreshes`, then `phx_close` |
+//! | token refresh while the database is unreachable | `access_token` | nothing: the channel keeps its last good decision |
 //! | write to a private channel without write access | `broadcast` / `presence` | reply error `Unauthorized: You do not have permissions to write to this Channel topic: <name>` |
 //! | token refresh invalid, or for another user | `access_token` | `system` error with the reason, then `phx_close` |
 //! | channel token expires | (timer) | `system` error `Token has expired N seconds ago`, then `phx_close` |
@@ -38,7 +50,21 @@
 //! |---|---|
 //! | 1000 | normal: the client left the channel or closed the socket |
 //! | 1001 | going away: the server is shutting the socket down |
+//! | 1009 | message too big: a frame over `MAX_FRAME_BYTES` |
 //! | 1011 | internal error: the Worker or room hit an unexpected failure |
+//! | 4001 | too slow: the client stopped reading and its outgoing backlog passed `MAX_BUFFERED_BYTES` |
+//!
+//! The REST broadcast (`POST /realtime/v1/api/broadcast`) answers:
+//!
+//! | situation | status and body |
+//! |---|---|
+//! | accepted | 202, empty |
+//! | no valid apikey or bearer token | 401 `{"message":"Unauthorized"}` |
+//! | a message to a private channel without the write policy's consent, or to a policy-owned name without `"private": true` | 401 `{"message":"Unauthorized","reason":"<why>"}` (nothing is sent) |
+//! | body not JSON, no messages, a bad topic, event or payload | 422 `{"errors":{"messages[i]":["..."]}}` |
+//! | body over `MAX_FRAME_BYTES`, or a payload over `MAX_PAYLOAD_BYTES` | 413 `{"message":"Payload too large","limit":N}` |
+//! | over the user's events per second | 429 `{"message":"Too many requests"}` |
+//! | database unreachable for a private message | 503 `{"error":"database unavailable: ..."}` |
 
 /// Why an upgrade to `/realtime/v1/websocket` is refused: HTTP status and message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +77,8 @@ pub enum ConnectRefusal {
     UnsupportedVsn,
     NotAnUpgrade,
     TopicRequired,
+    NotYetValid,
+    ClaimsTooLarge,
 }
 
 impl ConnectRefusal {
@@ -72,6 +100,8 @@ impl ConnectRefusal {
             ConnectRefusal::UnsupportedVsn => "Unsupported protocol version",
             ConnectRefusal::NotAnUpgrade => "Expected a WebSocket upgrade",
             ConnectRefusal::TopicRequired => "TopicNameRequired: You must provide a topic name",
+            ConnectRefusal::NotYetValid => "Token is not valid yet",
+            ConnectRefusal::ClaimsTooLarge => "Token claims are too large",
         }
     }
 
@@ -104,6 +134,14 @@ pub enum JoinError {
     InvalidToken(String),
     #[error("DatabaseConnectionIssue: Could not check access to this channel, retry")]
     DatabaseUnavailable,
+    #[error("InvalidTopic: Topic names are at most 246 bytes, without control characters")]
+    InvalidTopic,
+    #[error("Unauthorized: Channel {0} is private: join it with config.private = true")]
+    PrivateOnly(String),
+    #[error("Unauthorized: The access policies could not evaluate this token: {0}")]
+    PolicyError(String),
+    #[error("InvalidJoin: {0}")]
+    InvalidJoin(String),
 }
 
 /// Text of the `system` message sent before a channel is closed for sending too fast.
@@ -112,6 +150,14 @@ pub const TOO_MANY_MESSAGES: &str = "Too many messages per second";
 pub const PRESENCE_RATE_LIMITED: &str = "Client presence rate limit exceeded";
 /// Ack reply `response` for a broadcast over the payload size limit.
 pub const PAYLOAD_TOO_LARGE: &str = "payload_size_exceeded";
+/// `system` message closing a channel whose `access_token` pushes exceed their budget.
+pub const TOO_MANY_REFRESHES: &str = "Too many token refreshes";
+
+/// Reply reason for a `track` payload over the presence size limit.
+pub fn presence_too_large(limit: usize) -> String {
+    format!("PresencePayloadTooLarge: Presence payload exceeds {limit} bytes")
+}
+
 /// Reply reason for a `track` whose payload is not an object.
 pub const PRESENCE_NOT_A_MAP: &str = "Presence track payload must be a map";
 
@@ -128,7 +174,9 @@ pub const UNMATCHED_TOPIC: &str = "unmatched topic";
 pub enum CloseCode {
     Normal = 1000,
     GoingAway = 1001,
+    TooBig = 1009,
     InternalError = 1011,
+    TooSlow = 4001,
 }
 
 impl CloseCode {

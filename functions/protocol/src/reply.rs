@@ -72,14 +72,20 @@ mod tests {
     fn replies_echo_the_refs_of_the_frame_they_answer() {
         let join = Frame::new("realtime:a", "phx_join", Map::new()).with_refs(Some("4".into()), Some("4".into()));
         let reply: Value = serde_json::from_str(&ok(&join, json!({"postgres_changes": []})).encode(Vsn::V2)).unwrap();
-        assert_eq!(reply, json!(["4", "4", "realtime:a", "phx_reply", {"status":"ok","response":{"postgres_changes":[]}}]));
+        assert_eq!(
+            reply,
+            json!(["4", "4", "realtime:a", "phx_reply", {"status":"ok","response":{"postgres_changes":[]}}])
+        );
         let err: Value = serde_json::from_str(&error(&join, "unmatched topic").encode(Vsn::V2)).unwrap();
         assert_eq!(err[4], json!({"status":"error","response":{"reason":"unmatched topic"}}));
     }
 
     #[test]
     fn system_messages_name_the_channel_without_the_prefix() {
-        let f: Value = serde_json::from_str(&system("realtime:room", Some("3"), "error", "Token has expired 5 seconds ago").encode(Vsn::V2)).unwrap();
+        let f: Value = serde_json::from_str(
+            &system("realtime:room", Some("3"), "error", "Token has expired 5 seconds ago").encode(Vsn::V2),
+        )
+        .unwrap();
         assert_eq!(
             f,
             json!(["3", null, "realtime:room", "system",

@@ -6,8 +6,8 @@
 //! The results come in as an [`Admission`] or an identity; the rules stay here.
 
 use crate::presence::{self, Tracked};
-use crate::{Channel, Identity, JoinConfig, Member, Outbound, RoomLimits, TokenBucket};
-use realtime_protocol::{event, reason, reply, BinaryBroadcast, Frame, JoinError};
+use crate::{Channel, Identity, JoinConfig, Limits, Member, Outbound, TokenBucket};
+use realtime_protocol::{event, reason, reply, BinaryBroadcast, Frame, JoinError, Topic};
 use serde_json::{json, Map, Value};
 
 /// A frame as it came off the socket.
@@ -44,7 +44,7 @@ pub trait Roster {
 /// The room's surroundings for one call.
 pub struct Ctx<'a> {
     pub now_ms: u64,
-    pub limits: &'a RoomLimits,
+    pub limits: &'a Limits,
     pub roster: &'a dyn Roster,
 }
 
@@ -53,6 +53,40 @@ pub struct Ctx<'a> {
 pub struct Admission {
     pub identity: Identity,
     pub can_write: bool,
+}
+
+/// Longest `join_ref` accepted: it is kept with the socket and echoed on every push.
+pub const MAX_JOIN_REF_BYTES: usize = 64;
+/// Longest presence key accepted: it is kept with the socket and sent to every joiner.
+pub const MAX_PRESENCE_KEY_BYTES: usize = 256;
+
+/// What a join must satisfy before anyone is asked about access: a valid topic, a private
+/// channel for a policy-owned name, and refs and keys small enough to keep. The Worker
+/// calls it before opening an upstream and the room before admitting, so both refuse alike.
+pub fn check_join(frame: &Frame) -> Result<(Topic, JoinConfig), JoinError> {
+    let topic = Topic::parse(&frame.topic)?;
+    let config = JoinConfig::from_join_payload(&frame.payload);
+    topic.check_privacy(config.private)?;
+    if frame.join_ref.as_ref().is_some_and(|r| r.len() > MAX_JOIN_REF_BYTES) {
+        return Err(JoinError::InvalidJoin(format!("join_ref is over {MAX_JOIN_REF_BYTES} bytes")));
+    }
+    if config.presence_key.len() > MAX_PRESENCE_KEY_BYTES {
+        return Err(JoinError::InvalidJoin(format!("presence key is over {MAX_PRESENCE_KEY_BYTES} bytes")));
+    }
+    Ok((topic, config))
+}
+
+/// [`check_join`], plus what only the room knows: the privacy its socket was opened for.
+pub fn check_join_in_room(member: &Member, frame: &Frame) -> Result<(Topic, JoinConfig), JoinError> {
+    let (topic, config) = check_join(frame)?;
+    if config.private != member.room_private {
+        let which = if member.room_private { "private" } else { "public" };
+        return Err(JoinError::InvalidJoin(format!(
+            "this socket was opened for the {which} channel; join it with config.private = {}",
+            member.room_private
+        )));
+    }
+    Ok((topic, config))
 }
 
 fn channel_name(topic: &str) -> &str {
@@ -69,7 +103,13 @@ fn end_channel(member: &mut Member, effects: &mut Vec<Effect>) -> Option<Channel
 }
 
 /// Answers a `phx_join`.
-pub fn join(member: &mut Member, topic: &str, frame: Frame, admission: Result<Admission, JoinError>, ctx: &Ctx) -> Vec<Effect> {
+pub fn join(
+    member: &mut Member,
+    topic: &str,
+    frame: Frame,
+    admission: Result<Admission, JoinError>,
+    ctx: &Ctx,
+) -> Vec<Effect> {
     let mut effects = Vec::new();
     // A second join on a joined topic replaces the channel: close the old one first,
     // as Phoenix does, so the client sees the old join_ref end.
@@ -115,18 +155,32 @@ pub fn join(member: &mut Member, topic: &str, frame: Frame, admission: Result<Ad
 }
 
 /// What only a direct socket needs before [`handle`]: its heartbeats, frames for other
-/// topics, and its event budget. `Some` when the frame was fully answered here.
-pub fn direct_preamble(member: &mut Member, topic: &str, frame: &Frame, ctx: &Ctx) -> Option<Vec<Effect>> {
+/// topics, and its event budget (text and binary broadcasts alike). `Some` when the frame
+/// was fully answered here.
+pub fn direct_preamble(member: &mut Member, topic: &str, inbound: &Inbound, ctx: &Ctx) -> Option<Vec<Effect>> {
     if !member.direct {
         return None;
     }
-    if frame.topic == realtime_protocol::PHOENIX_TOPIC {
-        return Some(if frame.event == event::HEARTBEAT { vec![Effect::Reply(reply::ok(frame, json!({})))] } else { vec![] });
+    let (frame_topic, event_name) = match inbound {
+        Inbound::Text(frame) => (frame.topic.as_str(), frame.event.as_str()),
+        Inbound::Binary(b) => (b.topic.as_str(), event::BROADCAST),
+    };
+    if frame_topic == realtime_protocol::PHOENIX_TOPIC {
+        return Some(match inbound {
+            Inbound::Text(frame) if frame.event == event::HEARTBEAT => vec![Effect::Reply(reply::ok(frame, json!({})))],
+            _ => vec![],
+        });
     }
-    if frame.topic != topic {
-        return Some(vec![Effect::Reply(reply::error(frame, reason::UNMATCHED_TOPIC))]);
+    if frame_topic != topic {
+        let frame = match inbound {
+            Inbound::Text(frame) => frame.clone(),
+            Inbound::Binary(b) => {
+                Frame::new(frame_topic, event::BROADCAST, Map::new()).with_refs(b.join_ref.clone(), b.msg_ref.clone())
+            }
+        };
+        return Some(vec![Effect::Reply(reply::error(&frame, reason::UNMATCHED_TOPIC))]);
     }
-    if matches!(frame.event.as_str(), event::BROADCAST | event::PRESENCE) && member.is_joined() {
+    if matches!(event_name, event::BROADCAST | event::PRESENCE) && member.is_joined() {
         let bucket = member
             .events_bucket
             .get_or_insert_with(|| TokenBucket::new(ctx.limits.events_per_second, 1000, ctx.now_ms));
@@ -148,7 +202,8 @@ pub fn handle(member: &mut Member, topic: &str, inbound: Inbound, ctx: &Ctx) -> 
     };
     match inbound {
         Inbound::Binary(b) => {
-            let frame = Frame::new(topic, event::BROADCAST, Map::new()).with_refs(b.join_ref.clone(), b.msg_ref.clone());
+            let frame =
+                Frame::new(topic, event::BROADCAST, Map::new()).with_refs(b.join_ref.clone(), b.msg_ref.clone());
             broadcast(&channel, topic, &frame, Outbound::from_binary(topic, b), ctx)
         }
         Inbound::Text(frame) => match frame.event.as_str() {
@@ -190,9 +245,9 @@ fn broadcast(channel: &Channel, topic: &str, frame: &Frame, message: Outbound, c
 }
 
 fn presence_push(member: &mut Member, topic: &str, frame: &Frame, ctx: &Ctx) -> Vec<Effect> {
-    let bucket = member.presence_bucket.get_or_insert_with(|| {
-        TokenBucket::new(ctx.limits.presence_calls, ctx.limits.presence_window_ms, ctx.now_ms)
-    });
+    let bucket = member
+        .presence_bucket
+        .get_or_insert_with(|| TokenBucket::new(ctx.limits.presence_calls, ctx.limits.presence_window_ms, ctx.now_ms));
     let join_ref = member.channel.as_ref().and_then(|c| c.join_ref.clone());
     if !bucket.try_take(ctx.now_ms) {
         return vec![
@@ -212,9 +267,19 @@ fn presence_push(member: &mut Member, topic: &str, frame: &Frame, ctx: &Ctx) -> 
             if !channel.can_write {
                 return vec![Effect::Reply(reply::error(frame, &reason::write_refused(channel_name(topic))))];
             }
+            if serde_json::to_vec(payload).map_or(usize::MAX, |b| b.len()) > ctx.limits.max_presence_bytes {
+                return vec![Effect::Reply(reply::error(
+                    frame,
+                    &reason::presence_too_large(ctx.limits.max_presence_bytes),
+                ))];
+            }
             member.presence_seq += 1;
             let previous = channel.presence.take();
-            let key = if channel.config.presence_key.is_empty() { socket_key.clone() } else { channel.config.presence_key.clone() };
+            let key = if channel.config.presence_key.is_empty() {
+                socket_key.clone()
+            } else {
+                channel.config.presence_key.clone()
+            };
             let phx_ref = format!("{socket_key}.{}", member.presence_seq);
             let meta = presence::meta(payload, phx_ref, channel.identity.user_id.as_deref(), previous.as_ref());
             let tracked = Tracked { key, meta };
@@ -248,20 +313,47 @@ pub fn close_with_system(member: &mut Member, topic: &str, message: &str) -> Vec
     effects
 }
 
-/// Answers an `access_token` push, given the host's verdict on the new token (the
-/// new identity, or the message of the `system` error that ends the channel).
-pub fn refresh(member: &mut Member, topic: &str, verdict: Result<Identity, String>) -> Vec<Effect> {
+/// The host's verdict on a refreshed token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refresh {
+    /// Verified and, for a private channel, re-authorized with this outcome.
+    Verified(Admission),
+    /// Verified, but the database could not be asked: the channel keeps its last decision.
+    Unchecked(Identity),
+    /// The message of the `system` error that ends the channel.
+    Refused(String),
+}
+
+/// Counts an `access_token` push against the channel's budget (each one costs a token
+/// verification and, for private channels, a database check). `Some` ends the channel.
+pub fn refresh_budget(member: &mut Member, topic: &str, ctx: &Ctx) -> Option<Vec<Effect>> {
+    member.channel.as_ref()?;
+    let bucket = member
+        .refresh_bucket
+        .get_or_insert_with(|| TokenBucket::new(ctx.limits.token_refreshes_per_minute, 60_000, ctx.now_ms));
+    if bucket.try_take(ctx.now_ms) {
+        None
+    } else {
+        Some(close_with_system(member, topic, reason::TOO_MANY_REFRESHES))
+    }
+}
+
+/// Answers an `access_token` push, given the host's verdict on the new token.
+pub fn refresh(member: &mut Member, topic: &str, verdict: Refresh) -> Vec<Effect> {
     let Some(channel) = member.channel.as_mut() else {
         return vec![];
     };
-    match verdict {
-        Ok(identity) if identity.user_id == channel.identity.user_id => {
-            channel.identity = identity;
-            vec![]
-        }
-        Ok(_) => close_with_system(member, topic, "The new token belongs to another user"),
-        Err(message) => close_with_system(member, topic, &message),
+    let (identity, can_write) = match verdict {
+        Refresh::Verified(admission) => (admission.identity, admission.can_write),
+        Refresh::Unchecked(identity) => (identity, channel.can_write),
+        Refresh::Refused(message) => return close_with_system(member, topic, &message),
+    };
+    if identity.user_id != channel.identity.user_id {
+        return close_with_system(member, topic, "The new token belongs to another user");
     }
+    channel.identity = identity;
+    channel.can_write = can_write;
+    vec![]
 }
 
 /// Ends the channel if its token has expired at `now_secs`.

@@ -1,4 +1,4 @@
-//! Who is behind a channel: the verified claims that matter to a room.
+//! Who is behind a channel: what a room needs of a verified token, derived once from it.
 
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +9,9 @@ pub struct Identity {
     pub role: String,
     /// Token expiry, seconds since the epoch.
     pub exp: u64,
+    /// The claims the access policies see (`request.jwt.claims`), bounded by the verifier
+    /// (`edge_auth::MAX_POLICY_CLAIMS_BYTES`) so they fit a socket's attachment.
+    pub claims: String,
 }
 
 impl Identity {
@@ -18,6 +21,22 @@ impl Identity {
         match &self.user_id {
             Some(id) => format!("user:{id}"),
             None => format!("conn:{conn_id}"),
+        }
+    }
+
+    /// Whose access decision this is, for remembering it: the role and the user.
+    pub fn access_key(&self) -> String {
+        format!("{}/{}", self.role, self.user_id.as_deref().unwrap_or(""))
+    }
+}
+
+impl From<&edge_auth::Claims> for Identity {
+    fn from(claims: &edge_auth::Claims) -> Identity {
+        Identity {
+            user_id: claims.sub.clone(),
+            role: claims.role.clone(),
+            exp: claims.exp,
+            claims: claims.policy_claims.clone(),
         }
     }
 }

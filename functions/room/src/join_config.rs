@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct JoinConfig {
     /// Deliver the sender's own broadcasts back to it.
     pub broadcast_self: bool,
@@ -19,29 +19,17 @@ pub struct JoinConfig {
     pub private: bool,
 }
 
-impl Default for JoinConfig {
-    fn default() -> Self {
-        JoinConfig {
-            broadcast_self: false,
-            broadcast_ack: false,
-            presence_key: String::new(),
-            presence_enabled: false,
-            private: false,
-        }
-    }
-}
-
 impl JoinConfig {
     /// Reads `payload.config` of a join.
     pub fn from_join_payload(payload: &Map<String, Value>) -> JoinConfig {
         let config = payload.get("config").and_then(Value::as_object);
         let section = |name: &str| config.and_then(|c| c.get(name)).and_then(Value::as_object);
-        let flag = |section: Option<&Map<String, Value>>, name: &str| section.and_then(|s| s.get(name)).map(truthy);
+        let field = |section: Option<&Map<String, Value>>, name: &str| section.and_then(|s| s.get(name)).map(flag);
         let broadcast = section("broadcast");
         let presence = section("presence");
         JoinConfig {
-            broadcast_self: flag(broadcast, "self").unwrap_or(false),
-            broadcast_ack: flag(broadcast, "ack").unwrap_or(false),
+            broadcast_self: field(broadcast, "self").unwrap_or(false),
+            broadcast_ack: field(broadcast, "ack").unwrap_or(false),
             presence_key: presence
                 .and_then(|p| p.get("key"))
                 .map(|k| match k {
@@ -50,13 +38,15 @@ impl JoinConfig {
                     other => other.to_string(),
                 })
                 .unwrap_or_default(),
-            presence_enabled: flag(presence, "enabled").unwrap_or(false),
-            private: config.and_then(|c| c.get("private")).map(truthy).unwrap_or(false),
+            presence_enabled: field(presence, "enabled").unwrap_or(false),
+            private: config.and_then(|c| c.get("private")).map(flag).unwrap_or(false),
         }
     }
 }
 
-fn truthy(value: &Value) -> bool {
+/// A boolean as clients send it: `true`, or the string "true" in any case. The one
+/// parser of flags such as `private`, for joins and the REST broadcast alike.
+pub fn flag(value: &Value) -> bool {
     match value {
         Value::Bool(b) => *b,
         Value::String(s) => s.eq_ignore_ascii_case("true"),
@@ -75,13 +65,17 @@ mod tests {
 
     #[test]
     fn the_realtime_js_default_config_parses() {
-        let c = parse(json!({"config": {"broadcast": {"ack": false, "self": false}, "presence": {"key": "", "enabled": false}, "postgres_changes": [], "private": false}}));
+        let c = parse(
+            json!({"config": {"broadcast": {"ack": false, "self": false}, "presence": {"key": "", "enabled": false}, "postgres_changes": [], "private": false}}),
+        );
         assert_eq!(c, JoinConfig::default());
     }
 
     #[test]
     fn booleans_may_arrive_as_strings() {
-        let c = parse(json!({"config": {"broadcast": {"ack": "true", "self": "TRUE"}, "presence": {"key": "u1", "enabled": "true"}, "private": "true"}}));
+        let c = parse(
+            json!({"config": {"broadcast": {"ack": "true", "self": "TRUE"}, "presence": {"key": "u1", "enabled": "true"}, "private": "true"}}),
+        );
         assert!(c.broadcast_ack && c.broadcast_self && c.presence_enabled && c.private);
         assert_eq!(c.presence_key, "u1");
     }

@@ -10,7 +10,7 @@
 //! - [`presence`]: tracked metas, `presence_state` and `presence_diff` payloads.
 //! - [`outbound`]: a fanned-out message, encoded at most once per framing.
 //! - [`rate_limit`]: the token bucket behind every rate limit (also used by the Worker).
-//! - [`limits`]: the room's configurable limits.
+//! - [`limits`]: every configurable limit of the endpoint, read once ([`Limits`]).
 //! - [`handle`]: the room's answer to joins, pushes, token refreshes, expiry and
 //!   disconnects, as a list of effects.
 
@@ -26,7 +26,7 @@ pub mod rate_limit;
 pub use handle::{Admission, Ctx, Effect, Inbound, Roster};
 pub use identity::Identity;
 pub use join_config::JoinConfig;
-pub use limits::RoomLimits;
+pub use limits::Limits;
 pub use member::{Channel, Member};
 pub use outbound::{Encoded, Outbound, Wire};
 pub use presence::Tracked;

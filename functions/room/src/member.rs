@@ -25,8 +25,13 @@ pub struct Member {
     /// the room answers its heartbeats and rate-limits its events itself.
     #[serde(default)]
     pub direct: bool,
+    /// The privacy of the room this socket was opened on: a join must ask for the same.
+    #[serde(default)]
+    pub room_private: bool,
     #[serde(skip)]
     pub presence_bucket: Option<TokenBucket>,
+    #[serde(skip)]
+    pub refresh_bucket: Option<TokenBucket>,
     #[serde(skip)]
     pub events_bucket: Option<TokenBucket>,
 }
@@ -55,7 +60,9 @@ impl Member {
             channel: None,
             presence_seq: 0,
             direct: false,
+            room_private: false,
             presence_bucket: None,
+            refresh_bucket: None,
             events_bucket: None,
         }
     }

@@ -22,7 +22,12 @@ impl Tracked {
 }
 
 /// Builds the meta for a `track` payload.
-pub fn meta(payload: &Map<String, Value>, phx_ref: String, user_id: Option<&str>, prev: Option<&Tracked>) -> Map<String, Value> {
+pub fn meta(
+    payload: &Map<String, Value>,
+    phx_ref: String,
+    user_id: Option<&str>,
+    prev: Option<&Tracked>,
+) -> Map<String, Value> {
     let mut meta = payload.clone();
     meta.remove("phx_ref_prev");
     meta.insert("phx_ref".into(), Value::String(phx_ref));

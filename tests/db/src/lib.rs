@@ -58,7 +58,9 @@ pub async fn run_as(who: Who, sql: &str) -> Result<u64, String> {
     let tx = client.transaction().await.expect("begin");
     let (role, claims) = match who {
         Who::Anon => ("anon", serde_json::json!({"role": "anon"})),
-        Who::User(id) => ("authenticated", serde_json::json!({"sub": id, "role": "authenticated", "aud": "authenticated"})),
+        Who::User(id) => {
+            ("authenticated", serde_json::json!({"sub": id, "role": "authenticated", "aud": "authenticated"}))
+        }
         Who::Service => ("service_role", serde_json::json!({"role": "service_role"})),
     };
     tx.execute("select set_config('request.jwt.claims', $1, true)", &[&claims.to_string()]).await.expect("claims");

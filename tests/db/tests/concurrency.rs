@@ -18,7 +18,10 @@ async fn fifty_parallel_rsvps_for_ten_places_give_ten_going_and_forty_waitlisted
     let tag = format!("{:x}", std::process::id());
     let users: Vec<String> = (0..50).map(|i| format!("77777777-{tag:0>4.4}-4000-8000-{i:012}")).collect();
     for u in &users {
-        admin.execute("insert into auth.users (id) values ($1::text::uuid) on conflict do nothing", &[u]).await.unwrap();
+        admin
+            .execute("insert into auth.users (id) values ($1::text::uuid) on conflict do nothing", &[u])
+            .await
+            .unwrap();
     }
     let host = &users[0];
     let event: String = admin
@@ -102,7 +105,11 @@ async fn fifty_parallel_votes_by_one_user_on_a_single_choice_poll_leave_one_vote
 async fn messages_sent_at_once_get_distinct_consecutive_sequence_numbers() {
     let admin = connect().await;
     let thread = "aaaaaaaa-0000-4000-8000-000000000001";
-    let before: i64 = admin.query_one("select last_seq from public.conversation_threads where id = $1::text::uuid", &[&thread]).await.unwrap().get(0);
+    let before: i64 = admin
+        .query_one("select last_seq from public.conversation_threads where id = $1::text::uuid", &[&thread])
+        .await
+        .unwrap()
+        .get(0);
     let sends = (0..20).map(|i| async move {
         let c = as_user("22222222-2222-4222-8222-222222222222").await;
         c.query_one(

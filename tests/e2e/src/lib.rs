@@ -9,7 +9,7 @@ use realtime_protocol::{Frame, Vsn};
 use serde_json::{json, Map, Value};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
+pub use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// How long a test waits for a frame it expects.
@@ -54,6 +54,23 @@ pub fn unique_topic(label: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("realtime:{label}-{}-{nanos}-{n}", std::process::id())
+}
+
+/// The URL of a per-topic socket.
+pub fn direct_url(token: &str, topic: &str, private: bool, vsn: Vsn) -> String {
+    let base = base_url().replacen("http", "ws", 1);
+    let topic: String = url_encode(topic);
+    format!("{base}/realtime/v1/channel/websocket?apikey={token}&vsn={}&topic={topic}&private={private}", vsn.as_str())
+}
+
+/// Percent-encodes everything but unreserved characters.
+pub fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 pub fn ws_url(query: &str) -> String {
@@ -119,8 +136,30 @@ impl Client {
     }
 
     pub async fn connect_with_token(token: &str, vsn: Vsn) -> Client {
-        let url = ws_url(&format!("apikey={token}&vsn={}", vsn.as_str()));
+        Client::connect_url(&ws_url(&format!("apikey={token}&vsn={}", vsn.as_str())), vsn).await
+    }
+
+    /// A per-topic socket (`/realtime/v1/channel/websocket`) for `topic`, on its private
+    /// room when `private`.
+    pub async fn connect_direct(token: &str, topic: &str, private: bool, vsn: Vsn) -> Client {
+        Client::connect_url(&direct_url(token, topic, private, vsn), vsn).await
+    }
+
+    pub async fn connect_url(url: &str, vsn: Vsn) -> Client {
         let (ws, response) = tokio_tungstenite::connect_async(url).await.expect("websocket upgrade");
+        assert_eq!(response.status().as_u16(), 101);
+        Client { ws, vsn, next_ref: 1 }
+    }
+
+    /// Connects with a tiny TCP receive buffer, so a client that stops reading makes the
+    /// server's backlog grow after a few kilobytes rather than after the kernel's megabytes.
+    pub async fn connect_with_small_buffer(url: &str, vsn: Vsn) -> Client {
+        let addr = base_url().trim_start_matches("http://").to_string();
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket.set_recv_buffer_size(4096).expect("a small receive buffer");
+        let stream = socket.connect(addr.parse().expect("the Worker's address")).await.expect("TCP connect");
+        let (ws, response) =
+            tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await.expect("websocket upgrade");
         assert_eq!(response.status().as_u16(), 101);
         Client { ws, vsn, next_ref: 1 }
     }
@@ -147,7 +186,8 @@ impl Client {
     /// Sends `event` with `payload` on `topic` under `join_ref`; returns the ref used.
     pub async fn push(&mut self, topic: &str, event: &str, payload: Value, join_ref: Option<&str>) -> String {
         let msg_ref = self.next_ref();
-        let frame = Frame::new(topic, event, object(payload)).with_refs(join_ref.map(str::to_string), Some(msg_ref.clone()));
+        let frame =
+            Frame::new(topic, event, object(payload)).with_refs(join_ref.map(str::to_string), Some(msg_ref.clone()));
         self.send(&frame).await;
         msg_ref
     }
@@ -161,7 +201,8 @@ impl Client {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let message = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()??;
-            match message.expect("websocket read") {
+            let Ok(message) = message else { return None };
+            match message {
                 Message::Text(text) => {
                     let frame = Frame::decode(self.vsn, text.as_str())
                         .unwrap_or_else(|e| panic!("server sent an undecodable frame {text:?}: {e}"));
@@ -233,7 +274,8 @@ pub async fn get_json(path: &str) -> (u16, Value) {
     let response = reqwest::get(format!("{}{path}", base_url())).await.expect("HTTP request to the Worker");
     let status = response.status().as_u16();
     let text = response.text().await.unwrap_or_default();
-    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path} answered {status} with non-JSON {text:?}"));
+    let body =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path} answered {status} with non-JSON {text:?}"));
     (status, body)
 }
 
@@ -269,9 +311,46 @@ impl Client {
     /// Joins with a full join payload (e.g. with an `access_token`); returns (join_ref, reply).
     pub async fn join_payload(&mut self, topic: &str, payload: Value) -> (String, Map<String, Value>) {
         let join_ref = self.next_ref();
-        let frame = Frame::new(topic, "phx_join", object(payload)).with_refs(Some(join_ref.clone()), Some(join_ref.clone()));
+        let frame =
+            Frame::new(topic, "phx_join", object(payload)).with_refs(Some(join_ref.clone()), Some(join_ref.clone()));
         self.send(&frame).await;
         let reply = self.reply_to(&join_ref).await;
         (join_ref, reply)
     }
+}
+
+impl Client {
+    /// Reads until the server closes the socket; returns the close code and reason
+    /// (None if the connection ended without a close frame). Panics after `within`.
+    pub async fn closed(&mut self, within: Duration) -> Option<(u16, String)> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => panic!("the server did not close the socket within {within:?}"),
+                Ok(None) | Ok(Some(Err(_))) => return None,
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                }
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    /// Sends a raw message, reporting failure instead of panicking (the server may have
+    /// closed the socket already).
+    pub async fn try_send(&mut self, message: Message) -> bool {
+        self.ws.send(message).await.is_ok()
+    }
+}
+
+/// After an attack: a fresh client still connects, joins, and hears its own broadcast.
+pub async fn assert_still_serving() {
+    let topic = unique_topic("still-serving");
+    let mut c = Client::connect(ADA, Vsn::V2).await;
+    let join_ref = c.join(&topic, json!({"broadcast": {"self": true}})).await;
+    c.push(&topic, "broadcast", json!({"type": "broadcast", "event": "ping", "payload": {"ok": true}}), Some(&join_ref))
+        .await;
+    let got = c.recv_until("its own broadcast", |f| f.event == "broadcast").await;
+    assert_eq!(got.payload["payload"]["ok"], true, "a fresh client is served after the attack");
+    c.close().await;
 }

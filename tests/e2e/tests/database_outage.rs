@@ -39,13 +39,17 @@ async fn database_outage_gives_503_then_recovers() {
     // A private channel cannot be authorized without the database: a retryable refusal,
     // while public channels keep working.
     let mut client = e2e::Client::connect(e2e::ADA, realtime_protocol::Vsn::V2).await;
-    let (_, reply) = client.join_payload(&format!("realtime:user:{}", e2e::ADA), serde_json::json!({"config": {"private": true}})).await;
+    let (_, reply) = client
+        .join_payload(&format!("realtime:user:{}", e2e::ADA), serde_json::json!({"config": {"private": true}}))
+        .await;
     assert_eq!(reply["response"]["reason"], "DatabaseConnectionIssue: Could not check access to this channel, retry");
     client.join(&e2e::unique_topic("open-during-outage"), serde_json::json!({})).await;
 
     pg(&["start", &data, &port]);
     let body = health_until(200, Duration::from_secs(30)).await;
     assert_eq!(body["database"]["ok"], true);
-    let (_, reply) = client.join_payload(&format!("realtime:user:{}", e2e::ADA), serde_json::json!({"config": {"private": true}})).await;
+    let (_, reply) = client
+        .join_payload(&format!("realtime:user:{}", e2e::ADA), serde_json::json!({"config": {"private": true}}))
+        .await;
     assert_eq!(reply["status"], "ok", "the same socket joins once the database is back: {reply:?}");
 }

@@ -84,7 +84,10 @@ async fn a_leave_is_answered_then_closed_and_the_topic_goes_quiet() {
     assert_eq!(reply.payload["status"], "ok");
     let close = leaver.recv_frame().await;
     assert_eq!(close.event, "phx_close");
-    assert_eq!((close.join_ref.as_deref(), close.msg_ref.as_deref()), (Some(join_ref.as_str()), Some(join_ref.as_str())));
+    assert_eq!(
+        (close.join_ref.as_deref(), close.msg_ref.as_deref()),
+        (Some(join_ref.as_str()), Some(join_ref.as_str()))
+    );
 
     sender.push(&topic, "broadcast", broadcast_payload("after", json!({})), Some(&sender_join)).await;
     leaver.expect_silence("a left channel receives nothing").await;

@@ -77,7 +77,10 @@ async fn a_missing_vsn_means_1_0_0() {
     ws.send(tokio_tungstenite::tungstenite::Message::text(heartbeat.to_string())).await.unwrap();
     let reply = ws.next().await.expect("a reply").expect("readable");
     let reply: serde_json::Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
-    assert_eq!(reply, json!({"topic": "phoenix", "event": "phx_reply", "payload": {"status": "ok", "response": {}}, "ref": "7"}));
+    assert_eq!(
+        reply,
+        json!({"topic": "phoenix", "event": "phx_reply", "payload": {"status": "ok", "response": {}}, "ref": "7"})
+    );
 }
 
 #[tokio::test]

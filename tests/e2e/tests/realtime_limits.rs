@@ -17,7 +17,10 @@ async fn joins_over_the_channel_limit_are_refused() {
         c.join(&unique_topic(&format!("chan{i}")), json!({})).await;
     }
     let (_, reply) = c.join_reply(&unique_topic("one-too-many"), json!({})).await;
-    assert_eq!(Value::Object(reply), json!({"status": "error", "response": {"reason": "ChannelRateLimitReached: Too many channels"}}));
+    assert_eq!(
+        Value::Object(reply),
+        json!({"status": "error", "response": {"reason": "ChannelRateLimitReached: Too many channels"}})
+    );
 }
 
 #[tokio::test]
@@ -49,7 +52,10 @@ async fn a_payload_over_the_limit_is_refused_with_payload_size_exceeded_and_not_
     let join_ref = sender.join(&topic, json!({"broadcast": {"ack": true}})).await;
     peer.join(&topic, json!({})).await;
     let r = sender.push(&topic, "broadcast", broadcast(json!({"blob": "x".repeat(max + 1)})), Some(&join_ref)).await;
-    assert_eq!(Value::Object(sender.reply_to(&r).await), json!({"status": "error", "response": "payload_size_exceeded"}));
+    assert_eq!(
+        Value::Object(sender.reply_to(&r).await),
+        json!({"status": "error", "response": "payload_size_exceeded"})
+    );
     peer.expect_silence("an oversized payload is not delivered").await;
     let r = sender.push(&topic, "broadcast", broadcast(json!({"blob": "x".repeat(max / 2)})), Some(&join_ref)).await;
     assert_eq!(sender.reply_to(&r).await["status"], "ok");
@@ -85,10 +91,18 @@ async fn presence_calls_over_the_budget_get_a_system_error() {
     let mut c = Client::connect(ADA, Vsn::V2).await;
     let join_ref = c.join(&topic, json!({"presence": {"key": "ada"}})).await;
     for i in 0..5 {
-        let r = c.push(&topic, "presence", json!({"type": "presence", "event": "track", "payload": {"i": i}}), Some(&join_ref)).await;
+        let r = c
+            .push(
+                &topic,
+                "presence",
+                json!({"type": "presence", "event": "track", "payload": {"i": i}}),
+                Some(&join_ref),
+            )
+            .await;
         assert_eq!(c.reply_to(&r).await["status"], "ok", "call {i} is within budget");
     }
-    let r = c.push(&topic, "presence", json!({"type": "presence", "event": "track", "payload": {}}), Some(&join_ref)).await;
+    let r =
+        c.push(&topic, "presence", json!({"type": "presence", "event": "track", "payload": {}}), Some(&join_ref)).await;
     assert_eq!(c.reply_to(&r).await["response"]["reason"], "Client presence rate limit exceeded");
     let system = c.recv_until("the system error", |f| f.event == "system").await;
     assert_eq!(system.payload["message"], "Client presence rate limit exceeded");

@@ -10,7 +10,9 @@ fn presence_config(key: &str) -> Value {
 }
 
 async fn track(c: &mut Client, topic: &str, join_ref: &str, payload: Value) -> Value {
-    let r = c.push(topic, "presence", json!({"type": "presence", "event": "track", "payload": payload}), Some(join_ref)).await;
+    let r = c
+        .push(topic, "presence", json!({"type": "presence", "event": "track", "payload": payload}), Some(join_ref))
+        .await;
     Value::Object(c.reply_to(&r).await)
 }
 
@@ -95,7 +97,11 @@ async fn two_connections_of_one_user_under_one_key_are_two_metas_and_a_closed_so
     assert_eq!(devices, ["phone", "tablet"]);
 
     phone.close().await;
-    let leave = late.recv_until("the phone's leave", |f| f.event == "presence_diff" && !f.payload["leaves"].as_object().is_some_and(|l| l.is_empty())).await;
+    let leave = late
+        .recv_until("the phone's leave", |f| {
+            f.event == "presence_diff" && !f.payload["leaves"].as_object().is_some_and(|l| l.is_empty())
+        })
+        .await;
     assert_eq!(leave.payload["leaves"]["ada"]["metas"][0]["device"], "phone");
 }
 

@@ -90,7 +90,8 @@ async fn room_health_is_for_the_service_role_and_counts_what_happened() {
     let url = format!("{}/realtime/v1/api/rooms/{}", base_url(), topic);
     let denied = reqwest::Client::new().get(&url).header("apikey", user_token(ADA)).send().await.unwrap();
     assert_eq!(denied.status().as_u16(), 401);
-    let stats: Value = reqwest::Client::new().get(&url).header("apikey", service()).send().await.unwrap().json().await.unwrap();
+    let stats: Value =
+        reqwest::Client::new().get(&url).header("apikey", service()).send().await.unwrap().json().await.unwrap();
     assert_eq!(stats["topic"], topic);
     assert_eq!(stats["joined_sockets"], 2);
     assert_eq!(stats["distinct_users"], 2);
@@ -106,7 +107,14 @@ async fn a_room_that_loses_its_memory_still_delivers_to_every_socket_and_reports
     let mut b = Client::connect(BASIL, Vsn::V1).await;
     let a_ref = a.join(&topic, json!({"presence": {"key": "ada"}})).await;
     let b_ref = b.join(&topic, json!({"presence": {"key": "basil"}})).await;
-    let r = a.push(&topic, "presence", json!({"type": "presence", "event": "track", "payload": {"mood": "sunny"}}), Some(&a_ref)).await;
+    let r = a
+        .push(
+            &topic,
+            "presence",
+            json!({"type": "presence", "event": "track", "payload": {"mood": "sunny"}}),
+            Some(&a_ref),
+        )
+        .await;
     assert_eq!(a.reply_to(&r).await["status"], "ok");
     b.recv_until("the track", |f| f.event == "presence_diff").await;
 
@@ -117,8 +125,12 @@ async fn a_room_that_loses_its_memory_still_delivers_to_every_socket_and_reports
     assert_eq!(forgot.status().as_u16(), 204);
 
     // Both sockets still receive, in their own framing.
-    a.push(&topic, "broadcast", json!({"type": "broadcast", "event": "after", "payload": {"n": 1}}), Some(&a_ref)).await;
-    assert_eq!(b.recv_until("a broadcast after the wake-up", |f| f.event == "broadcast").await.payload["payload"], json!({"n": 1}));
+    a.push(&topic, "broadcast", json!({"type": "broadcast", "event": "after", "payload": {"n": 1}}), Some(&a_ref))
+        .await;
+    assert_eq!(
+        b.recv_until("a broadcast after the wake-up", |f| f.event == "broadcast").await.payload["payload"],
+        json!({"n": 1})
+    );
     b.push(&topic, "broadcast", json!({"type": "broadcast", "event": "back", "payload": {"n": 2}}), Some(&b_ref)).await;
     assert_eq!(a.recv_until("a broadcast back", |f| f.event == "broadcast").await.payload["payload"], json!({"n": 2}));
 

@@ -23,7 +23,7 @@ impl Roster for FakeRoster {
 }
 
 fn identity(user: &str, exp: u64) -> Identity {
-    Identity { user_id: Some(user.into()), role: "authenticated".into(), exp }
+    Identity { user_id: Some(user.into()), role: "authenticated".into(), exp, claims: format!(r#"{{"sub":"{user}"}}"#) }
 }
 
 fn member() -> Member {
@@ -59,14 +59,14 @@ fn diffs(effects: &[Effect]) -> Vec<(Vec<Tracked>, Vec<Tracked>)> {
         .collect()
 }
 
-fn with_ctx<T>(roster: &FakeRoster, limits: &RoomLimits, now_ms: u64, f: impl FnOnce(&Ctx) -> T) -> T {
+fn with_ctx<T>(roster: &FakeRoster, limits: &Limits, now_ms: u64, f: impl FnOnce(&Ctx) -> T) -> T {
     f(&Ctx { now_ms, limits, roster })
 }
 
 fn joined(config: Value) -> Member {
     let mut m = member();
     let roster = FakeRoster::default();
-    with_ctx(&roster, &RoomLimits::default(), 0, |ctx| {
+    with_ctx(&roster, &Limits::default(), 0, |ctx| {
         join(&mut m, TOPIC, frame("phx_join", json!({"config": config}), "1"), admitted(), ctx)
     });
     assert!(m.is_joined());
@@ -75,7 +75,9 @@ fn joined(config: Value) -> Member {
 
 fn push(m: &mut Member, event: &str, payload: Value, now_ms: u64) -> Vec<Effect> {
     let roster = FakeRoster::default();
-    with_ctx(&roster, &RoomLimits::default(), now_ms, |ctx| handle(m, TOPIC, Inbound::Text(frame(event, payload, "9")), ctx))
+    with_ctx(&roster, &Limits::default(), now_ms, |ctx| {
+        handle(m, TOPIC, Inbound::Text(frame(event, payload, "9")), ctx)
+    })
 }
 
 fn track(m: &mut Member, payload: Value, now_ms: u64) -> Vec<Effect> {
@@ -86,10 +88,13 @@ fn track(m: &mut Member, payload: Value, now_ms: u64) -> Vec<Effect> {
 fn a_join_is_answered_ok_with_no_bindings_and_remembered() {
     let mut m = member();
     let roster = FakeRoster::default();
-    let effects = with_ctx(&roster, &RoomLimits::default(), 0, |ctx| {
+    let effects = with_ctx(&roster, &Limits::default(), 0, |ctx| {
         join(&mut m, TOPIC, frame("phx_join", json!({"config": {"broadcast": {"self": true}}}), "1"), admitted(), ctx)
     });
-    assert_eq!(replies(&effects), vec![json!(["1", "1", TOPIC, "phx_reply", {"status":"ok","response":{"postgres_changes":[]}}])]);
+    assert_eq!(
+        replies(&effects),
+        vec![json!(["1", "1", TOPIC, "phx_reply", {"status":"ok","response":{"postgres_changes":[]}}])]
+    );
     let channel = m.channel.unwrap();
     assert!(channel.config.broadcast_self && channel.can_write);
     assert_eq!(channel.identity.user_id.as_deref(), Some("u1"));
@@ -100,19 +105,28 @@ fn a_join_with_presence_enabled_is_followed_by_the_presence_state() {
     let mut m = member();
     let other = Tracked { key: "basil".into(), meta: presence::meta(&Map::new(), "s2.1".into(), Some("u2"), None) };
     let roster = FakeRoster { users: vec!["user:u2".into()], presence: vec![other] };
-    let effects = with_ctx(&roster, &RoomLimits::default(), 0, |ctx| {
-        join(&mut m, TOPIC, frame("phx_join", json!({"config": {"presence": {"enabled": true, "key": "ada"}}}), "1"), admitted(), ctx)
+    let effects = with_ctx(&roster, &Limits::default(), 0, |ctx| {
+        join(
+            &mut m,
+            TOPIC,
+            frame("phx_join", json!({"config": {"presence": {"enabled": true, "key": "ada"}}}), "1"),
+            admitted(),
+            ctx,
+        )
     });
     let r = replies(&effects);
     assert_eq!(r.len(), 2);
-    assert_eq!(r[1], json!(["1", null, TOPIC, "presence_state", {"basil": {"metas": [{"phx_ref": "s2.1", "user_id": "u2"}]}}]));
+    assert_eq!(
+        r[1],
+        json!(["1", null, TOPIC, "presence_state", {"basil": {"metas": [{"phx_ref": "s2.1", "user_id": "u2"}]}}])
+    );
 }
 
 #[test]
 fn a_refused_admission_is_answered_with_its_reason_and_joins_nothing() {
     let mut m = member();
     let roster = FakeRoster::default();
-    let effects = with_ctx(&roster, &RoomLimits::default(), 0, |ctx| {
+    let effects = with_ctx(&roster, &Limits::default(), 0, |ctx| {
         join(&mut m, TOPIC, frame("phx_join", json!({}), "1"), Err(JoinError::Unauthorized("garden".into())), ctx)
     });
     assert_eq!(
@@ -127,21 +141,27 @@ fn a_join_asking_for_postgres_changes_is_refused_as_not_implemented() {
     let mut m = member();
     let roster = FakeRoster::default();
     let bindings = json!({"config": {"postgres_changes": [{"event": "*", "schema": "public"}]}});
-    let effects = with_ctx(&roster, &RoomLimits::default(), 0, |ctx| join(&mut m, TOPIC, frame("phx_join", bindings, "1"), admitted(), ctx));
+    let effects = with_ctx(&roster, &Limits::default(), 0, |ctx| {
+        join(&mut m, TOPIC, frame("phx_join", bindings, "1"), admitted(), ctx)
+    });
     assert!(replies(&effects)[0][4]["response"]["reason"].as_str().unwrap().starts_with("NotImplemented"));
     assert!(!m.is_joined());
 }
 
 #[test]
 fn the_users_per_channel_limit_refuses_new_users_but_not_more_devices_of_a_present_one() {
-    let limits = RoomLimits { max_users_per_channel: 2, ..RoomLimits::default() };
+    let limits = Limits { max_users_per_channel: 2, ..Limits::default() };
     let full = FakeRoster { users: vec!["user:u1".into(), "user:u2".into()], presence: vec![] };
     let mut newcomer = Member::new("s3", "c3", identity("u3", 10_000), Vsn::V2);
     let admission = Ok(Admission { identity: identity("u3", 10_000), can_write: true });
-    let effects = with_ctx(&full, &limits, 0, |ctx| join(&mut newcomer, TOPIC, frame("phx_join", json!({}), "1"), admission, ctx));
+    let effects = with_ctx(&full, &limits, 0, |ctx| {
+        join(&mut newcomer, TOPIC, frame("phx_join", json!({}), "1"), admission, ctx)
+    });
     assert_eq!(replies(&effects)[0][4]["response"]["reason"], "ConnectionRateLimitReached: Too many connected users");
     let mut second_device = member();
-    with_ctx(&full, &limits, 0, |ctx| join(&mut second_device, TOPIC, frame("phx_join", json!({}), "1"), admitted(), ctx));
+    with_ctx(&full, &limits, 0, |ctx| {
+        join(&mut second_device, TOPIC, frame("phx_join", json!({}), "1"), admitted(), ctx)
+    });
     assert!(second_device.is_joined());
 }
 
@@ -166,7 +186,10 @@ fn an_oversized_broadcast_is_refused_with_payload_size_exceeded_when_acked_and_d
     let big = json!({"type":"broadcast","event":"e","payload":{"blob": "x".repeat(3_000_001)}});
     let mut acked = joined(json!({"broadcast": {"ack": true}}));
     let effects = push(&mut acked, "broadcast", big.clone(), 0);
-    assert_eq!(replies(&effects), vec![json!(["1", "9", TOPIC, "phx_reply", {"status":"error","response":"payload_size_exceeded"}])]);
+    assert_eq!(
+        replies(&effects),
+        vec![json!(["1", "9", TOPIC, "phx_reply", {"status":"error","response":"payload_size_exceeded"}])]
+    );
     assert!(!effects.iter().any(|e| matches!(e, Effect::Fanout { .. })));
     let mut silent = joined(json!({}));
     assert!(push(&mut silent, "broadcast", big, 0).is_empty());
@@ -200,7 +223,7 @@ fn a_binary_broadcast_is_fanned_out_and_acked_with_its_refs() {
         payload: b"{}".to_vec(),
     };
     let roster = FakeRoster::default();
-    let effects = with_ctx(&roster, &RoomLimits::default(), 0, |ctx| handle(&mut m, TOPIC, Inbound::Binary(b), ctx));
+    let effects = with_ctx(&roster, &Limits::default(), 0, |ctx| handle(&mut m, TOPIC, Inbound::Binary(b), ctx));
     let Effect::Fanout { message, .. } = &effects[0] else { panic!("fan-out first") };
     assert!(matches!(message.encode().for_vsn(Vsn::V2), Some(Wire::Binary(_))));
     assert_eq!(replies(&effects), vec![json!(["1", "9", TOPIC, "phx_reply", {"status":"ok","response":{}}])]);
@@ -283,7 +306,10 @@ fn a_leave_drops_presence_then_answers_closes_and_releases_the_socket() {
     assert_eq!(diffs(&effects)[0].1.len(), 1);
     assert_eq!(
         replies(&effects),
-        vec![json!(["1", "9", TOPIC, "phx_reply", {"status":"ok","response":{}}]), json!(["1", "1", TOPIC, "phx_close", {}])]
+        vec![
+            json!(["1", "9", TOPIC, "phx_reply", {"status":"ok","response":{}}]),
+            json!(["1", "1", TOPIC, "phx_close", {}])
+        ]
     );
     assert_eq!(effects.last(), Some(&Effect::CloseSender));
     assert!(!m.is_joined());
@@ -294,8 +320,14 @@ fn a_second_join_closes_the_first_channel_and_its_presence() {
     let mut m = joined(json!({}));
     track(&mut m, json!({}), 0);
     let roster = FakeRoster::default();
-    let effects = with_ctx(&roster, &RoomLimits::default(), 0, |ctx| {
-        join(&mut m, TOPIC, frame("phx_join", json!({"config": {}}), "5").with_refs(Some("5".into()), Some("5".into())), admitted(), ctx)
+    let effects = with_ctx(&roster, &Limits::default(), 0, |ctx| {
+        join(
+            &mut m,
+            TOPIC,
+            frame("phx_join", json!({"config": {}}), "5").with_refs(Some("5".into()), Some("5".into())),
+            admitted(),
+            ctx,
+        )
     });
     assert_eq!(diffs(&effects)[0].1.len(), 1);
     let r = replies(&effects);
@@ -307,13 +339,49 @@ fn a_second_join_closes_the_first_channel_and_its_presence() {
 #[test]
 fn a_refresh_for_the_same_user_extends_the_channel_silently() {
     let mut m = joined(json!({}));
-    assert!(refresh(&mut m, TOPIC, Ok(identity("u1", 20_000))).is_empty());
+    let verdict = Refresh::Verified(Admission { identity: identity("u1", 20_000), can_write: true });
+    assert!(refresh(&mut m, TOPIC, verdict).is_empty());
     assert_eq!(m.channel.unwrap().identity.exp, 20_000);
 }
 
 #[test]
+fn a_refresh_takes_the_new_write_decision_or_keeps_the_last_one_when_the_database_is_down() {
+    let mut m = joined(json!({}));
+    let verdict = Refresh::Verified(Admission { identity: identity("u1", 20_000), can_write: false });
+    assert!(refresh(&mut m, TOPIC, verdict).is_empty());
+    assert!(!m.channel.as_ref().unwrap().can_write, "the policy now refuses writes");
+    assert!(refresh(&mut m, TOPIC, Refresh::Unchecked(identity("u1", 30_000))).is_empty());
+    let channel = m.channel.unwrap();
+    assert_eq!((channel.identity.exp, channel.can_write), (30_000, false), "the last decision is kept");
+}
+
+#[test]
+fn token_refreshes_over_their_budget_end_the_channel() {
+    let mut m = joined(json!({}));
+    let roster = FakeRoster::default();
+    let limits = Limits { token_refreshes_per_minute: 3, ..Limits::default() };
+    with_ctx(&roster, &limits, 0, |ctx| {
+        for _ in 0..3 {
+            assert_eq!(refresh_budget(&mut m, TOPIC, ctx), None);
+        }
+        let effects = refresh_budget(&mut m, TOPIC, ctx).unwrap();
+        assert_eq!(replies(&effects)[0][4]["message"], "Too many token refreshes");
+        assert_eq!(effects.last(), Some(&Effect::CloseSender));
+    });
+    assert!(!m.is_joined());
+    with_ctx(&roster, &limits, 60_000, |ctx| {
+        assert_eq!(refresh_budget(&mut m, TOPIC, ctx), None, "no channel, nothing to end")
+    });
+}
+
+#[test]
 fn a_refresh_that_fails_or_changes_user_closes_the_channel_with_a_system_error() {
-    for verdict in [Err("Token has expired 3 seconds ago".to_string()), Ok(identity("intruder", 20_000))] {
+    let intruder = Admission { identity: identity("intruder", 20_000), can_write: true };
+    for verdict in [
+        Refresh::Refused("Token has expired 3 seconds ago".to_string()),
+        Refresh::Verified(intruder),
+        Refresh::Unchecked(identity("intruder", 1)),
+    ] {
         let mut m = joined(json!({}));
         let effects = refresh(&mut m, TOPIC, verdict);
         let r = replies(&effects);
@@ -362,15 +430,90 @@ fn direct_member() -> Member {
 }
 
 fn preamble(m: &mut Member, f: Frame, now_ms: u64) -> Option<Vec<Effect>> {
+    preamble_inbound(m, Inbound::Text(f), now_ms)
+}
+
+fn preamble_inbound(m: &mut Member, inbound: Inbound, now_ms: u64) -> Option<Vec<Effect>> {
     let roster = FakeRoster::default();
-    with_ctx(&roster, &RoomLimits::default(), now_ms, |ctx| direct_preamble(m, TOPIC, &f, ctx))
+    with_ctx(&roster, &Limits::default(), now_ms, |ctx| direct_preamble(m, TOPIC, &inbound, ctx))
+}
+
+#[test]
+fn a_direct_socket_sending_binary_broadcasts_too_fast_loses_its_channel_too() {
+    let mut m = direct_member();
+    let b = BinaryBroadcast {
+        join_ref: Some("1".into()),
+        msg_ref: None,
+        topic: TOPIC.into(),
+        event: "e".into(),
+        meta: String::new(),
+        encoding: PayloadEncoding::Binary,
+        payload: vec![1, 2, 3],
+    };
+    for _ in 0..50 {
+        assert_eq!(preamble(&mut m, frame("broadcast", json!({}), "9"), 0), None);
+        assert_eq!(preamble_inbound(&mut m, Inbound::Binary(b.clone()), 0), None);
+    }
+    let effects = preamble_inbound(&mut m, Inbound::Binary(b.clone()), 0).unwrap();
+    assert_eq!(replies(&effects)[0][4]["message"], "Too many messages per second");
+    let elsewhere = BinaryBroadcast { topic: "realtime:other".into(), ..b };
+    let mut fresh = direct_member();
+    let r = replies(&preamble_inbound(&mut fresh, Inbound::Binary(elsewhere), 0).unwrap());
+    assert_eq!(r[0][4]["response"]["reason"], "unmatched topic");
+}
+
+#[test]
+fn joins_are_checked_for_topic_privacy_and_sizes_before_any_access_check() {
+    let join = |topic: &str, config: Value, join_ref: &str| {
+        Frame::new(topic, "phx_join", json!({"config": config}).as_object().unwrap().clone())
+            .with_refs(Some(join_ref.into()), Some(join_ref.into()))
+    };
+    let reason = |r: Result<(Topic, JoinConfig), JoinError>| r.map(|_| ()).unwrap_err().to_string();
+    assert_eq!(
+        reason(check_join(&join("realtime:user:abc", json!({}), "1"))),
+        "Unauthorized: Channel user:abc is private: join it with config.private = true"
+    );
+    assert_eq!(
+        reason(check_join(&join("realtime:User:abc", json!({"private": "false"}), "1"))).split(':').next(),
+        Some("Unauthorized")
+    );
+    assert!(check_join(&join("realtime:user:abc", json!({"private": "true"}), "1")).is_ok());
+    assert!(reason(check_join(&join("realtime:a\u{0}b", json!({}), "1"))).starts_with("InvalidTopic"));
+    assert!(reason(check_join(&join("realtime:a", json!({}), &"9".repeat(65)))).starts_with("InvalidJoin: join_ref"));
+    let big_key = json!({"presence": {"key": "k".repeat(257)}});
+    assert!(reason(check_join(&join("realtime:a", big_key, "1"))).starts_with("InvalidJoin: presence key"));
+
+    let mut m = member();
+    m.room_private = true;
+    assert!(reason(check_join_in_room(&m, &join("realtime:garden", json!({}), "1")))
+        .contains("opened for the private channel"));
+    assert!(check_join_in_room(&m, &join("realtime:garden", json!({"private": true}), "1")).is_ok());
+}
+
+#[test]
+fn a_track_payload_over_the_presence_limit_is_refused_and_not_stored() {
+    let mut m = joined(json!({"presence": {"key": "k"}}));
+    let roster = FakeRoster::default();
+    let limits = Limits { max_presence_bytes: 100, ..Limits::default() };
+    let big = json!({"type": "presence", "event": "track", "payload": {"blob": "x".repeat(200)}});
+    let effects =
+        with_ctx(&roster, &limits, 0, |ctx| handle(&mut m, TOPIC, Inbound::Text(frame("presence", big, "3")), ctx));
+    assert_eq!(
+        replies(&effects)[0][4]["response"]["reason"],
+        "PresencePayloadTooLarge: Presence payload exceeds 100 bytes"
+    );
+    assert!(diffs(&effects).is_empty());
+    assert!(m.tracked().is_none());
 }
 
 #[test]
 fn a_direct_socket_gets_heartbeats_answered_and_other_topics_refused() {
     let mut m = direct_member();
     let hb = Frame::new("phoenix", "heartbeat", Map::new()).with_refs(None, Some("7".into()));
-    assert_eq!(replies(&preamble(&mut m, hb, 0).unwrap()), vec![json!([null, "7", "phoenix", "phx_reply", {"status":"ok","response":{}}])]);
+    assert_eq!(
+        replies(&preamble(&mut m, hb, 0).unwrap()),
+        vec![json!([null, "7", "phoenix", "phx_reply", {"status":"ok","response":{}}])]
+    );
     let elsewhere = Frame::new("realtime:other", "broadcast", Map::new()).with_refs(None, Some("8".into()));
     assert_eq!(replies(&preamble(&mut m, elsewhere, 0).unwrap())[0][4]["response"]["reason"], "unmatched topic");
     assert_eq!(preamble(&mut m, frame("broadcast", json!({}), "9"), 0), None, "its own topic goes on to handle()");

@@ -165,7 +165,8 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let _ = stop_tx.send(true);
     let _ = publisher.close().await;
-    let publisher_system = tokio::time::timeout(Duration::from_secs(2), publisher_heard).await.ok().and_then(Result::ok);
+    let publisher_system =
+        tokio::time::timeout(Duration::from_secs(2), publisher_heard).await.ok().and_then(Result::ok);
     let mut all = Vec::new();
     for t in tasks {
         all.extend(t.await.unwrap_or_default());
