@@ -348,8 +348,13 @@ pub async fn assert_still_serving() {
     let topic = unique_topic("still-serving");
     let mut c = Client::connect(ADA, Vsn::V2).await;
     let join_ref = c.join(&topic, json!({"broadcast": {"self": true}})).await;
-    c.push(&topic, "broadcast", json!({"type": "broadcast", "event": "ping", "payload": {"ok": true}}), Some(&join_ref))
-        .await;
+    c.push(
+        &topic,
+        "broadcast",
+        json!({"type": "broadcast", "event": "ping", "payload": {"ok": true}}),
+        Some(&join_ref),
+    )
+    .await;
     let got = c.recv_until("its own broadcast", |f| f.event == "broadcast").await;
     assert_eq!(got.payload["payload"]["ok"], true, "a fresh client is served after the attack");
     c.close().await;

@@ -44,7 +44,8 @@ fn forgeries() -> Vec<(&'static str, String, &'static str)> {
     let public = public_jwk(KeyKind::Rs256, RSA_PEM, "test-rsa").expect("a public JWK").to_string();
     let confused = edge_auth::mint_hs256(public.as_bytes(), &ada(json!({}))).expect("signing");
     let kid_swap = mint(KeyKind::Rs256, RSA_PEM, "test-ec", &ada(json!({}))).expect("signing");
-    let wrong_key = edge_auth::mint_hs256(b"not-the-project-secret-not-the-project-secret", &ada(json!({}))).expect("signing");
+    let wrong_key =
+        edge_auth::mint_hs256(b"not-the-project-secret-not-the-project-secret", &ada(json!({}))).expect("signing");
     let big = json!({"roles": "x".repeat(5000)});
     vec![
         ("alg none", alg_none, "The token provided is not a valid JWT"),
@@ -53,7 +54,11 @@ fn forgeries() -> Vec<(&'static str, String, &'static str)> {
         ("wrong secret", wrong_key, "Failed to validate JWT signature"),
         ("expired", sign(&ada(json!({"exp": now() - 10}))), "Token has expired"),
         ("nbf ahead", sign(&ada(json!({"nbf": now() + 300}))), "Token is not valid yet"),
-        ("string exp", sign(&ada(json!({"exp": (now() + 600).to_string()}))), "Fields `role` and `exp` are required in JWT"),
+        (
+            "string exp",
+            sign(&ada(json!({"exp": (now() + 600).to_string()}))),
+            "Fields `role` and `exp` are required in JWT",
+        ),
         ("no role", sign(&ada(json!({"role": null}))), "Fields `role` and `exp` are required in JWT"),
         ("no aud", sign(&ada(json!({"aud": null}))), "The token provided is not a valid JWT"),
         ("oversized claims", sign(&ada(json!({"app_metadata": big}))), "Token claims are too large"),
@@ -107,7 +112,8 @@ async fn a_fractional_exp_is_honoured_to_the_second_and_the_channel_stays_open()
     let join_ref = c.join(&topic, json!({"broadcast": {"self": true}})).await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     c.push(&topic, "broadcast", json!({"type": "broadcast", "event": "e", "payload": {"n": 1}}), Some(&join_ref)).await;
-    let got = c.recv_until("its own broadcast, not a system close", |f| f.event == "broadcast" || f.event == "system").await;
+    let got =
+        c.recv_until("its own broadcast, not a system close", |f| f.event == "broadcast" || f.event == "system").await;
     assert_eq!(got.event, "broadcast", "the channel was not closed as expired: {got:?}");
 }
 
@@ -124,7 +130,8 @@ async fn a_token_with_large_user_metadata_connects_and_joins_its_private_inbox()
 
 #[tokio::test]
 async fn a_sub_that_is_not_a_uuid_is_a_policy_refusal_not_a_database_outage() {
-    let token = sign(&json!({"sub": "not-a-uuid", "role": "authenticated", "aud": "authenticated", "exp": now() + 600}));
+    let token =
+        sign(&json!({"sub": "not-a-uuid", "role": "authenticated", "aud": "authenticated", "exp": now() + 600}));
     let mut c = Client::connect_with_token(&token, Vsn::V2).await;
     let (_, reply) = c.join_reply("realtime:user:not-a-uuid", json!({"private": true})).await;
     let reason = reply["response"]["reason"].as_str().unwrap_or_default();

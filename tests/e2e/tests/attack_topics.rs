@@ -27,7 +27,7 @@ async fn ada_inbox(direct: bool, vsn: Vsn) -> (Client, String, String) {
     } else {
         Client::connect(ADA, vsn).await
     };
-    let join_ref = ada.join(&topic, json!({"private": true, "presence": {"key": "ada"}})).await;
+    let join_ref = ada.join(&topic, json!({"private": true, "presence": {"key": "ada", "enabled": true}})).await;
     // Drain the join's presence_state.
     ada.recv_until("presence_state", |f| f.event == "presence_state").await;
     (ada, topic, join_ref)
@@ -49,11 +49,13 @@ async fn public_joins_of_a_policy_owned_name_are_refused_in_any_case_or_spacing(
         for (who, token) in intruder_tokens() {
             let mut c = Client::connect_with_token(&token, vsn).await;
             for name in &names {
-                for config in [json!({}), json!({"private": false}), json!({"private": "false"}), json!({"private": 1})] {
+                for config in [json!({}), json!({"private": false}), json!({"private": "false"}), json!({"private": 1})]
+                {
                     let (_, reply) = c.join_reply(name, config.clone()).await;
                     let reason = reply["response"]["reason"].as_str().unwrap_or_default().to_string();
                     assert!(
-                        reason.starts_with("Unauthorized: Channel ") && reason.ends_with("join it with config.private = true"),
+                        reason.starts_with("Unauthorized: Channel ")
+                            && reason.ends_with("join it with config.private = true"),
                         "{who} {vsn:?} {name:?} {config}: {reason}"
                     );
                 }
@@ -74,7 +76,10 @@ async fn a_direct_socket_cannot_be_opened_on_the_public_side_of_a_policy_owned_n
         );
         let r = e2e::refused_upgrade_at("/realtime/v1/channel/websocket", &query, &[]).await;
         assert_eq!(r.status, 403, "private={private}: {:?}", r.body);
-        assert_eq!(r.body["error"], format!("Unauthorized: Channel user:{ADA} is private: join it with config.private = true"));
+        assert_eq!(
+            r.body["error"],
+            format!("Unauthorized: Channel user:{ADA} is private: join it with config.private = true")
+        );
     }
 }
 
@@ -85,7 +90,8 @@ async fn private_joins_by_intruders_are_refused_by_the_policy_on_both_sockets() 
         for vsn in [Vsn::V1, Vsn::V2] {
             let mut relayed = Client::connect_with_token(&token, vsn).await;
             let (_, reply) = relayed.join_reply(&topic, json!({"private": true})).await;
-            let expected = format!("Unauthorized: You do not have permissions to read from this Channel topic: user:{ADA}");
+            let expected =
+                format!("Unauthorized: You do not have permissions to read from this Channel topic: user:{ADA}");
             assert_eq!(reply["response"]["reason"], expected, "{who} {vsn:?} relayed");
             let mut direct = Client::connect_direct(&token, &topic, true, vsn).await;
             let (_, reply) = direct.join_reply(&topic, json!({"private": true})).await;
@@ -119,11 +125,17 @@ async fn look_alike_and_encoded_names_are_rooms_of_their_own_and_nothing_crosses
             };
             let join_ref = c.join(name, json!({"presence": {"key": "ada"}, "broadcast": {"self": false}})).await;
             c.push(name, "broadcast", broadcast(1), Some(&join_ref)).await;
-            c.push(name, "presence", json!({"type": "presence", "event": "track", "payload": {"spoof": true}}), Some(&join_ref))
-                .await;
+            c.push(
+                name,
+                "presence",
+                json!({"type": "presence", "event": "track", "payload": {"spoof": true}}),
+                Some(&join_ref),
+            )
+            .await;
             intruders.push((c, name.clone()));
         }
-        ada.expect_silence(&format!("nothing from look-alike rooms reaches Ada's inbox ({vsn:?}, direct {direct})")).await;
+        ada.expect_silence(&format!("nothing from look-alike rooms reaches Ada's inbox ({vsn:?}, direct {direct})"))
+            .await;
         ada.push(&inbox, "broadcast", broadcast(2), Some(&ada_ref)).await;
         for (c, name) in intruders.iter_mut() {
             // Their own presence replies and diffs arrive; Ada's broadcast must not.
@@ -131,7 +143,9 @@ async fn look_alike_and_encoded_names_are_rooms_of_their_own_and_nothing_crosses
                 if let e2e::Received::Frame(f) = received {
                     assert_ne!(f.event, "broadcast", "Ada's broadcast reached {name:?}: {f:?}");
                     assert!(
-                        f.payload.get("joins").is_none_or(|j| j.get("ada").is_none_or(|a| a["metas"][0]["spoof"] == true)),
+                        f.payload
+                            .get("joins")
+                            .is_none_or(|j| j.get("ada").is_none_or(|a| a["metas"][0]["spoof"] == true)),
                         "Ada's presence reached {name:?}"
                     );
                 }
