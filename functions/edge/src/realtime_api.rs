@@ -71,7 +71,9 @@ fn validate(body: &Value, limits: &Limits) -> Result<Vec<Message>, Invalid> {
         let payload = m.get("payload").and_then(Value::as_object);
         let mut problems = Vec::new();
         match &topic {
-            None | Some(Err(JoinError::TopicNameRequired)) => problems.push("topic must be a non-empty string".to_string()),
+            None | Some(Err(JoinError::TopicNameRequired)) => {
+                problems.push("topic must be a non-empty string".to_string())
+            }
             Some(Err(e)) => problems.push(e.to_string()),
             Some(Ok(_)) => {}
         }

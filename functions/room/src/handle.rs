@@ -116,7 +116,16 @@ pub fn join(
     if let Some(old) = end_channel(member, &mut effects) {
         effects.push(Effect::Reply(reply::close(topic, old.join_ref.as_deref())));
     }
-    let refuse = |effects: &mut Vec<Effect>, reason: &str| effects.push(Effect::Reply(reply::error(&frame, reason)));
+    // A refused join leaves nothing behind: a relayed upstream exists only for its channel,
+    // so it is released (or it would hold one of the client's channel slots for good). A
+    // direct socket stays open for the client to retry.
+    let direct = member.direct;
+    let refuse = |effects: &mut Vec<Effect>, reason: &str| {
+        effects.push(Effect::Reply(reply::error(&frame, reason)));
+        if !direct {
+            effects.push(Effect::CloseSender);
+        }
+    };
     let admission = match admission {
         Ok(admission) => admission,
         Err(e) => {

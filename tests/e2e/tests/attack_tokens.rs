@@ -44,6 +44,7 @@ fn forgeries() -> Vec<(&'static str, String, &'static str)> {
     let public = public_jwk(KeyKind::Rs256, RSA_PEM, "test-rsa").expect("a public JWK").to_string();
     let confused = edge_auth::mint_hs256(public.as_bytes(), &ada(json!({}))).expect("signing");
     let kid_swap = mint(KeyKind::Rs256, RSA_PEM, "test-ec", &ada(json!({}))).expect("signing");
+    let unknown_kid = mint(KeyKind::Es256, EC_PEM, "not-a-project-key", &ada(json!({}))).expect("signing");
     let wrong_key =
         edge_auth::mint_hs256(b"not-the-project-secret-not-the-project-secret", &ada(json!({}))).expect("signing");
     let big = json!({"roles": "x".repeat(5000)});
@@ -51,6 +52,7 @@ fn forgeries() -> Vec<(&'static str, String, &'static str)> {
         ("alg none", alg_none, "The token provided is not a valid JWT"),
         ("HS256 signed with the public key", confused, "Failed to validate JWT signature"),
         ("RS256 under the EC key's kid", kid_swap, "The token provided is not a valid JWT"),
+        ("ES256 under an unknown kid", unknown_kid, "Failed to validate JWT signature"),
         ("wrong secret", wrong_key, "Failed to validate JWT signature"),
         ("expired", sign(&ada(json!({"exp": now() - 10}))), "Token has expired"),
         ("nbf ahead", sign(&ada(json!({"nbf": now() + 300}))), "Token is not valid yet"),
@@ -87,6 +89,8 @@ async fn forged_and_invalid_tokens_are_refused_as_a_join_access_token() {
         let reason = reply["response"]["reason"].as_str().unwrap_or_default().to_string();
         assert!(reason.starts_with("InvalidJWTToken:") || reason.starts_with("MalformedJWT:"), "{case}: {reason}");
     }
+    // More refusals than the socket has channel slots: refused joins hold none.
+    c.join(&unique_topic("after-refusals"), json!({})).await;
     assert_still_serving().await;
 }
 

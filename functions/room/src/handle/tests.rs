@@ -134,6 +134,14 @@ fn a_refused_admission_is_answered_with_its_reason_and_joins_nothing() {
         "Unauthorized: You do not have permissions to read from this Channel topic: garden"
     );
     assert!(!m.is_joined());
+    assert_eq!(effects.last(), Some(&Effect::CloseSender), "the relayed upstream is released");
+
+    let mut direct = member();
+    direct.direct = true;
+    let effects = with_ctx(&roster, &Limits::default(), 0, |ctx| {
+        join(&mut direct, TOPIC, frame("phx_join", json!({}), "1"), Err(JoinError::Unauthorized("garden".into())), ctx)
+    });
+    assert!(!effects.contains(&Effect::CloseSender), "a direct socket stays open for a retry");
 }
 
 #[test]
