@@ -149,9 +149,7 @@ pub async fn broadcast(mut req: Request, env: Env) -> Result<Response, EdgeError
     let user = claims.sub.clone().unwrap_or_else(|| format!("role:{}", claims.role));
     let allowed = BUDGETS.with(|b| {
         let mut budgets = b.borrow_mut();
-        let bucket = budgets
-            .entry(user)
-            .or_insert_with(|| TokenBucket::new(limits.events_per_second, 1000, clock::now_millis()));
+        let bucket = budgets.entry(user).or_insert_with(|| limits.events_bucket(clock::now_millis()));
         (0..messages.len()).all(|_| bucket.try_take(clock::now_millis()))
     });
     if !allowed {

@@ -87,7 +87,7 @@ pub async fn upgrade(req: Request, env: Env) -> Result<Response, EdgeError> {
         conn_id: new_conn_id(),
         topics: HashMap::new(),
         next_generation: 0,
-        events: TokenBucket::new(limits.events_per_second, 1000, now),
+        events: limits.events_bucket(now),
         joins: TokenBucket::new(limits.joins_per_second, 1000, now),
         counters: Counters::default(),
         limits,

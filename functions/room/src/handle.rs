@@ -190,9 +190,7 @@ pub fn direct_preamble(member: &mut Member, topic: &str, inbound: &Inbound, ctx:
         return Some(vec![Effect::Reply(reply::error(&frame, reason::UNMATCHED_TOPIC))]);
     }
     if matches!(event_name, event::BROADCAST | event::PRESENCE) && member.is_joined() {
-        let bucket = member
-            .events_bucket
-            .get_or_insert_with(|| TokenBucket::new(ctx.limits.events_per_second, 1000, ctx.now_ms));
+        let bucket = member.events_bucket.get_or_insert_with(|| ctx.limits.events_bucket(ctx.now_ms));
         if !bucket.try_take(ctx.now_ms) {
             return Some(close_with_system(member, topic, reason::TOO_MANY_MESSAGES));
         }

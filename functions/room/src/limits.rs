@@ -51,7 +51,26 @@ impl Default for Limits {
     }
 }
 
+/// The events-per-second limit is an average over this many seconds. A client that
+/// sends steadily under the limit can still reach the server in clumps: a busy isolate
+/// takes queued frames off the socket together, and a bucket one second deep would read
+/// that backlog as a burst and cut the client off (measured: a publisher at 100/s to 200
+/// relayed subscribers was cut off within seconds). Two seconds absorb such clumps; a
+/// client above the limit is still cut off once its two-second allowance is spent.
+pub const EVENT_AVERAGING_SECONDS: u32 = 2;
+
 impl Limits {
+    /// The bucket behind the events-per-second limit (broadcast and presence pushes, text
+    /// and binary, on either socket, and REST broadcasts): `events_per_second` on average,
+    /// over [`EVENT_AVERAGING_SECONDS`].
+    pub fn events_bucket(&self, now_ms: u64) -> crate::TokenBucket {
+        crate::TokenBucket::new(
+            self.events_per_second.saturating_mul(EVENT_AVERAGING_SECONDS),
+            1000 * u64::from(EVENT_AVERAGING_SECONDS),
+            now_ms,
+        )
+    }
+
     /// Reads each limit by its variable name through `lookup`, with the default where it
     /// is unset; a value that is not a whole number is an error naming the variable.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Limits, String> {

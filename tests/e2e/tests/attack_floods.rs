@@ -48,7 +48,9 @@ async fn binary_broadcast_floods_are_cut_off_on_both_sockets() {
         while let Some(e2e::Received::Binary(_)) = listener.try_recv(Duration::from_millis(1500)).await {
             delivered += 1;
         }
-        assert!(delivered <= 110, "direct {direct}: {delivered} of 1000 binary frames delivered in a burst");
+        // At most the two seconds' allowance (room::limits::EVENT_AVERAGING_SECONDS) and a
+        // little refill.
+        assert!(delivered <= 220, "direct {direct}: {delivered} of 1000 binary frames delivered in a burst");
     }
     assert_still_serving().await;
 }

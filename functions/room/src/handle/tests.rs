@@ -364,6 +364,25 @@ fn a_refresh_takes_the_new_write_decision_or_keeps_the_last_one_when_the_databas
 }
 
 #[test]
+fn a_client_at_the_event_limit_is_never_cut_off_even_when_its_frames_arrive_in_clumps() {
+    let mut m = direct_member();
+    // 100 per second for twelve seconds, delivered as one clump every 1.5 s (a busy
+    // server): 150 at once, more than a one-second bucket would hold.
+    let mut sent = 0;
+    for clump in 1..=8 {
+        let at = clump * 1500;
+        while sent * 10 < at {
+            assert_eq!(preamble(&mut m, frame("broadcast", json!({}), "9"), at), None, "message {sent} at {at} ms");
+            sent += 1;
+        }
+    }
+    // Sustained above the limit, it is cut off within the averaging window.
+    let mut over = direct_member();
+    let cut = (0..400).position(|i| preamble(&mut over, frame("broadcast", json!({}), "9"), i * 5).is_some());
+    assert!(cut.is_some_and(|i| i < 400), "200 per second for two seconds is cut off: {cut:?}");
+}
+
+#[test]
 fn token_refreshes_over_their_budget_end_the_channel() {
     let mut m = joined(json!({}));
     let roster = FakeRoster::default();
@@ -458,7 +477,7 @@ fn a_direct_socket_sending_binary_broadcasts_too_fast_loses_its_channel_too() {
         encoding: PayloadEncoding::Binary,
         payload: vec![1, 2, 3],
     };
-    for _ in 0..50 {
+    for _ in 0..100 {
         assert_eq!(preamble(&mut m, frame("broadcast", json!({}), "9"), 0), None);
         assert_eq!(preamble_inbound(&mut m, Inbound::Binary(b.clone()), 0), None);
     }
@@ -530,7 +549,8 @@ fn a_direct_socket_gets_heartbeats_answered_and_other_topics_refused() {
 #[test]
 fn a_direct_socket_sending_too_fast_loses_its_channel() {
     let mut m = direct_member();
-    for _ in 0..100 {
+    // 100 per second, averaged over two seconds: a burst of 200 passes, the 201st does not.
+    for _ in 0..200 {
         assert_eq!(preamble(&mut m, frame("broadcast", json!({}), "9"), 0), None);
     }
     let effects = preamble(&mut m, frame("broadcast", json!({}), "9"), 0).unwrap();
