@@ -188,3 +188,24 @@ async fn database_connections() -> i64 {
     // This query's own connection is not the Worker's.
     row.get::<_, i64>(0) - 1
 }
+
+#[tokio::test]
+async fn floods_of_garbage_unknown_events_and_leaves_change_nothing_for_anyone() {
+    for direct in [false, true] {
+        let topic = unique_topic("garbage");
+        let mut c = socket(direct, ADA, &topic).await;
+        let join_ref = c.join(&topic, json!({})).await;
+        for n in 0..500 {
+            c.send_text("{not json").await;
+            c.send_text(r#"["1","2"]"#).await;
+            c.send_binary(vec![3, 255, 255, 255, 255, 255, 1, 0]).await;
+            c.send_binary(vec![9; 16]).await;
+            c.push(&topic, "dance", json!({"n": n}), Some(&join_ref)).await;
+            c.push(&unique_topic("never-joined"), "phx_leave", json!({}), None).await;
+        }
+        c.send_text(r#"[null,"last","phoenix","heartbeat",{}]"#).await;
+        let last = c.recv_until("the heartbeat after the flood", |f| f.msg_ref.as_deref() == Some("last")).await;
+        assert_eq!(last.payload["status"], "ok", "direct {direct}: the socket still answers");
+    }
+    assert_still_serving().await;
+}
