@@ -90,6 +90,7 @@ pub async fn upgrade(req: Request, env: Env) -> Result<Response, EdgeError> {
         events: limits.events_bucket(now),
         joins: TokenBucket::new(limits.joins_per_second, 1000, now),
         counters: Counters::default(),
+        too_slow: std::cell::Cell::new(false),
         limits,
     };
     wasm_bindgen_futures::spawn_local(connection.run());
@@ -150,6 +151,8 @@ struct Connection {
     /// Joins per second on this socket.
     joins: TokenBucket,
     counters: Counters,
+    /// Set when a reply of the Worker's own found the client's backlog over the bound.
+    too_slow: std::cell::Cell<bool>,
 }
 
 /// This socket's own health, answered to `[null, ref, "phoenix", "stats", {}]`.
@@ -209,6 +212,10 @@ impl Connection {
                         ending = end;
                         break;
                     }
+                    if self.too_slow.get() {
+                        ending = (CloseCode::TooSlow, js_send::too_slow_reason(self.limits.max_buffered_bytes));
+                        break;
+                    }
                 }
                 Input::Client(Ok(WebsocketEvent::Close(_))) | Input::Client(Err(_)) => break,
                 Input::Notice(Notice::UpstreamClosed { topic, generation, code }) => {
@@ -232,8 +239,11 @@ impl Connection {
 
     fn send(&self, frame: &Frame) {
         let data = wasm_bindgen::JsValue::from_str(&frame.encode(self.vsn));
-        if js_send::send_bounded(&self.client, &data, self.limits.max_buffered_bytes) != js_send::Sent::Yes {
-            worker::console_warn!("send to client failed or backlogged");
+        match js_send::send_bounded(&self.client, &data, self.limits.max_buffered_bytes) {
+            js_send::Sent::Yes => {}
+            // The loop closes the socket after this frame (one cleanup path).
+            js_send::Sent::Backlogged => self.too_slow.set(true),
+            js_send::Sent::Failed => worker::console_warn!("send to client failed"),
         }
     }
 

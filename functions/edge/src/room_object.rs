@@ -215,6 +215,8 @@ pub struct Room {
     /// The connection every access check of this room goes through.
     db: db::KeptConnection,
     decisions: RefCell<Decisions>,
+    /// Sockets the room closed during a fan-out, to forget once it is over.
+    closing: RefCell<Vec<WebSocket>>,
 }
 
 impl DurableObject for Room {
@@ -231,6 +233,7 @@ impl DurableObject for Room {
             stats: RefCell::new(Stats::default()),
             db: db::KeptConnection::default(),
             decisions: RefCell::new(Decisions::default()),
+            closing: RefCell::new(Vec::new()),
         }
     }
 
@@ -253,6 +256,41 @@ impl DurableObject for Room {
     }
 
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+        let handled = self.on_message(ws, message).await;
+        self.drop_closed().await?;
+        handled
+    }
+
+    async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _was_clean: bool) -> Result<()> {
+        self.drop_socket(&ws).await?;
+        // Complete the closing handshake; the socket may already be gone.
+        let _ = ws.close(Some(CloseCode::Normal.code()), Some("closed"));
+        self.drop_closed().await
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
+        worker::console_warn!("room socket error: {error}");
+        self.drop_socket(&ws).await?;
+        let _ = ws.close(Some(CloseCode::InternalError.code()), Some("error"));
+        self.drop_closed().await
+    }
+
+    /// Closes every channel whose token has expired, then waits for the next expiry.
+    async fn alarm(&self) -> Result<Response> {
+        self.ensure_roster().await?;
+        let now = clock::now_secs();
+        let keys: Vec<String> = self.roster_keys();
+        for key in keys {
+            self.run(&key, |member, topic, _| rules::expire(member, topic, now)).await?;
+        }
+        self.schedule_expiry().await?;
+        self.drop_closed().await?;
+        Response::ok("")
+    }
+}
+
+impl Room {
+    async fn on_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
         self.ensure_roster().await?;
         let Some(key) = self.key_of(&ws) else {
             let _ = ws.close(Some(CloseCode::InternalError.code()), Some("socket has no room state"));
@@ -289,19 +327,10 @@ impl DurableObject for Room {
                 }
             },
         };
-        if direct {
-            let mut answered = false;
-            self.run(&key, |member, topic, ctx| match rules::direct_preamble(member, topic, &inbound, ctx) {
-                Some(effects) => {
-                    answered = true;
-                    effects
-                }
-                None => vec![],
-            })
-            .await?;
-            if answered {
-                return Ok(());
-            }
+        if direct
+            && self.answered_by(&key, |member, topic, ctx| rules::direct_preamble(member, topic, &inbound, ctx)).await?
+        {
+            return Ok(());
         }
         match inbound {
             Inbound::Text(frame) if frame.event == event::JOIN => {
@@ -309,16 +338,7 @@ impl DurableObject for Room {
                 self.run(&key, |member, topic, ctx| rules::join(member, topic, frame, admission, ctx)).await
             }
             Inbound::Text(frame) if frame.event == event::ACCESS_TOKEN => {
-                let mut over_budget = false;
-                self.run(&key, |member, topic, ctx| match rules::refresh_budget(member, topic, ctx) {
-                    Some(effects) => {
-                        over_budget = true;
-                        effects
-                    }
-                    None => vec![],
-                })
-                .await?;
-                if over_budget {
+                if self.answered_by(&key, rules::refresh_budget).await? {
                     return Ok(());
                 }
                 let verdict = self.verify_refresh(&key, &frame).await;
@@ -328,34 +348,6 @@ impl DurableObject for Room {
         }
     }
 
-    async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _was_clean: bool) -> Result<()> {
-        self.drop_socket(&ws).await?;
-        // Complete the closing handshake; the socket may already be gone.
-        let _ = ws.close(Some(CloseCode::Normal.code()), Some("closed"));
-        Ok(())
-    }
-
-    async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
-        worker::console_warn!("room socket error: {error}");
-        self.drop_socket(&ws).await?;
-        let _ = ws.close(Some(CloseCode::InternalError.code()), Some("error"));
-        Ok(())
-    }
-
-    /// Closes every channel whose token has expired, then waits for the next expiry.
-    async fn alarm(&self) -> Result<Response> {
-        self.ensure_roster().await?;
-        let now = clock::now_secs();
-        let keys: Vec<String> = self.roster_keys();
-        for key in keys {
-            self.run(&key, |member, topic, _| rules::expire(member, topic, now)).await?;
-        }
-        self.schedule_expiry().await?;
-        Response::ok("")
-    }
-}
-
-impl Room {
     /// Builds the in-memory roster after a wake-up: members from the attachments,
     /// presence from storage (entries of sockets that are gone are deleted).
     async fn ensure_roster(&self) -> Result<()> {
@@ -527,6 +519,22 @@ impl Room {
         }
     }
 
+    /// Runs a rule that may settle a frame by itself (it returns `Some` effects); true when
+    /// it did, and the frame goes no further.
+    async fn answered_by<F>(&self, key: &str, rule: F) -> Result<bool>
+    where
+        F: FnOnce(&mut Member, &str, &Ctx) -> Option<Vec<Effect>>,
+    {
+        let mut answered = false;
+        self.run(key, |member, topic, ctx| {
+            let effects = rule(member, topic, ctx);
+            answered = effects.is_some();
+            effects.unwrap_or_default()
+        })
+        .await?;
+        Ok(answered)
+    }
+
     /// Runs one rule on the member of socket `key` and carries out its effects.
     async fn run<F>(&self, key: &str, rule: F) -> Result<()>
     where
@@ -631,13 +639,14 @@ impl Room {
         stats.send_failures += dead.len() as u64;
         stats.closed_too_slow += slow.len() as u64;
         drop(stats);
-        for ws in dead {
+        for ws in &dead {
             let _ = ws.close(Some(CloseCode::InternalError.code()), Some("send failed"));
         }
         let reason = js_send::too_slow_reason(self.limits.max_buffered_bytes);
-        for ws in slow {
+        for ws in &slow {
             let _ = ws.close(Some(CloseCode::TooSlow.code()), Some(&reason));
         }
+        self.closing.borrow_mut().extend(dead.into_iter().chain(slow));
     }
 
     fn send(&self, ws: &WebSocket, wire: &Wire) {
@@ -651,6 +660,22 @@ impl Room {
                 );
             }
             js_send::Sent::Failed => self.stats.borrow_mut().send_failures += 1,
+        }
+    }
+
+    /// Forgets the sockets the room closed itself (dead or too slow), as their close event
+    /// would: a client that stopped reading may never complete the close, and must not
+    /// linger in the roster or in everyone's presence meanwhile. Dropping one may fan out a
+    /// presence leave that finds more, so this runs until none are left.
+    async fn drop_closed(&self) -> Result<()> {
+        loop {
+            let closed = std::mem::take(&mut *self.closing.borrow_mut());
+            if closed.is_empty() {
+                return Ok(());
+            }
+            for ws in closed {
+                self.drop_socket(&ws).await?;
+            }
         }
     }
 
@@ -728,6 +753,7 @@ impl Room {
         }
         self.stats.borrow_mut().messages_in += 1;
         self.fan_out(&Outbound::from_json(&message.topic, message.payload).encode(), None);
+        self.drop_closed().await?;
         Response::empty().map(|r| r.with_status(202))
     }
 }

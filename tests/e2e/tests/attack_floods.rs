@@ -143,6 +143,13 @@ async fn a_reader_that_stops_reading_is_closed_with_4001_before_its_backlog_grow
         let (code, reason) = close.expect("a close frame after the backlog");
         assert_eq!(code, 4001, "direct {direct}: {reason}");
         assert!(reason.contains(&bound.to_string()), "the reason names the bound: {reason}");
+        // The room has forgotten the slow socket (it never completed the close): only the
+        // publisher is left, and a direct socket's closing is counted.
+        let stats = room_stats(&topic).await;
+        assert_eq!(stats["joined_sockets"], 1, "direct {direct}: {stats}");
+        if direct {
+            assert_eq!(stats["closed_too_slow"], 1, "{stats}");
+        }
     }
     assert_still_serving().await;
 }
@@ -208,4 +215,17 @@ async fn floods_of_garbage_unknown_events_and_leaves_change_nothing_for_anyone()
         assert_eq!(last.payload["status"], "ok", "direct {direct}: the socket still answers");
     }
     assert_still_serving().await;
+}
+
+/// A room's counters, as an operator reads them.
+async fn room_stats(topic: &str) -> Value {
+    let service = e2e::sign(&json!({"role": "service_role", "exp": e2e::now() + 600}));
+    let response = reqwest::Client::new()
+        .get(format!("{}/realtime/v1/api/rooms/{}", e2e::base_url(), e2e::url_encode(topic)))
+        .header("apikey", &service)
+        .header("authorization", format!("Bearer {service}"))
+        .send()
+        .await
+        .expect("room stats");
+    response.json().await.expect("room stats as JSON")
 }
