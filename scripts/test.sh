@@ -3,7 +3,8 @@
 #
 # 0. cargo fmt --check and cargo clippy -D warnings (native crates and tests, and the
 #    Worker for wasm32);
-# 1. native unit tests (cargo test);
+# 1. native unit tests (cargo test), then a short coverage-guided fuzzing run of the
+#    protocol decoders (scripts/fuzz.sh);
 # 2. a fresh PostgreSQL (own data dir and port) with baseline, migrations and seed, and
 #    the database tests (tests/db: RLS access matrix, structure, concurrency, migrations);
 # 3. wrangler dev on its own HTTP and inspector ports, so this runs beside `make dev`;
@@ -36,6 +37,9 @@ log "format and lints (cargo fmt --check, cargo clippy -D warnings)"
 
 log "native unit tests"
 (cd "$ROOT" && cargo test --quiet)
+
+log "fuzzing the frame and binary decoders (20 s each; a longer run: bash scripts/fuzz.sh 600)"
+bash "$ROOT/scripts/fuzz.sh" 20
 
 cleanup() {
     local status=$?

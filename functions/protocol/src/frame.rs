@@ -195,6 +195,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn numbers_are_relayed_exactly_as_sent() {
+        // Found by the fuzzer: without serde_json's float_roundtrip these came back 1-2 ULPs off.
+        for text in ["-9.223372036854757e+16", "9.867437071726851e-60", "3.0000000000000004e-298", "0.1"] {
+            let sent = format!(r#"[null,"1","realtime:t","broadcast",{{"x":{text}}}]"#);
+            let frame = Frame::decode(Vsn::V2, &sent).unwrap();
+            assert_eq!(frame.encode(Vsn::V2), sent, "{text}");
+        }
+    }
+
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
     }
