@@ -147,3 +147,22 @@ async fn a_sub_that_is_not_a_uuid_is_a_policy_refusal_not_a_database_outage() {
     );
     assert_still_serving().await;
 }
+
+#[tokio::test]
+async fn claims_just_under_the_limit_full_of_characters_to_escape_work_on_both_sockets() {
+    // app_metadata is carried to the policies; quotes and non-ASCII text grow on every
+    // encoding the identity goes through between Worker and room.
+    let mut claims = ada(json!({}));
+    let budget = edge_auth::MAX_POLICY_CLAIMS_BYTES - claims.to_string().len() - 64;
+    // Each of these characters takes two bytes in JSON.
+    let filler: String = "\"é\\".chars().cycle().take(budget / 2).collect();
+    claims["app_metadata"] = json!({"note": filler});
+    let size = claims.to_string().len();
+    assert!(size > 3800 && size <= edge_auth::MAX_POLICY_CLAIMS_BYTES, "claims of {size} bytes");
+    let token = sign(&claims);
+    let inbox = format!("realtime:user:{ADA}");
+    let mut relayed = Client::connect_with_token(&token, Vsn::V2).await;
+    relayed.join(&inbox, json!({"private": true})).await;
+    let mut direct = Client::connect_direct(&token, &inbox, true, Vsn::V2).await;
+    direct.join(&inbox, json!({"private": true})).await;
+}
