@@ -4,6 +4,8 @@
 //! carries out the [`Effect`]s they return.
 //!
 //! Map of the crate:
+//! - [`changes`]: `postgres_changes` bindings, filters, matching and delivery payloads
+//!   (not wired into joins until the change feed delivers).
 //! - [`member`]: what the room remembers about one socket ([`Member`], [`Channel`]).
 //! - [`identity`]: the verified claims a channel runs on.
 //! - [`join_config`]: the `config` of a `phx_join`, with the lenient booleans clients send.
@@ -14,6 +16,7 @@
 //! - [`handle`]: the room's answer to joins, pushes, token refreshes, expiry and
 //!   disconnects, as a list of effects.
 
+pub mod changes;
 pub mod handle;
 pub mod identity;
 pub mod join_config;
