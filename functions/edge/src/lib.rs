@@ -11,6 +11,8 @@
 //!   upstream per topic.
 //! - [`realtime_api`]: REST broadcast and room health.
 //! - [`room_object`]: the `Room` Durable Object, one per topic, with hibernating sockets.
+//! - [`feed_object`]: the `Feed` Durable Object: reads the database's change feed and hands
+//!   each batch to the rooms with `postgres_changes` bindings on those tables.
 //! - [`channel_access`]: private-channel authorization through RLS on `realtime.messages`.
 //! - [`upstream_proxy`]: REST / Auth / Storage passed through to the Supabase project, so
 //!   supabase-js needs one URL.
@@ -24,6 +26,7 @@ mod channel_access;
 mod clock;
 mod db;
 mod error;
+mod feed_object;
 mod health;
 mod js_send;
 mod realtime_api;
@@ -35,6 +38,7 @@ mod upstream_proxy;
 
 use worker::{event, Context, Env, Request, Response, Result};
 
+pub use feed_object::Feed;
 pub use room_object::Room;
 
 #[event(start)]

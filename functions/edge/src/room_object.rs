@@ -25,6 +25,8 @@ use worker::{
 /// The internal URL the Worker uses to reach a room; never exposed to clients.
 const INTERNAL_URL: &str = "https://room.internal";
 const PRESENCE_PREFIX: &str = "presence:";
+/// Most `postgres_changes` bindings one channel may ask for (they live in its attachment).
+const MAX_BINDINGS: usize = 10;
 
 /// What a socket's attachment holds. Attachments are capped at 16 KB: the member's
 /// identities carry bounded claims (`edge_auth::MAX_POLICY_CLAIMS_BYTES`), and refs and
@@ -251,6 +253,7 @@ impl DurableObject for Room {
                 Response::empty().map(|r| r.with_status(204))
             }
             "/broadcast" => self.server_broadcast(req).await,
+            "/changes" => self.receive_changes(req).await,
             _ => Response::error("not found", 404),
         }
     }
@@ -443,14 +446,92 @@ impl Room {
             Some(token) if !token.is_empty() => Identity::from(&self.verify(token).map_err(join_error)?),
             _ => member.conn_identity,
         };
-        if !config.private {
-            return Ok(Admission { identity, can_write: true });
+        let mut admission = if config.private {
+            match self.access(&topic, &identity).await {
+                Ok(access) if access.read => Admission::new(identity, access.write),
+                Ok(_) => return Err(JoinError::Unauthorized(topic.name().to_string())),
+                Err(AccessError::Policy(message)) => return Err(JoinError::PolicyError(message)),
+                Err(AccessError::Unavailable(_)) => return Err(JoinError::DatabaseUnavailable),
+            }
+        } else {
+            Admission::new(identity, true)
+        };
+        if let Some(Value::Array(requested)) = frame.payload.get("config").and_then(|c| c.get("postgres_changes")) {
+            if !requested.is_empty() {
+                self.bind_changes(&topic, member.room_private, requested, &mut admission).await?;
+            }
         }
-        match self.access(&topic, &identity).await {
-            Ok(access) if access.read => Ok(Admission { identity, can_write: access.write }),
-            Ok(_) => Err(JoinError::Unauthorized(topic.name().to_string())),
-            Err(AccessError::Policy(message)) => Err(JoinError::PolicyError(message)),
-            Err(AccessError::Unavailable(_)) => Err(JoinError::DatabaseUnavailable),
+        Ok(admission)
+    }
+
+    /// Reads a join's `postgres_changes` bindings, checks each names a published table
+    /// (and its filter a column of it), and registers the room with the feed.
+    async fn bind_changes(
+        &self,
+        topic: &Topic,
+        private: bool,
+        requested: &[Value],
+        admission: &mut Admission,
+    ) -> std::result::Result<(), JoinError> {
+        if requested.len() > MAX_BINDINGS {
+            return Err(JoinError::InvalidJoin(format!("at most {MAX_BINDINGS} postgres_changes bindings")));
+        }
+        let (mut bindings, errors) = room::changes::Binding::parse_all(requested);
+        let mut messages: Vec<String> = errors.iter().map(|(_, e)| e.to_string()).collect();
+        let mut interests = Vec::new();
+        for binding in bindings.iter_mut() {
+            let Some(rule) = binding.rule.clone() else { continue };
+            let Some(table) = rule.table.clone() else {
+                interests.push(format!("{}.*", rule.schema));
+                continue;
+            };
+            let columns = self.published_columns(&rule.schema, &table).await.map_err(|e| {
+                worker::console_error!("room: cannot check bindings: {e}");
+                JoinError::DatabaseUnavailable
+            })?;
+            let servable =
+                columns.as_ref().is_some_and(|cols| rule.filter.as_ref().is_none_or(|f| cols.contains(&f.column)));
+            if servable {
+                interests.push(format!("{}.{table}", rule.schema));
+            } else {
+                messages.push(rule.unavailable(&binding.requested).to_string());
+                binding.rule = None;
+            }
+        }
+        if !interests.is_empty() {
+            let registration = crate::feed_object::Registration { room: topic.room_name(private), interests };
+            crate::feed_object::register(&self.env, &registration).await.map_err(|e| {
+                worker::console_error!("room: cannot register with the feed: {e}");
+                JoinError::RoomUnavailable
+            })?;
+        }
+        admission.bindings = bindings;
+        admission.binding_errors = messages;
+        Ok(())
+    }
+
+    /// The columns of `schema.table` if the change feed publishes it, else None.
+    async fn published_columns(&self, schema: &str, table: &str) -> std::result::Result<Option<Vec<String>>, String> {
+        let mut guard = self.db.lock(&self.env).await.map_err(|e| e.to_string())?;
+        let Some(client) = guard.as_mut() else { return Err("no connection".into()) };
+        let row = client
+            .query_one(
+                "select array_agg(a.attname::text) from pg_catalog.pg_attribute a
+                  where a.attrelid = to_regclass(format('%I.%I', $1::text, $2::text)) and a.attnum > 0
+                    and not a.attisdropped
+                    and exists (select 1 from pg_catalog.pg_trigger t
+                                 where t.tgrelid = a.attrelid and t.tgfoid = 'feed.capture'::regproc)",
+                &[&schema, &table],
+            )
+            .await;
+        match row {
+            Ok(row) => row.try_get::<_, Option<Vec<String>>>(0).map_err(|e| e.to_string()),
+            Err(e) => {
+                if e.as_db_error().is_none() {
+                    *guard = None;
+                }
+                Err(e.to_string())
+            }
         }
     }
 
@@ -500,14 +581,14 @@ impl Room {
             .with_entry(key, |e| (e.topic.clone(), e.member.channel.as_ref().is_some_and(|c| c.config.private)))
             .unwrap_or_default();
         if !private {
-            return Refresh::Verified(Admission { identity, can_write: true });
+            return Refresh::Verified(Admission::new(identity, true));
         }
         let topic = match Topic::parse(&topic) {
             Ok(topic) => topic,
             Err(e) => return Refresh::Refused(e.to_string()),
         };
         match self.access(&topic, &identity).await {
-            Ok(access) if access.read => Refresh::Verified(Admission { identity, can_write: access.write }),
+            Ok(access) if access.read => Refresh::Verified(Admission::new(identity, access.write)),
             Ok(_) => Refresh::Refused(format!(
                 "You do not have permissions to read from this Channel topic: {}",
                 topic.name()
@@ -755,6 +836,155 @@ impl Room {
         self.fan_out(&Outbound::from_json(&message.topic, message.payload).encode(), None);
         self.drop_closed().await?;
         Response::empty().map(|r| r.with_status(202))
+    }
+}
+
+impl Room {
+    /// A batch from the feed: each joined channel gets the changes its bindings match and
+    /// its subscriber may select, checked for the whole batch in one query
+    /// (`feed.visible`). A DELETE cannot be checked (the row is gone): it carries only the
+    /// primary key. 410 tells the feed nobody here listens any more.
+    async fn receive_changes(&self, mut req: Request) -> Result<Response> {
+        let Ok(batch) = req.json::<crate::feed_object::Batch>().await else {
+            return Response::error("bad batch", 400);
+        };
+        let changes: Vec<room::changes::Change> =
+            batch.changes.iter().filter_map(crate::feed_object::as_change).collect();
+        struct Wanted {
+            ws: WebSocket,
+            topic: String,
+            join_ref: Option<String>,
+            vsn: Vsn,
+            claim_set: usize,
+            /// (change index, binding ids)
+            matches: Vec<(usize, Vec<u32>)>,
+        }
+        let mut claim_sets: Vec<(String, String)> = Vec::new();
+        let mut wanted = Vec::new();
+        let mut listening = false;
+        if let Some(roster) = self.roster.borrow().as_ref() {
+            for entry in roster.entries.values() {
+                let Some(channel) = entry.member.channel.as_ref() else { continue };
+                if channel.bindings.iter().all(|b| b.rule.is_none()) {
+                    continue;
+                }
+                listening = true;
+                let matches: Vec<(usize, Vec<u32>)> = changes
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, c)| {
+                        let ids: Vec<u32> = channel.bindings.iter().filter(|b| b.matches(c)).map(|b| b.id).collect();
+                        (!ids.is_empty()).then_some((i, ids))
+                    })
+                    .collect();
+                if matches.is_empty() {
+                    continue;
+                }
+                let claims = (channel.identity.role.clone(), channel.identity.claims.clone());
+                let claim_set = claim_sets.iter().position(|c| *c == claims).unwrap_or_else(|| {
+                    claim_sets.push(claims);
+                    claim_sets.len() - 1
+                });
+                wanted.push(Wanted {
+                    ws: entry.ws.clone(),
+                    topic: entry.topic.clone(),
+                    join_ref: channel.join_ref.clone(),
+                    vsn: entry.member.vsn,
+                    claim_set,
+                    matches,
+                });
+            }
+        }
+        if !listening {
+            return Response::empty().map(|r| r.with_status(410));
+        }
+        if wanted.is_empty() {
+            return Response::empty().map(|r| r.with_status(204));
+        }
+        let visible = match self.visible(&claim_sets, &changes).await {
+            Ok(visible) => visible,
+            Err(e) => {
+                worker::console_error!("room: cannot check who may see changes: {e}");
+                for w in &wanted {
+                    let frame = reply::extension_status(
+                        &w.topic,
+                        w.join_ref.as_deref(),
+                        event::POSTGRES_CHANGES,
+                        "error",
+                        &JoinError::DatabaseUnavailable.to_string(),
+                    );
+                    self.send(&w.ws, &Wire::Text(frame.encode(w.vsn)));
+                }
+                self.drop_closed().await?;
+                return Response::error("database unavailable", 503);
+            }
+        };
+        let empty = Vec::new();
+        for w in &wanted {
+            for (i, ids) in &w.matches {
+                let change = &changes[*i];
+                let deleted = change.op == room::changes::Op::Delete;
+                if !deleted && !visible.contains(&(w.claim_set, *i)) {
+                    continue;
+                }
+                let columns = batch.columns.get(&format!("{}.{}", change.schema, change.table)).unwrap_or(&empty);
+                let shown = if deleted {
+                    // Only the key: nobody's right to the deleted row can be checked.
+                    let mut c = change.clone();
+                    c.old_record = batch.changes.get(*i).map(|f| f.pk.clone());
+                    c
+                } else {
+                    change.clone()
+                };
+                let payload = room::changes::delivery(ids, &shown, columns);
+                let frame = reply::push(&w.topic, w.join_ref.as_deref(), event::POSTGRES_CHANGES, payload);
+                self.send(&w.ws, &Wire::Text(frame.encode(w.vsn)));
+            }
+        }
+        self.drop_closed().await?;
+        Response::empty().map(|r| r.with_status(204))
+    }
+
+    /// Which (claim set, change) pairs may be seen, in one query for the whole batch.
+    async fn visible(
+        &self,
+        claim_sets: &[(String, String)],
+        changes: &[room::changes::Change],
+    ) -> std::result::Result<HashSet<(usize, usize)>, String> {
+        let sets: Vec<Value> = claim_sets
+            .iter()
+            .map(|(role, claims)| {
+                json!({"role": role, "claims": serde_json::from_str::<Value>(claims).unwrap_or(Value::Null)})
+            })
+            .collect();
+        let rows: Vec<Value> = changes
+            .iter()
+            .map(|c| {
+                let pk = c.record.as_ref().or(c.old_record.as_ref()).cloned().unwrap_or_default();
+                json!({"schema": c.schema, "table": c.table, "pk": pk})
+            })
+            .collect();
+        let mut guard = self.db.lock(&self.env).await.map_err(|e| e.to_string())?;
+        let Some(client) = guard.as_mut() else { return Err("no connection".into()) };
+        let (sets, rows) = (Value::Array(sets).to_string(), Value::Array(rows).to_string());
+        match client
+            .query("select claim_set, change from feed.visible($1::text::jsonb, $2::text::jsonb)", &[&sets, &rows])
+            .await
+        {
+            Ok(found) => Ok(found
+                .iter()
+                .filter_map(|r| {
+                    let (Ok(set), Ok(change)) = (r.try_get::<_, i32>(0), r.try_get::<_, i32>(1)) else { return None };
+                    Some((set as usize, change as usize))
+                })
+                .collect()),
+            Err(e) => {
+                if e.as_db_error().is_none() {
+                    *guard = None;
+                }
+                Err(e.to_string())
+            }
+        }
     }
 }
 

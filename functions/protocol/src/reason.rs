@@ -26,7 +26,10 @@
 //! | room unavailable | `phx_join` | reply error `RealtimeNodeDisconnected: Room unavailable, retry` |
 //! | join over the users-per-channel limit | `phx_join` | reply error `ConnectionRateLimitReached: Too many connected users` |
 //! | joins faster than allowed on one socket | `phx_join` | reply error `ClientJoinRateLimitReached: Too many joins per second` |
-//! | `postgres_changes` bindings in a join | `phx_join` | reply error `NotImplemented: postgres_changes is not available yet on this server` |
+//! | more than 10 `postgres_changes` bindings | `phx_join` | reply error `InvalidJoin: at most 10 postgres_changes bindings` |
+//! | a binding whose filter does not parse | after the join reply | `system` (extension `postgres_changes`) error `Error parsing \`filter\` params: ...`; the channel stays joined |
+//! | a binding on a table the feed does not publish, or a filter on an unknown column | after the join reply | `system` (extension `postgres_changes`) error `Unable to subscribe to changes with given parameters. ...` |
+//! | the database cannot be asked who may see a batch of changes | server push | `system` (extension `postgres_changes`) error `DatabaseConnectionIssue: ...` |
 //! | events faster than allowed for a user | any push | `system` error `Too many messages per second`, then `phx_close` |
 //! | presence calls over budget | `presence` | reply error and `system` error `Client presence rate limit exceeded` |
 //! | broadcast payload over the size limit | `broadcast` | ack reply `{"status":"error","response":"payload_size_exceeded"}`, else dropped |

@@ -44,11 +44,16 @@ pub fn error_bare(to: &Frame, response: &str) -> Frame {
 
 /// A `system` message about the channel `topic` (`status` is "ok" or "error").
 pub fn system(topic: &str, join_ref: Option<&str>, status: &str, message: &str) -> Frame {
+    extension_status(topic, join_ref, "system", status, message)
+}
+
+/// A `system` message from one extension of the channel (`system`, `postgres_changes`).
+pub fn extension_status(topic: &str, join_ref: Option<&str>, extension: &str, status: &str, message: &str) -> Frame {
     let channel = topic.strip_prefix(crate::TOPIC_PREFIX).unwrap_or(topic);
     Frame::new(
         topic,
         event::SYSTEM,
-        object(json!({"extension": "system", "status": status, "message": message, "channel": channel})),
+        object(json!({"extension": extension, "status": status, "message": message, "channel": channel})),
     )
     .with_refs(join_ref.map(str::to_string), None)
 }

@@ -168,18 +168,48 @@ fn compare(value: &Value, wanted: &str) -> Option<std::cmp::Ordering> {
 }
 
 /// One binding of a joined channel.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "StoredBinding", into = "StoredBinding")]
 pub struct Binding {
     /// Echoed in the join reply and carried by every delivery it matches.
     pub id: u32,
+    /// What it asks for; None when it cannot be served (its `system` error was sent), so
+    /// it matches nothing but is still echoed, keeping the client's bindings in step.
+    pub rule: Option<Rule>,
+    /// The binding as the client sent it, echoed verbatim (with `id`) in the join reply:
+    /// realtime-js matches bindings by position and drops the channel on any difference.
+    pub requested: Map<String, Value>,
+}
+
+/// What a servable binding asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
     pub event: ChangeEvent,
     pub schema: String,
     /// None: every table of the schema.
     pub table: Option<String>,
     pub filter: Option<Filter>,
-    /// The binding as the client sent it, echoed verbatim (with `id`) in the join reply:
-    /// realtime-js matches bindings by position and gives up on any difference.
-    pub requested: Map<String, Value>,
+}
+
+/// What a socket's attachment keeps of a binding: the rule is parsed again on wake-up.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredBinding {
+    id: u32,
+    requested: Map<String, Value>,
+    served: bool,
+}
+
+impl From<StoredBinding> for Binding {
+    fn from(stored: StoredBinding) -> Binding {
+        let rule = if stored.served { Rule::parse(&stored.requested).ok() } else { None };
+        Binding { id: stored.id, rule, requested: stored.requested }
+    }
+}
+
+impl From<Binding> for StoredBinding {
+    fn from(b: Binding) -> StoredBinding {
+        StoredBinding { id: b.id, served: b.rule.is_some(), requested: b.requested }
+    }
 }
 
 /// A change, as the feed delivers it.
@@ -195,24 +225,8 @@ pub struct Change {
     pub old_record: Option<Map<String, Value>>,
 }
 
-impl Binding {
-    /// Parses the `postgres_changes` list of a join's config. Bindings that cannot be
-    /// served come back as errors, with their position, for a `system` message each; the
-    /// others are served.
-    pub fn parse_all(requested: &[Value]) -> (Vec<Binding>, Vec<(usize, BindingError)>) {
-        let mut bindings = Vec::new();
-        let mut errors = Vec::new();
-        for (i, raw) in requested.iter().enumerate() {
-            match Binding::parse(i as u32 + 1, raw) {
-                Ok(b) => bindings.push(b),
-                Err(e) => errors.push((i, e)),
-            }
-        }
-        (bindings, errors)
-    }
-
-    fn parse(id: u32, raw: &Value) -> Result<Binding, BindingError> {
-        let object = raw.as_object().cloned().unwrap_or_default();
+impl Rule {
+    fn parse(object: &Map<String, Value>) -> Result<Rule, BindingError> {
         let text = |name: &str| object.get(name).and_then(Value::as_str).map(str::to_string);
         let event_raw = text("event").unwrap_or_else(|| "*".into());
         let schema = text("schema").unwrap_or_else(|| "public".into());
@@ -229,20 +243,55 @@ impl Binding {
         if filter.is_some() && table.is_none() {
             return Err(unavailable());
         }
-        Ok(Binding { id, event, schema, table, filter, requested: object })
+        Ok(Rule { event, schema, table, filter })
+    }
+
+    /// The error to report when this rule names a table or column the feed does not
+    /// publish (decided by the host, which knows the schema).
+    pub fn unavailable(&self, requested: &Map<String, Value>) -> BindingError {
+        let text = |name: &str| requested.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
+        BindingError::Unavailable {
+            event: requested.get("event").and_then(Value::as_str).unwrap_or("*").to_string(),
+            schema: self.schema.clone(),
+            table: self.table.clone().unwrap_or_else(|| "*".into()),
+            filter: text("filter"),
+        }
+    }
+}
+
+impl Binding {
+    /// Parses the `postgres_changes` list of a join's config: every binding gets an id
+    /// (1, 2, ...) and is echoed; those that cannot be served come back as errors too, with
+    /// their position, for a `system` message each.
+    pub fn parse_all(requested: &[Value]) -> (Vec<Binding>, Vec<(usize, BindingError)>) {
+        let mut bindings = Vec::new();
+        let mut errors = Vec::new();
+        for (i, raw) in requested.iter().enumerate() {
+            let object = raw.as_object().cloned().unwrap_or_default();
+            let rule = match Rule::parse(&object) {
+                Ok(rule) => Some(rule),
+                Err(e) => {
+                    errors.push((i, e));
+                    None
+                }
+            };
+            bindings.push(Binding { id: i as u32 + 1, rule, requested: object });
+        }
+        (bindings, errors)
     }
 
     /// Whether `change` is one this binding wants. The filter is tested on the new row,
     /// or on the old row for a DELETE.
     pub fn matches(&self, change: &Change) -> bool {
-        if !self.event.includes(change.op) || self.schema != change.schema {
+        let Some(rule) = &self.rule else { return false };
+        if !rule.event.includes(change.op) || rule.schema != change.schema {
             return false;
         }
-        if self.table.as_deref().is_some_and(|t| t != change.table) {
+        if rule.table.as_deref().is_some_and(|t| t != change.table) {
             return false;
         }
         let row = if change.op == Op::Delete { change.old_record.as_ref() } else { change.record.as_ref() };
-        match (&self.filter, row) {
+        match (&rule.filter, row) {
             (None, _) => true,
             (Some(filter), Some(row)) => filter.passes(row),
             (Some(_), None) => false,
@@ -341,16 +390,24 @@ mod tests {
             json!({"event": "*", "schema": "public"}),
         ];
         let (bindings, errors) = Binding::parse_all(&requested);
-        assert_eq!(bindings.iter().map(|b| b.id).collect::<Vec<_>>(), vec![1, 4]);
+        assert_eq!(
+            bindings.iter().map(|b| (b.id, b.rule.is_some())).collect::<Vec<_>>(),
+            vec![(1, true), (2, false), (3, false), (4, true)]
+        );
         assert_eq!(errors.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![1, 2]);
         assert!(errors[1].1.to_string().starts_with("Unable to subscribe to changes with given parameters."));
+        // Every binding is echoed, the broken ones too: realtime-js pairs them by position.
         assert_eq!(
             Binding::echo(&bindings),
             json!([
                 {"event": "INSERT", "schema": "public", "table": "messages", "filter": "thread_id=eq.abc", "id": 1},
+                {"event": "*", "schema": "public", "table": "messages", "filter": "thread_id=like.x", "id": 2},
+                {"event": "TRUNCATE", "schema": "public", "table": "messages", "id": 3},
                 {"event": "*", "schema": "public", "id": 4}
             ])
         );
+        let stored: Vec<Binding> = serde_json::from_value(serde_json::to_value(&bindings).unwrap()).unwrap();
+        assert_eq!(stored, bindings, "a binding survives the socket's attachment");
     }
 
     #[test]

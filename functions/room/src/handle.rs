@@ -53,6 +53,17 @@ pub struct Ctx<'a> {
 pub struct Admission {
     pub identity: Identity,
     pub can_write: bool,
+    /// The join's `postgres_changes` bindings, every one with its id; those the host
+    /// found unservable have no rule and their `system` message in `binding_errors`.
+    pub bindings: Vec<crate::changes::Binding>,
+    pub binding_errors: Vec<String>,
+}
+
+impl Admission {
+    /// An admission without `postgres_changes` bindings.
+    pub fn new(identity: Identity, can_write: bool) -> Admission {
+        Admission { identity, can_write, bindings: Vec::new(), binding_errors: Vec::new() }
+    }
 }
 
 /// Longest `join_ref` accepted: it is kept with the socket and echoed on every push.
@@ -133,13 +144,6 @@ pub fn join(
             return effects;
         }
     };
-    // Bindings are echoed with ids once postgres_changes is served; until then a join
-    // that asks for them is refused rather than silently given nothing.
-    let requested = frame.payload.get("config").and_then(|c| c.get("postgres_changes"));
-    if matches!(requested, Some(Value::Array(b)) if !b.is_empty()) {
-        refuse(&mut effects, "NotImplemented: postgres_changes is not available yet on this server");
-        return effects;
-    }
     let user_key = admission.identity.user_key(&member.conn_id);
     let new_user = !ctx.roster.has_user(&user_key, &member.socket_key);
     if new_user && ctx.roster.user_count(&member.socket_key) >= ctx.limits.max_users_per_channel {
@@ -148,14 +152,28 @@ pub fn join(
     }
     let config = JoinConfig::from_join_payload(&frame.payload);
     let presence_enabled = config.presence_enabled;
+    let echo = crate::changes::Binding::echo(&admission.bindings);
     member.channel = Some(Channel {
         join_ref: frame.join_ref.clone(),
         config,
         identity: admission.identity,
         can_write: admission.can_write,
+        bindings: admission.bindings,
         presence: None,
     });
-    effects.push(Effect::Reply(reply::ok(&frame, json!({"postgres_changes": []}))));
+    effects.push(Effect::Reply(reply::ok(&frame, json!({ "postgres_changes": echo }))));
+    // Supabase's way: the channel is joined, and each binding it cannot serve gets a
+    // `system` error of the postgres_changes extension (realtime-js does not retry it).
+    for message in &admission.binding_errors {
+        let join_ref = frame.join_ref.as_deref();
+        effects.push(Effect::Reply(reply::extension_status(
+            topic,
+            join_ref,
+            event::POSTGRES_CHANGES,
+            "error",
+            message,
+        )));
+    }
     if presence_enabled {
         let state = presence::grouped(&ctx.roster.presence(&member.socket_key));
         effects.push(Effect::Reply(reply::push(topic, frame.join_ref.as_deref(), event::PRESENCE_STATE, state)));

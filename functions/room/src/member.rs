@@ -45,6 +45,9 @@ pub struct Channel {
     pub identity: Identity,
     /// Write access (broadcast, track): always for public channels, by policy for private ones.
     pub can_write: bool,
+    /// The `postgres_changes` bindings of the join, with their ids.
+    #[serde(default)]
+    pub bindings: Vec<crate::changes::Binding>,
     /// Kept in the room's storage, not in the attachment; see the module comment.
     #[serde(skip)]
     pub presence: Option<Tracked>,

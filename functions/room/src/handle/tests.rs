@@ -31,7 +31,7 @@ fn member() -> Member {
 }
 
 fn admitted() -> Result<Admission, JoinError> {
-    Ok(Admission { identity: identity("u1", 10_000), can_write: true })
+    Ok(Admission::new(identity("u1", 10_000), true))
 }
 
 fn frame(event: &str, payload: Value, msg_ref: &str) -> Frame {
@@ -145,15 +145,30 @@ fn a_refused_admission_is_answered_with_its_reason_and_joins_nothing() {
 }
 
 #[test]
-fn a_join_asking_for_postgres_changes_is_refused_as_not_implemented() {
+fn a_join_with_bindings_echoes_them_all_and_reports_the_unservable_ones_as_system_errors() {
     let mut m = member();
     let roster = FakeRoster::default();
-    let bindings = json!({"config": {"postgres_changes": [{"event": "*", "schema": "public"}]}});
+    let requested = vec![
+        json!({"event": "INSERT", "schema": "public", "table": "messages", "filter": "thread_id=eq.t1"}),
+        json!({"event": "*", "schema": "public", "table": "messages", "filter": "thread_id=like.t%"}),
+    ];
+    let (bindings, errors) = crate::changes::Binding::parse_all(&requested);
+    let mut admission = Admission::new(identity("u1", 10_000), true);
+    admission.bindings = bindings;
+    admission.binding_errors = errors.iter().map(|(_, e)| e.to_string()).collect();
+    let payload = json!({"config": {"postgres_changes": requested}});
     let effects = with_ctx(&roster, &Limits::default(), 0, |ctx| {
-        join(&mut m, TOPIC, frame("phx_join", bindings, "1"), admitted(), ctx)
+        join(&mut m, TOPIC, frame("phx_join", payload, "1"), Ok(admission), ctx)
     });
-    assert!(replies(&effects)[0][4]["response"]["reason"].as_str().unwrap().starts_with("NotImplemented"));
-    assert!(!m.is_joined());
+    let r = replies(&effects);
+    assert_eq!(r[0][4]["status"], "ok");
+    assert_eq!(r[0][4]["response"]["postgres_changes"][0]["id"], 1);
+    assert_eq!(r[0][4]["response"]["postgres_changes"][1]["filter"], "thread_id=like.t%", "echoed verbatim");
+    assert_eq!(r[1][3], "system");
+    assert_eq!(r[1][4]["extension"], "postgres_changes");
+    assert_eq!(r[1][4]["status"], "error");
+    assert!(r[1][4]["message"].as_str().unwrap().starts_with("Error parsing `filter` params"));
+    assert_eq!(m.channel.as_ref().map(|c| c.bindings.len()), Some(2), "the channel is joined with both");
 }
 
 #[test]
@@ -161,7 +176,7 @@ fn the_users_per_channel_limit_refuses_new_users_but_not_more_devices_of_a_prese
     let limits = Limits { max_users_per_channel: 2, ..Limits::default() };
     let full = FakeRoster { users: vec!["user:u1".into(), "user:u2".into()], presence: vec![] };
     let mut newcomer = Member::new("s3", "c3", identity("u3", 10_000), Vsn::V2);
-    let admission = Ok(Admission { identity: identity("u3", 10_000), can_write: true });
+    let admission = Ok(Admission::new(identity("u3", 10_000), true));
     let effects = with_ctx(&full, &limits, 0, |ctx| {
         join(&mut newcomer, TOPIC, frame("phx_join", json!({}), "1"), admission, ctx)
     });
@@ -347,7 +362,7 @@ fn a_second_join_closes_the_first_channel_and_its_presence() {
 #[test]
 fn a_refresh_for_the_same_user_extends_the_channel_silently() {
     let mut m = joined(json!({}));
-    let verdict = Refresh::Verified(Admission { identity: identity("u1", 20_000), can_write: true });
+    let verdict = Refresh::Verified(Admission::new(identity("u1", 20_000), true));
     assert!(refresh(&mut m, TOPIC, verdict).is_empty());
     assert_eq!(m.channel.unwrap().identity.exp, 20_000);
 }
@@ -355,7 +370,7 @@ fn a_refresh_for_the_same_user_extends_the_channel_silently() {
 #[test]
 fn a_refresh_takes_the_new_write_decision_or_keeps_the_last_one_when_the_database_is_down() {
     let mut m = joined(json!({}));
-    let verdict = Refresh::Verified(Admission { identity: identity("u1", 20_000), can_write: false });
+    let verdict = Refresh::Verified(Admission::new(identity("u1", 20_000), false));
     assert!(refresh(&mut m, TOPIC, verdict).is_empty());
     assert!(!m.channel.as_ref().unwrap().can_write, "the policy now refuses writes");
     assert!(refresh(&mut m, TOPIC, Refresh::Unchecked(identity("u1", 30_000))).is_empty());
@@ -403,7 +418,7 @@ fn token_refreshes_over_their_budget_end_the_channel() {
 
 #[test]
 fn a_refresh_that_fails_or_changes_user_closes_the_channel_with_a_system_error() {
-    let intruder = Admission { identity: identity("intruder", 20_000), can_write: true };
+    let intruder = Admission::new(identity("intruder", 20_000), true);
     for verdict in [
         Refresh::Refused("Token has expired 3 seconds ago".to_string()),
         Refresh::Verified(intruder),

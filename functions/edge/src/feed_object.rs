@@ -1,0 +1,303 @@
+//! The `Feed` Durable Object: one per database. It reads the change feed (`feed.read()`,
+//! migration 20261126130000) and hands each batch to the rooms whose channels have
+//! `postgres_changes` bindings on those tables; each room checks Row Level Security for
+//! its subscribers and delivers (see `room_object`).
+//!
+//! Polling runs on the object's alarm, so it survives eviction and restarts, and stops
+//! while no room is registered: an idle database is not polled. Rooms register when a
+//! channel joins with bindings and are dropped when they answer that nobody there wants
+//! changes any more.
+
+use crate::{clock, db, settings};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use worker::{durable_object, DurableObject, Env, Request, RequestInit, Response, Result, State};
+
+const INTERNAL_URL: &str = "https://feed.internal";
+/// The one feed object's name.
+const FEED_NAME: &str = "feed";
+const ROOMS_KEY: &str = "rooms";
+/// Most changes one read takes; a full batch is followed by the next read at once.
+const BATCH: i32 = 500;
+
+/// What a room tells the feed when a channel joins with bindings.
+#[derive(Serialize, Deserialize)]
+pub struct Registration {
+    /// The room's Durable Object name.
+    pub room: String,
+    /// `schema.table`, or `schema.*`.
+    pub interests: Vec<String>,
+}
+
+/// One change as the feed hands it to rooms.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeedChange {
+    pub position: i64,
+    pub commit_timestamp: String,
+    pub schema: String,
+    pub table: String,
+    pub op: String,
+    pub pk: Map<String, Value>,
+    pub record: Option<Map<String, Value>>,
+    pub old_record: Option<Map<String, Value>>,
+}
+
+/// A batch for one room, with the column names and types of the tables in it.
+#[derive(Serialize, Deserialize)]
+pub struct Batch {
+    pub changes: Vec<FeedChange>,
+    /// `schema.table` -> [(name, pg_type.typname)], in column order.
+    pub columns: HashMap<String, Vec<(String, String)>>,
+}
+
+/// Registers `registration.room` with the feed, which starts polling if it was idle.
+pub async fn register(env: &Env, registration: &Registration) -> Result<()> {
+    let stub = env.durable_object("FEED")?.get_by_name(FEED_NAME)?;
+    let body = serde_json::to_string(registration).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let mut init = RequestInit::new();
+    init.with_method(worker::Method::Post).with_body(Some(body.into()));
+    let response = stub.fetch_with_request(Request::new_with_init(&format!("{INTERNAL_URL}/register"), &init)?).await?;
+    match response.status_code() {
+        204 => Ok(()),
+        other => Err(worker::Error::RustError(format!("the feed refused a registration: {other}"))),
+    }
+}
+
+#[durable_object]
+pub struct Feed {
+    state: State,
+    env: Env,
+    db: db::KeptConnection,
+    /// Column names and types per `schema.table`, read once per object.
+    columns: RefCell<HashMap<String, Vec<(String, String)>>>,
+    poll_ms: u64,
+}
+
+impl DurableObject for Feed {
+    fn new(state: State, env: Env) -> Self {
+        let poll_ms = settings::text(&env, "FEED_POLL_MS").and_then(|v| v.trim().parse().ok()).unwrap_or(100);
+        Feed { state, env, db: db::KeptConnection::default(), columns: RefCell::new(HashMap::new()), poll_ms }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        match req.path().as_str() {
+            "/register" => {
+                let Ok(registration) = req.json::<Registration>().await else {
+                    return Response::error("bad registration", 400);
+                };
+                let mut rooms = self.rooms().await?;
+                let was_idle = rooms.is_empty();
+                let interests = rooms.entry(registration.room).or_default();
+                for interest in registration.interests {
+                    if !interests.contains(&interest) {
+                        interests.push(interest);
+                    }
+                }
+                self.state.storage().put(ROOMS_KEY, &rooms).await?;
+                if was_idle {
+                    // Changes made while nobody listened are numbered but not delivered:
+                    // a channel hears what happens after it joined.
+                    self.skip_backlog().await;
+                }
+                self.poll_soon(0).await?;
+                Response::empty().map(|r| r.with_status(204))
+            }
+            _ => Response::error("not found", 404),
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        let mut rooms = self.rooms().await?;
+        if rooms.is_empty() {
+            return Response::ok("idle");
+        }
+        let next = match self.read().await {
+            Ok(changes) => {
+                let full = changes.len() as i32 == BATCH;
+                self.deliver(&changes, &mut rooms).await?;
+                if full {
+                    0
+                } else {
+                    self.poll_ms
+                }
+            }
+            Err(e) => {
+                worker::console_error!("feed: cannot read changes: {e}");
+                1000
+            }
+        };
+        if !rooms.is_empty() {
+            self.poll_soon(next).await?;
+        }
+        Response::ok("")
+    }
+}
+
+impl Feed {
+    async fn rooms(&self) -> Result<BTreeMap<String, Vec<String>>> {
+        Ok(self
+            .state
+            .storage()
+            .get::<BTreeMap<String, Vec<String>>>(ROOMS_KEY)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default())
+    }
+
+    async fn poll_soon(&self, in_ms: u64) -> Result<()> {
+        let at = (clock::now_millis() + in_ms) as f64;
+        // A Number, not a BigInt: `new Date(BigInt)` throws through wasm.
+        let date = js_sys::Date::new(&js_sys::Number::from(at));
+        self.state.storage().set_alarm(worker::ScheduledTime::new(date)).await
+    }
+
+    async fn skip_backlog(&self) {
+        for _ in 0..1000 {
+            match self.read().await {
+                Ok(changes) if changes.len() as i32 == BATCH => continue,
+                Ok(_) => return,
+                Err(e) => {
+                    worker::console_error!("feed: cannot skip the backlog: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Numbers and takes the next batch of committed changes.
+    async fn read(&self) -> std::result::Result<Vec<FeedChange>, String> {
+        let mut guard = self.db.lock(&self.env).await.map_err(|e| e.to_string())?;
+        let Some(client) = guard.as_mut() else { return Err("no connection".into()) };
+        let rows = client
+            .query(
+                "select feed_position,
+                        to_char(committed_at at time zone 'utc', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
+                        schema_name, table_name, op, pk::text, record::text, old_record::text
+                   from feed.read($1)",
+                &[&BATCH],
+            )
+            .await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                *guard = None;
+                return Err(e.to_string());
+            }
+        };
+        let object = |text: Option<String>| text.and_then(|t| serde_json::from_str::<Map<String, Value>>(&t).ok());
+        rows.iter()
+            .map(|r| {
+                Ok(FeedChange {
+                    position: r.try_get(0).map_err(|e| e.to_string())?,
+                    commit_timestamp: r.try_get(1).map_err(|e| e.to_string())?,
+                    schema: r.try_get(2).map_err(|e| e.to_string())?,
+                    table: r.try_get(3).map_err(|e| e.to_string())?,
+                    op: r.try_get(4).map_err(|e| e.to_string())?,
+                    pk: object(r.try_get(5).map_err(|e| e.to_string())?).unwrap_or_default(),
+                    record: object(r.try_get(6).map_err(|e| e.to_string())?),
+                    old_record: object(r.try_get(7).map_err(|e| e.to_string())?),
+                })
+            })
+            .collect()
+    }
+
+    /// Column names and types of the tables in `changes`, from the cache or one query.
+    async fn columns_of(&self, changes: &[FeedChange]) -> HashMap<String, Vec<(String, String)>> {
+        let mut wanted: Vec<String> = changes.iter().map(|c| format!("{}.{}", c.schema, c.table)).collect();
+        wanted.sort();
+        wanted.dedup();
+        let missing: Vec<String> = wanted.iter().filter(|t| !self.columns.borrow().contains_key(*t)).cloned().collect();
+        if !missing.is_empty() {
+            if let Ok(mut guard) = self.db.lock(&self.env).await {
+                if let Some(client) = guard.as_mut() {
+                    let rows = client
+                        .query(
+                            "select n.nspname || '.' || c.relname, a.attname::text, t.typname::text
+                               from pg_catalog.pg_attribute a
+                               join pg_catalog.pg_class c on c.oid = a.attrelid
+                               join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                               join pg_catalog.pg_type t on t.oid = a.atttypid
+                              where n.nspname || '.' || c.relname = any($1) and a.attnum > 0 and not a.attisdropped
+                              order by 1, a.attnum",
+                            &[&missing],
+                        )
+                        .await
+                        .unwrap_or_default();
+                    let mut cache = self.columns.borrow_mut();
+                    for r in rows {
+                        let (Ok(table), Ok(name), Ok(kind)) =
+                            (r.try_get::<_, String>(0), r.try_get::<_, String>(1), r.try_get::<_, String>(2))
+                        else {
+                            continue;
+                        };
+                        cache.entry(table).or_default().push((name, kind));
+                    }
+                }
+            }
+        }
+        let cache = self.columns.borrow();
+        wanted.into_iter().filter_map(|t| cache.get(&t).map(|c| (t, c.clone()))).collect()
+    }
+
+    /// Hands each room the changes of the tables it is interested in; forgets rooms that
+    /// answer that nobody there listens any more.
+    async fn deliver(&self, changes: &[FeedChange], rooms: &mut BTreeMap<String, Vec<String>>) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let columns = self.columns_of(changes).await;
+        let mut gone = Vec::new();
+        for (room, interests) in rooms.iter() {
+            let wanted: Vec<FeedChange> = changes
+                .iter()
+                .filter(|c| {
+                    interests
+                        .iter()
+                        .any(|i| *i == format!("{}.{}", c.schema, c.table) || *i == format!("{}.*", c.schema))
+                })
+                .cloned()
+                .collect();
+            if wanted.is_empty() {
+                continue;
+            }
+            let batch = Batch { changes: wanted, columns: columns.clone() };
+            match send_batch(&self.env, room, &batch).await {
+                Ok(410) => gone.push(room.clone()),
+                Ok(_) => {}
+                Err(e) => worker::console_error!("feed: cannot reach room {room}: {e}"),
+            }
+        }
+        if !gone.is_empty() {
+            for room in gone {
+                rooms.remove(&room);
+            }
+            self.state.storage().put(ROOMS_KEY, &*rooms).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn send_batch(env: &Env, room: &str, batch: &Batch) -> Result<u16> {
+    let stub = env.durable_object("ROOMS")?.get_by_name(room)?;
+    let body = serde_json::to_string(batch).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let mut init = RequestInit::new();
+    init.with_method(worker::Method::Post).with_body(Some(body.into()));
+    let response = stub.fetch_with_request(Request::new_with_init("https://room.internal/changes", &init)?).await?;
+    Ok(response.status_code())
+}
+
+/// The payload of a `postgres_changes` frame, from a feed change.
+pub fn as_change(c: &FeedChange) -> Option<room::changes::Change> {
+    Some(room::changes::Change {
+        position: c.position,
+        schema: c.schema.clone(),
+        table: c.table.clone(),
+        op: room::changes::Op::parse(&c.op)?,
+        commit_timestamp: c.commit_timestamp.clone(),
+        record: c.record.clone(),
+        old_record: c.old_record.clone(),
+    })
+}

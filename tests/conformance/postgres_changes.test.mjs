@@ -1,0 +1,50 @@
+// Conformance: the pinned realtime-js subscribing to database changes, as the product
+// spec's hooks do (useRealtime({ table: 'messages', filter: 'thread_id=eq.<id>' }, { onInsert })).
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { ADA, BASIL, client, subscribed, waitFor, uniqueName } from './helpers.mjs'
+
+const THREAD = 'aaaaaaaa-0000-4000-8000-000000000001'
+const STRANGER = '55555555-5555-4555-8555-555555555555'
+const clients = []
+const make = async (...args) => {
+  const c = await client(...args)
+  clients.push(c)
+  return c
+}
+after(() => clients.forEach((c) => c.disconnect()))
+
+// A write as PostgREST makes it: the authenticated role with the user's claims, through psql.
+function asUser(sub, sql) {
+  const claims = JSON.stringify({ sub, role: 'authenticated', aud: 'authenticated' })
+  const script = `begin; select set_config('request.jwt.claims', '${claims}', true); set local role authenticated; ${sql}; commit;`
+  execFileSync('psql', [process.env.E2E_DATABASE_URL, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', script], { stdio: 'pipe' })
+}
+
+test('postgres_changes: an insert through the database reaches the participant, not a stranger', async () => {
+  const filter = `thread_id=eq.${THREAD}`
+  const name = uniqueName('messages')
+  const body = `from psql ${name}`
+  const ada = (await make(ADA)).channel(name)
+  const got = waitFor('the insert', (done) =>
+    ada.on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'messages', filter }, (p) => {
+      if (p.new.body === body) done(p)
+    }),
+  )
+  const stranger = (await make(STRANGER)).channel(name)
+  let strangerHeard = 0
+  stranger.on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'messages', filter }, () => strangerHeard++)
+  await subscribed(ada)
+  await subscribed(stranger)
+  await new Promise((r) => setTimeout(r, 300))
+  asUser(BASIL, `insert into public.messages (thread_id, body) values ('${THREAD}', '${body}')`)
+  const payload = await got
+  assert.equal(payload.eventType, 'INSERT')
+  assert.equal(payload.schema, 'public')
+  assert.equal(payload.table, 'messages')
+  assert.equal(payload.new.sender_id, BASIL)
+  assert.match(payload.commit_timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+  await new Promise((r) => setTimeout(r, 700))
+  assert.equal(strangerHeard, 0, 'a stranger hears nothing of the thread')
+})
