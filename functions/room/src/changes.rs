@@ -2,9 +2,8 @@
 //! database change matches, and the delivery frame's payload, as realtime-js expects them
 //! (PROTOCOL.md, "Postgres changes").
 //!
-//! Platform-free and tested natively. Not wired into joins yet: until the change feed
-//! delivers (issue "Live database changes"), a join with bindings is still refused as
-//! `NotImplemented` rather than accepted and left silent.
+//! Platform-free and tested natively; the room object hosts it (`room_object`: bindings at
+//! join, deliveries from the feed).
 
 use serde_json::{json, Map, Value};
 

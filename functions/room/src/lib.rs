@@ -4,8 +4,7 @@
 //! carries out the [`Effect`]s they return.
 //!
 //! Map of the crate:
-//! - [`changes`]: `postgres_changes` bindings, filters, matching and delivery payloads
-//!   (not wired into joins until the change feed delivers).
+//! - [`changes`]: `postgres_changes` bindings, filters, matching and delivery payloads.
 //! - [`member`]: what the room remembers about one socket ([`Member`], [`Channel`]).
 //! - [`identity`]: the verified claims a channel runs on.
 //! - [`join_config`]: the `config` of a `phx_join`, with the lenient booleans clients send.
