@@ -19,6 +19,11 @@ const INTERNAL_URL: &str = "https://feed.internal";
 /// The one feed object's name.
 const FEED_NAME: &str = "feed";
 const ROOMS_KEY: &str = "rooms";
+/// Batches a room could not take yet, per room, kept until it can (`pending:<room>`).
+const PENDING_PREFIX: &str = "pending:";
+/// Most changes kept for one room that cannot take them; past it the oldest are dropped
+/// (and logged): a room that stays broken must not grow the feed's storage for ever.
+const MAX_PENDING: usize = 10_000;
 /// Most changes one read takes; a full batch is followed by the next read at once.
 const BATCH: i32 = 500;
 
@@ -73,12 +78,21 @@ pub struct Feed {
     /// Column names and types per `schema.table`, read once per object.
     columns: RefCell<HashMap<String, Vec<(String, String)>>>,
     poll_ms: u64,
+    /// Whether the last read failed: rooms were told, and will be told when it recovers.
+    failing: std::cell::Cell<bool>,
 }
 
 impl DurableObject for Feed {
     fn new(state: State, env: Env) -> Self {
         let poll_ms = settings::text(&env, "FEED_POLL_MS").and_then(|v| v.trim().parse().ok()).unwrap_or(100);
-        Feed { state, env, db: db::KeptConnection::default(), columns: RefCell::new(HashMap::new()), poll_ms }
+        Feed {
+            state,
+            env,
+            db: db::KeptConnection::default(),
+            columns: RefCell::new(HashMap::new()),
+            poll_ms,
+            failing: std::cell::Cell::new(false),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -113,8 +127,13 @@ impl DurableObject for Feed {
         if rooms.is_empty() {
             return Response::ok("idle");
         }
+        // What rooms could not take before goes first, in order.
+        self.redeliver(&mut rooms).await?;
         let next = match self.read().await {
             Ok(changes) => {
+                if self.failing.replace(false) {
+                    self.tell_rooms(&rooms, None).await;
+                }
                 let full = changes.len() as i32 == BATCH;
                 self.deliver(&changes, &mut rooms).await?;
                 if full {
@@ -125,6 +144,9 @@ impl DurableObject for Feed {
             }
             Err(e) => {
                 worker::console_error!("feed: cannot read changes: {e}");
+                if !self.failing.replace(true) {
+                    self.tell_rooms(&rooms, Some(&e)).await;
+                }
                 1000
             }
         };
@@ -243,7 +265,8 @@ impl Feed {
     }
 
     /// Hands each room the changes of the tables it is interested in; forgets rooms that
-    /// answer that nobody there listens any more.
+    /// answer that nobody there listens any more, and keeps what a room could not take
+    /// (it could not check its subscribers' rights) for the next round.
     async fn deliver(&self, changes: &[FeedChange], rooms: &mut BTreeMap<String, Vec<String>>) -> Result<()> {
         if changes.is_empty() {
             return Ok(());
@@ -263,20 +286,86 @@ impl Feed {
             if wanted.is_empty() {
                 continue;
             }
+            if self.has_pending(room).await {
+                // Behind older changes still waiting: keep the order.
+                self.keep_pending(room, wanted).await?;
+                continue;
+            }
             let batch = Batch { changes: wanted, columns: columns.clone() };
             match send_batch(&self.env, room, &batch).await {
                 Ok(410) => gone.push(room.clone()),
-                Ok(_) => {}
-                Err(e) => worker::console_error!("feed: cannot reach room {room}: {e}"),
+                Ok(status) if status < 300 => {}
+                outcome => {
+                    worker::console_warn!("feed: room {room} could not take a batch ({outcome:?}); kept for later");
+                    self.keep_pending(room, batch.changes).await?;
+                }
             }
         }
-        if !gone.is_empty() {
-            for room in gone {
-                rooms.remove(&room);
+        self.forget_rooms(rooms, gone).await
+    }
+
+    /// Sends each room what it could not take before, oldest first.
+    async fn redeliver(&self, rooms: &mut BTreeMap<String, Vec<String>>) -> Result<()> {
+        let mut gone = Vec::new();
+        for room in rooms.keys() {
+            let key = format!("{PENDING_PREFIX}{room}");
+            let Some(changes) = self.state.storage().get::<Vec<FeedChange>>(&key).await.ok().flatten() else {
+                continue;
+            };
+            let batch = Batch { columns: self.columns_of(&changes).await, changes };
+            match send_batch(&self.env, room, &batch).await {
+                Ok(410) => gone.push(room.clone()),
+                Ok(status) if status < 300 => {
+                    self.state.storage().delete(&key).await?;
+                }
+                _ => {}
             }
-            self.state.storage().put(ROOMS_KEY, &*rooms).await?;
         }
-        Ok(())
+        self.forget_rooms(rooms, gone).await
+    }
+
+    async fn has_pending(&self, room: &str) -> bool {
+        matches!(self.state.storage().get::<Vec<FeedChange>>(&format!("{PENDING_PREFIX}{room}")).await, Ok(Some(_)))
+    }
+
+    async fn keep_pending(&self, room: &str, changes: Vec<FeedChange>) -> Result<()> {
+        let key = format!("{PENDING_PREFIX}{room}");
+        let mut pending = self.state.storage().get::<Vec<FeedChange>>(&key).await.ok().flatten().unwrap_or_default();
+        pending.extend(changes);
+        if pending.len() > MAX_PENDING {
+            let dropped = pending.len() - MAX_PENDING;
+            worker::console_error!("feed: room {room} cannot take changes; dropped the oldest {dropped}");
+            pending.drain(..dropped);
+        }
+        self.state.storage().put(&key, &pending).await
+    }
+
+    async fn forget_rooms(&self, rooms: &mut BTreeMap<String, Vec<String>>, gone: Vec<String>) -> Result<()> {
+        if gone.is_empty() {
+            return Ok(());
+        }
+        for room in gone {
+            rooms.remove(&room);
+            self.state.storage().delete(&format!("{PENDING_PREFIX}{room}")).await?;
+        }
+        self.state.storage().put(ROOMS_KEY, &*rooms).await
+    }
+
+    /// Tells every registered room that the feed cannot read the database (`Some`), or
+    /// can again (`None`); rooms pass it on to their subscribers as a `system` message.
+    async fn tell_rooms(&self, rooms: &BTreeMap<String, Vec<String>>, error: Option<&str>) {
+        let body = serde_json::json!({"ok": error.is_none(), "error": error}).to_string();
+        for room in rooms.keys() {
+            let sent = async {
+                let stub = self.env.durable_object("ROOMS")?.get_by_name(room)?;
+                let mut init = RequestInit::new();
+                init.with_method(worker::Method::Post).with_body(Some(body.clone().into()));
+                stub.fetch_with_request(Request::new_with_init("https://room.internal/feed-status", &init)?).await
+            };
+            if let Err(e) = sent.await {
+                worker::console_warn!("feed: cannot tell room {room} about the database: {e}");
+            }
+        }
     }
 }
 

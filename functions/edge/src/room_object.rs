@@ -254,6 +254,7 @@ impl DurableObject for Room {
             }
             "/broadcast" => self.server_broadcast(req).await,
             "/changes" => self.receive_changes(req).await,
+            "/feed-status" => self.feed_status(req).await,
             _ => Response::error("not found", 404),
         }
     }
@@ -940,6 +941,40 @@ impl Room {
                 let frame = reply::push(&w.topic, w.join_ref.as_deref(), event::POSTGRES_CHANGES, payload);
                 self.send(&w.ws, &Wire::Text(frame.encode(w.vsn)));
             }
+        }
+        self.drop_closed().await?;
+        Response::empty().map(|r| r.with_status(204))
+    }
+
+    /// The feed lost (or regained) the database: every channel with bindings hears it as
+    /// a `system` message of the postgres_changes extension.
+    async fn feed_status(&self, mut req: Request) -> Result<Response> {
+        let status: Value = req.json().await.unwrap_or(Value::Null);
+        let ok = status["ok"].as_bool().unwrap_or(false);
+        let message =
+            if ok { "Subscribed to PostgreSQL".to_string() } else { JoinError::DatabaseUnavailable.to_string() };
+        let listeners: Vec<(WebSocket, String, Option<String>, Vsn)> = self
+            .roster
+            .borrow()
+            .as_ref()
+            .map(|r| {
+                r.entries
+                    .values()
+                    .filter_map(|e| {
+                        let channel = e.member.channel.as_ref()?;
+                        channel
+                            .bindings
+                            .iter()
+                            .any(|b| b.rule.is_some())
+                            .then(|| (e.ws.clone(), e.topic.clone(), channel.join_ref.clone(), e.member.vsn))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (ws, topic, join_ref, vsn) in listeners {
+            let status = if ok { "ok" } else { "error" };
+            let frame = reply::extension_status(&topic, join_ref.as_deref(), event::POSTGRES_CHANGES, status, &message);
+            self.send(&ws, &Wire::Text(frame.encode(vsn)));
         }
         self.drop_closed().await?;
         Response::empty().map(|r| r.with_status(204))

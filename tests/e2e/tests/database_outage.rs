@@ -36,6 +36,12 @@ async fn database_outage_gives_503_then_recovers() {
     let known_inbox = format!("realtime:user:{known_id}");
     let mut known = e2e::Client::connect_with_token(&known_token, realtime_protocol::Vsn::V2).await;
     let known_ref = known.join(&known_inbox, json!({"private": true, "broadcast": {"self": true}})).await;
+    // A subscriber to database changes, told when the feed loses and regains the database.
+    let thread = "aaaaaaaa-0000-4000-8000-000000000001";
+    let mut watcher = e2e::Client::connect(e2e::ADA, realtime_protocol::Vsn::V2).await;
+    let binding =
+        json!({"event": "INSERT", "schema": "public", "table": "messages", "filter": format!("thread_id=eq.{thread}")});
+    watcher.join(&e2e::unique_topic("outage-changes"), json!({"postgres_changes": [binding]})).await;
 
     pg(&["stop", &data]);
     let body = health_until(503, Duration::from_secs(15)).await;
@@ -65,9 +71,38 @@ async fn database_outage_gives_503_then_recovers() {
     let mut second = e2e::Client::connect_with_token(&known_token, realtime_protocol::Vsn::V2).await;
     second.join(&known_inbox, json!({"private": true})).await;
 
+    let lost = watcher
+        .recv_until("the feed's outage notice", |f| f.event == "system" && f.payload["extension"] == "postgres_changes")
+        .await;
+    assert_eq!(lost.payload["status"], "error");
+    assert_eq!(lost.payload["message"], "DatabaseConnectionIssue: Could not check access to this channel, retry");
+
     pg(&["start", &data, &port]);
     let body = health_until(200, Duration::from_secs(30)).await;
     assert_eq!(body["database"]["ok"], true);
+    let back = watcher
+        .recv_until("the feed's recovery notice", |f| {
+            f.event == "system" && f.payload["extension"] == "postgres_changes"
+        })
+        .await;
+    assert_eq!(back.payload["status"], "ok");
+    // Changes flow again once the database is back.
+    let url = std::env::var("E2E_DATABASE_URL").expect("E2E_DATABASE_URL");
+    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("postgres is back");
+    tokio::spawn(connection);
+    let body_text = format!("after the outage {}", e2e::now());
+    db.execute(
+        "insert into public.messages (thread_id, sender_id, body) values ($1::text::uuid, $2::text::uuid, $3)",
+        &[&thread, &e2e::ADA, &body_text],
+    )
+    .await
+    .expect("insert after the outage");
+    let delivered = watcher
+        .recv_until("the change after the outage", |f| {
+            f.event == "postgres_changes" && f.payload["data"]["record"]["body"] == body_text.as_str()
+        })
+        .await;
+    assert_eq!(delivered.payload["data"]["type"], "INSERT");
     let (_, reply) = client.join_payload(&fresh_inbox, json!({"config": {"private": true}})).await;
     assert_eq!(reply["status"], "ok", "the same socket joins once the database is back: {reply:?}");
 }
