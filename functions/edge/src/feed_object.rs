@@ -9,6 +9,7 @@
 //! changes any more.
 
 use crate::{clock, db, settings};
+use realtime_protocol::Topic;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::cell::RefCell;
@@ -26,6 +27,12 @@ const PENDING_PREFIX: &str = "pending:";
 const MAX_PENDING: usize = 10_000;
 /// Most changes one read takes; a full batch is followed by the next read at once.
 const BATCH: i32 = 500;
+/// The interest of a room with any joined channel: broadcasts from the database
+/// (`realtime.send`) go to the room of their topic.
+pub const BROADCASTS: &str = "realtime.messages";
+/// Every this many polls, registered rooms are asked whether anyone is still there, so
+/// the feed goes back to sleep when they all left.
+const CHECK_ROOMS_EVERY: u32 = 300;
 
 /// What a room tells the feed when a channel joins with bindings.
 #[derive(Serialize, Deserialize)]
@@ -80,6 +87,7 @@ pub struct Feed {
     poll_ms: u64,
     /// Whether the last read failed: rooms were told, and will be told when it recovers.
     failing: std::cell::Cell<bool>,
+    polls: std::cell::Cell<u32>,
 }
 
 impl DurableObject for Feed {
@@ -92,6 +100,7 @@ impl DurableObject for Feed {
             columns: RefCell::new(HashMap::new()),
             poll_ms,
             failing: std::cell::Cell::new(false),
+            polls: std::cell::Cell::new(0),
         }
     }
 
@@ -126,6 +135,14 @@ impl DurableObject for Feed {
         let mut rooms = self.rooms().await?;
         if rooms.is_empty() {
             return Response::ok("idle");
+        }
+        let polls = self.polls.get().wrapping_add(1);
+        self.polls.set(polls);
+        if polls.is_multiple_of(CHECK_ROOMS_EVERY) {
+            self.check_rooms(&mut rooms).await?;
+            if rooms.is_empty() {
+                return Response::ok("idle");
+            }
         }
         // What rooms could not take before goes first, in order.
         self.redeliver(&mut rooms).await?;
@@ -271,11 +288,13 @@ impl Feed {
         if changes.is_empty() {
             return Ok(());
         }
+        self.deliver_broadcasts(changes).await;
         let columns = self.columns_of(changes).await;
         let mut gone = Vec::new();
         for (room, interests) in rooms.iter() {
             let wanted: Vec<FeedChange> = changes
                 .iter()
+                .filter(|c| !is_broadcast(c))
                 .filter(|c| {
                     interests
                         .iter()
@@ -340,15 +359,79 @@ impl Feed {
         self.state.storage().put(&key, &pending).await
     }
 
+    /// Rooms that answered that no channel there has bindings any more lose their table
+    /// interests; one that still has channels keeps listening for broadcasts.
     async fn forget_rooms(&self, rooms: &mut BTreeMap<String, Vec<String>>, gone: Vec<String>) -> Result<()> {
         if gone.is_empty() {
             return Ok(());
         }
         for room in gone {
+            self.state.storage().delete(&format!("{PENDING_PREFIX}{room}")).await?;
+            let keep_broadcasts = rooms.get(&room).is_some_and(|i| i.iter().any(|i| i == BROADCASTS));
+            if keep_broadcasts {
+                rooms.insert(room, vec![BROADCASTS.to_string()]);
+            } else {
+                rooms.remove(&room);
+            }
+        }
+        self.state.storage().put(ROOMS_KEY, &*rooms).await
+    }
+
+    /// Asks every registered room whether any channel is still joined there; forgets those
+    /// that say no, so the feed sleeps once everyone left.
+    async fn check_rooms(&self, rooms: &mut BTreeMap<String, Vec<String>>) -> Result<()> {
+        let mut empty = Vec::new();
+        for room in rooms.keys() {
+            let asked = async {
+                let stub = self.env.durable_object("ROOMS")?.get_by_name(room)?;
+                stub.fetch_with_str("https://room.internal/listening").await.map(|r| r.status_code())
+            };
+            if let Ok(410) = asked.await {
+                empty.push(room.clone());
+            }
+        }
+        if empty.is_empty() {
+            return Ok(());
+        }
+        for room in empty {
             rooms.remove(&room);
             self.state.storage().delete(&format!("{PENDING_PREFIX}{room}")).await?;
         }
         self.state.storage().put(ROOMS_KEY, &*rooms).await
+    }
+
+    /// Broadcasts from the database (`realtime.send`) go to the room of their topic, in
+    /// the order they were committed.
+    async fn deliver_broadcasts(&self, changes: &[FeedChange]) {
+        let mut by_room: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for c in changes.iter().filter(|c| is_broadcast(c) && c.op == "INSERT") {
+            let Some(record) = &c.record else { continue };
+            let Some(topic) = record.get("topic").and_then(Value::as_str).and_then(|t| Topic::parse(t).ok()) else {
+                continue;
+            };
+            let private = record.get("private").and_then(Value::as_bool).unwrap_or(true);
+            by_room.entry(topic.room_name(private)).or_default().push(serde_json::json!({
+                "topic": topic.full(),
+                "event": record.get("event").cloned().unwrap_or(Value::Null),
+                "payload": record.get("payload").cloned().unwrap_or(Value::Null),
+                "id": record.get("id").map(|id| match id {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }),
+            }));
+        }
+        for (room, messages) in by_room {
+            let body = Value::Array(messages).to_string();
+            let sent = async {
+                let stub = self.env.durable_object("ROOMS")?.get_by_name(&room)?;
+                let mut init = RequestInit::new();
+                init.with_method(worker::Method::Post).with_body(Some(body.into()));
+                stub.fetch_with_request(Request::new_with_init("https://room.internal/db-broadcast", &init)?).await
+            };
+            if let Err(e) = sent.await {
+                worker::console_warn!("feed: cannot hand broadcasts to room {room}: {e}");
+            }
+        }
     }
 
     /// Tells every registered room that the feed cannot read the database (`Some`), or
@@ -367,6 +450,10 @@ impl Feed {
             }
         }
     }
+}
+
+fn is_broadcast(c: &FeedChange) -> bool {
+    c.schema == "realtime" && c.table == "messages"
 }
 
 async fn send_batch(env: &Env, room: &str, batch: &Batch) -> Result<u16> {

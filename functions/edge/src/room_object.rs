@@ -219,6 +219,8 @@ pub struct Room {
     decisions: RefCell<Decisions>,
     /// Sockets the room closed during a fan-out, to forget once it is over.
     closing: RefCell<Vec<WebSocket>>,
+    /// Whether the feed knows this room listens (once per wake-up).
+    announced: std::cell::Cell<bool>,
 }
 
 impl DurableObject for Room {
@@ -236,6 +238,7 @@ impl DurableObject for Room {
             db: db::KeptConnection::default(),
             decisions: RefCell::new(Decisions::default()),
             closing: RefCell::new(Vec::new()),
+            announced: std::cell::Cell::new(false),
         }
     }
 
@@ -255,6 +258,12 @@ impl DurableObject for Room {
             "/broadcast" => self.server_broadcast(req).await,
             "/changes" => self.receive_changes(req).await,
             "/feed-status" => self.feed_status(req).await,
+            "/db-broadcast" => self.database_broadcast(req).await,
+            "/listening" => {
+                let anyone =
+                    self.roster.borrow().as_ref().is_some_and(|r| r.entries.values().any(|e| e.member.is_joined()));
+                Response::empty().map(|r| r.with_status(if anyone { 204 } else { 410 }))
+            }
             _ => Response::error("not found", 404),
         }
     }
@@ -339,7 +348,9 @@ impl Room {
         match inbound {
             Inbound::Text(frame) if frame.event == event::JOIN => {
                 let admission = self.admit(&key, &frame).await;
-                self.run(&key, |member, topic, ctx| rules::join(member, topic, frame, admission, ctx)).await
+                self.run(&key, |member, topic, ctx| rules::join(member, topic, frame, admission, ctx)).await?;
+                self.announce_to_feed(&key).await;
+                Ok(())
             }
             Inbound::Text(frame) if frame.event == event::ACCESS_TOKEN => {
                 if self.answered_by(&key, rules::refresh_budget).await? {
@@ -941,6 +952,44 @@ impl Room {
                 let frame = reply::push(&w.topic, w.join_ref.as_deref(), event::POSTGRES_CHANGES, payload);
                 self.send(&w.ws, &Wire::Text(frame.encode(w.vsn)));
             }
+        }
+        self.drop_closed().await?;
+        Response::empty().map(|r| r.with_status(204))
+    }
+
+    /// After the first join since the room woke up: tells the feed someone listens here, so
+    /// broadcasts from the database reach this room's topic.
+    async fn announce_to_feed(&self, key: &str) {
+        if self.announced.get() || !self.with_entry(key, |e| e.member.is_joined()).unwrap_or(false) {
+            return;
+        }
+        let Some((topic, private)) = self.with_entry(key, |e| (e.topic.clone(), e.member.room_private)) else { return };
+        let Ok(topic) = Topic::parse(&topic) else { return };
+        let registration = crate::feed_object::Registration {
+            room: topic.room_name(private),
+            interests: vec![crate::feed_object::BROADCASTS.to_string()],
+        };
+        match crate::feed_object::register(&self.env, &registration).await {
+            Ok(()) => self.announced.set(true),
+            Err(e) => worker::console_error!("room: cannot register with the feed: {e}"),
+        }
+    }
+
+    /// Broadcasts from the database (`realtime.send`), in commit order: fanned out to every
+    /// joined channel as Supabase delivers them, with the message id in payload and meta.
+    async fn database_broadcast(&self, mut req: Request) -> Result<Response> {
+        let Ok(messages) = req.json::<Vec<Value>>().await else {
+            return Response::error("bad broadcasts", 400);
+        };
+        for m in messages {
+            let (Some(topic), Some(event)) = (m["topic"].as_str(), m["event"].as_str()) else { continue };
+            let id = m["id"].clone();
+            let mut payload = m["payload"].as_object().cloned().unwrap_or_default();
+            payload.insert("id".into(), id.clone());
+            let message = json!({"type": "broadcast", "event": event, "payload": payload, "meta": {"id": id}});
+            let Value::Object(message) = message else { continue };
+            self.stats.borrow_mut().messages_in += 1;
+            self.fan_out(&Outbound::from_json(topic, message).encode(), None);
         }
         self.drop_closed().await?;
         Response::empty().map(|r| r.with_status(204))
