@@ -210,70 +210,26 @@ impl Feed {
     async fn read(&self) -> std::result::Result<Vec<FeedChange>, String> {
         let mut guard = self.db.lock(&self.env).await.map_err(|e| e.to_string())?;
         let Some(client) = guard.as_mut() else { return Err("no connection".into()) };
-        let rows = client
-            .query(
-                "select feed_position,
-                        to_char(committed_at at time zone 'utc', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
-                        schema_name, table_name, op, pk::text, record::text, old_record::text
-                   from feed.read($1)",
-                &[&BATCH],
-            )
-            .await;
-        let rows = match rows {
-            Ok(rows) => rows,
+        match fetch(client, Source::Next(BATCH)).await {
+            Ok(changes) => Ok(changes),
             Err(e) => {
-                *guard = None;
-                return Err(e.to_string());
+                if e.as_db_error().is_none() {
+                    *guard = None;
+                }
+                Err(e.to_string())
             }
-        };
-        let object = |text: Option<String>| text.and_then(|t| serde_json::from_str::<Map<String, Value>>(&t).ok());
-        rows.iter()
-            .map(|r| {
-                Ok(FeedChange {
-                    position: r.try_get(0).map_err(|e| e.to_string())?,
-                    commit_timestamp: r.try_get(1).map_err(|e| e.to_string())?,
-                    schema: r.try_get(2).map_err(|e| e.to_string())?,
-                    table: r.try_get(3).map_err(|e| e.to_string())?,
-                    op: r.try_get(4).map_err(|e| e.to_string())?,
-                    pk: object(r.try_get(5).map_err(|e| e.to_string())?).unwrap_or_default(),
-                    record: object(r.try_get(6).map_err(|e| e.to_string())?),
-                    old_record: object(r.try_get(7).map_err(|e| e.to_string())?),
-                })
-            })
-            .collect()
+        }
     }
 
     /// Column names and types of the tables in `changes`, from the cache or one query.
     async fn columns_of(&self, changes: &[FeedChange]) -> HashMap<String, Vec<(String, String)>> {
-        let mut wanted: Vec<String> = changes.iter().map(|c| format!("{}.{}", c.schema, c.table)).collect();
-        wanted.sort();
-        wanted.dedup();
+        let wanted = tables_of(changes);
         let missing: Vec<String> = wanted.iter().filter(|t| !self.columns.borrow().contains_key(*t)).cloned().collect();
         if !missing.is_empty() {
             if let Ok(mut guard) = self.db.lock(&self.env).await {
                 if let Some(client) = guard.as_mut() {
-                    let rows = client
-                        .query(
-                            "select n.nspname || '.' || c.relname, a.attname::text, t.typname::text
-                               from pg_catalog.pg_attribute a
-                               join pg_catalog.pg_class c on c.oid = a.attrelid
-                               join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-                               join pg_catalog.pg_type t on t.oid = a.atttypid
-                              where n.nspname || '.' || c.relname = any($1) and a.attnum > 0 and not a.attisdropped
-                              order by 1, a.attnum",
-                            &[&missing],
-                        )
-                        .await
-                        .unwrap_or_default();
-                    let mut cache = self.columns.borrow_mut();
-                    for r in rows {
-                        let (Ok(table), Ok(name), Ok(kind)) =
-                            (r.try_get::<_, String>(0), r.try_get::<_, String>(1), r.try_get::<_, String>(2))
-                        else {
-                            continue;
-                        };
-                        cache.entry(table).or_default().push((name, kind));
-                    }
+                    let found = table_columns(client, &missing).await;
+                    self.columns.borrow_mut().extend(found);
                 }
             }
         }
@@ -450,6 +406,82 @@ impl Feed {
             }
         }
     }
+}
+
+/// Where changes are read from.
+pub enum Source {
+    /// The next batch of newly committed changes, numbered now (the feed object only).
+    Next(i32),
+    /// Changes already numbered, after a position (a channel catching up).
+    After(i64, i32),
+}
+
+/// Reads changes from the feed, formatted for rooms.
+pub async fn fetch(
+    client: &tokio_postgres::Client,
+    source: Source,
+) -> std::result::Result<Vec<FeedChange>, tokio_postgres::Error> {
+    const COLUMNS: &str = "select feed_position,
+                                  to_char(committed_at at time zone 'utc', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
+                                  schema_name, table_name, op, pk::text, record::text, old_record::text";
+    let rows = match source {
+        Source::Next(max) => client.query(&format!("{COLUMNS} from feed.read($1)"), &[&max]).await?,
+        Source::After(after, max) => {
+            client.query(&format!("{COLUMNS} from feed.since($1, $2)"), &[&after, &max]).await?
+        }
+    };
+    let object = |text: Option<String>| text.and_then(|t| serde_json::from_str::<Map<String, Value>>(&t).ok());
+    rows.iter()
+        .map(|r| {
+            Ok(FeedChange {
+                position: r.try_get(0)?,
+                commit_timestamp: r.try_get(1)?,
+                schema: r.try_get(2)?,
+                table: r.try_get(3)?,
+                op: r.try_get(4)?,
+                pk: object(r.try_get(5)?).unwrap_or_default(),
+                record: object(r.try_get(6)?),
+                old_record: object(r.try_get(7)?),
+            })
+        })
+        .collect()
+}
+
+/// `schema.table` of each change, once each.
+pub fn tables_of(changes: &[FeedChange]) -> Vec<String> {
+    let mut tables: Vec<String> = changes.iter().map(|c| format!("{}.{}", c.schema, c.table)).collect();
+    tables.sort();
+    tables.dedup();
+    tables
+}
+
+/// Column names and types (`pg_type.typname`) of `tables` (`schema.table`), in order.
+pub async fn table_columns(
+    client: &tokio_postgres::Client,
+    tables: &[String],
+) -> HashMap<String, Vec<(String, String)>> {
+    let rows = client
+        .query(
+            "select n.nspname || '.' || c.relname, a.attname::text, t.typname::text
+               from pg_catalog.pg_attribute a
+               join pg_catalog.pg_class c on c.oid = a.attrelid
+               join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+               join pg_catalog.pg_type t on t.oid = a.atttypid
+              where n.nspname || '.' || c.relname = any($1) and a.attnum > 0 and not a.attisdropped
+              order by 1, a.attnum",
+            &[&tables],
+        )
+        .await
+        .unwrap_or_default();
+    let mut columns: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for r in rows {
+        if let (Ok(table), Ok(name), Ok(kind)) =
+            (r.try_get::<_, String>(0), r.try_get::<_, String>(1), r.try_get::<_, String>(2))
+        {
+            columns.entry(table).or_default().push((name, kind));
+        }
+    }
+    columns
 }
 
 fn is_broadcast(c: &FeedChange) -> bool {

@@ -221,6 +221,12 @@ pub struct Room {
     closing: RefCell<Vec<WebSocket>>,
     /// Whether the feed knows this room listens (once per wake-up).
     announced: std::cell::Cell<bool>,
+    /// Channels catching up (`postgres_changes_replay`): live deliveries wait here, by
+    /// socket, until the replay has sent everything before them.
+    replaying: RefCell<HashMap<String, Vec<(i64, Wire)>>>,
+    /// The last change position sent to each socket: a batch in flight from the feed that
+    /// a replay already covered is not sent twice.
+    delivered: RefCell<HashMap<String, i64>>,
 }
 
 impl DurableObject for Room {
@@ -239,6 +245,8 @@ impl DurableObject for Room {
             decisions: RefCell::new(Decisions::default()),
             closing: RefCell::new(Vec::new()),
             announced: std::cell::Cell::new(false),
+            replaying: RefCell::new(HashMap::new()),
+            delivered: RefCell::new(HashMap::new()),
         }
     }
 
@@ -350,6 +358,7 @@ impl Room {
                 let admission = self.admit(&key, &frame).await;
                 self.run(&key, |member, topic, ctx| rules::join(member, topic, frame, admission, ctx)).await?;
                 self.announce_to_feed(&key).await;
+                self.replay_changes(&key).await;
                 Ok(())
             }
             Inbound::Text(frame) if frame.event == event::ACCESS_TOKEN => {
@@ -776,6 +785,7 @@ impl Room {
     async fn drop_socket(&self, ws: &WebSocket) -> Result<()> {
         self.ensure_roster().await?;
         let Some(key) = self.key_of(ws) else { return Ok(()) };
+        self.delivered.borrow_mut().remove(&key);
         self.run(&key, |member, _, _| rules::disconnect(member)).await?;
         if let Some(roster) = self.roster.borrow_mut().as_mut() {
             roster.entries.remove(&key);
@@ -863,6 +873,7 @@ impl Room {
         let changes: Vec<room::changes::Change> =
             batch.changes.iter().filter_map(crate::feed_object::as_change).collect();
         struct Wanted {
+            key: String,
             ws: WebSocket,
             topic: String,
             join_ref: Option<String>,
@@ -875,7 +886,7 @@ impl Room {
         let mut wanted = Vec::new();
         let mut listening = false;
         if let Some(roster) = self.roster.borrow().as_ref() {
-            for entry in roster.entries.values() {
+            for (key, entry) in &roster.entries {
                 let Some(channel) = entry.member.channel.as_ref() else { continue };
                 if channel.bindings.iter().all(|b| b.rule.is_none()) {
                     continue;
@@ -898,6 +909,7 @@ impl Room {
                     claim_sets.len() - 1
                 });
                 wanted.push(Wanted {
+                    key: key.clone(),
                     ws: entry.ws.clone(),
                     topic: entry.topic.clone(),
                     join_ref: channel.join_ref.clone(),
@@ -935,6 +947,9 @@ impl Room {
         for w in &wanted {
             for (i, ids) in &w.matches {
                 let change = &changes[*i];
+                if self.delivered.borrow().get(&w.key).is_some_and(|last| change.position <= *last) {
+                    continue;
+                }
                 let deleted = change.op == room::changes::Op::Delete;
                 if !deleted && !visible.contains(&(w.claim_set, *i)) {
                     continue;
@@ -950,11 +965,132 @@ impl Room {
                 };
                 let payload = room::changes::delivery(ids, &shown, columns);
                 let frame = reply::push(&w.topic, w.join_ref.as_deref(), event::POSTGRES_CHANGES, payload);
-                self.send(&w.ws, &Wire::Text(frame.encode(w.vsn)));
+                let wire = Wire::Text(frame.encode(w.vsn));
+                match self.replaying.borrow_mut().get_mut(&w.key) {
+                    // Behind a replay in progress: sent once it has caught up.
+                    Some(queue) => queue.push((change.position, wire)),
+                    None => {
+                        self.send(&w.ws, &wire);
+                        self.delivered.borrow_mut().insert(w.key.clone(), change.position);
+                    }
+                }
             }
         }
         self.drop_closed().await?;
         Response::empty().map(|r| r.with_status(204))
+    }
+
+    /// A channel that joined with `postgres_changes_replay.after` first receives every
+    /// later change its bindings match and its subscriber may see, in order; live changes
+    /// arriving meanwhile wait and follow, without the ones the replay already covered. If
+    /// the feed no longer keeps changes that far back, the channel is told to reload.
+    async fn replay_changes(&self, key: &str) {
+        let Some((ws, topic, vsn, channel)) = self
+            .with_entry(key, |e| e.member.channel.clone().map(|c| (e.ws.clone(), e.topic.clone(), e.member.vsn, c)))
+            .flatten()
+        else {
+            return;
+        };
+        let Some(after) = channel.config.changes_after else { return };
+        if channel.bindings.iter().all(|b| b.rule.is_none()) {
+            return;
+        }
+        self.replaying.borrow_mut().insert(key.to_string(), Vec::new());
+        let system = |status: &str, message: &str| {
+            let frame =
+                reply::extension_status(&topic, channel.join_ref.as_deref(), event::POSTGRES_CHANGES, status, message);
+            Wire::Text(frame.encode(vsn))
+        };
+        let mut covered = after;
+        let outcome = self.replay_from(&ws, &topic, vsn, &channel, after, &mut covered).await;
+        match outcome {
+            Ok(true) => {}
+            Ok(false) => self.send(
+                &ws,
+                &system("error", &format!("ReplayUnavailable: changes after position {after} are no longer kept; reload from the database")),
+            ),
+            Err(e) => {
+                worker::console_error!("room: replay failed: {e}");
+                self.send(&ws, &system("error", &JoinError::DatabaseUnavailable.to_string()));
+            }
+        }
+        let queued = self.replaying.borrow_mut().remove(key).unwrap_or_default();
+        for (position, wire) in queued {
+            if position > covered {
+                self.send(&ws, &wire);
+                covered = position;
+            }
+        }
+        self.delivered.borrow_mut().insert(key.to_string(), covered);
+    }
+
+    /// Sends the changes after `after` to one channel, page by page; `covered` ends at the
+    /// last position read. Ok(false): the feed no longer keeps changes that far back.
+    async fn replay_from(
+        &self,
+        ws: &WebSocket,
+        topic: &str,
+        vsn: Vsn,
+        channel: &room::Channel,
+        after: i64,
+        covered: &mut i64,
+    ) -> std::result::Result<bool, String> {
+        const PAGE: i32 = 500;
+        loop {
+            let (page, columns, kept_from) = {
+                let mut guard = self.db.lock(&self.env).await.map_err(|e| e.to_string())?;
+                let Some(client) = guard.as_mut() else { return Err("no connection".into()) };
+                let kept: Option<i64> = if *covered == after {
+                    client
+                        .query_one(
+                            "select case when (select last_position from feed.cursor) > $1
+                                         then coalesce((select min(feed_position) from feed.changes
+                                                         where feed_position is not null), 9223372036854775807)
+                                    end",
+                            &[&after],
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .try_get(0)
+                        .map_err(|e| e.to_string())?
+                } else {
+                    None
+                };
+                let page = crate::feed_object::fetch(client, crate::feed_object::Source::After(*covered, PAGE))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let columns = crate::feed_object::table_columns(client, &crate::feed_object::tables_of(&page)).await;
+                (page, columns, kept)
+            };
+            if kept_from.is_some_and(|first| first > after + 1) {
+                return Ok(false);
+            }
+            let changes: Vec<room::changes::Change> = page.iter().filter_map(crate::feed_object::as_change).collect();
+            let claims = [(channel.identity.role.clone(), channel.identity.claims.clone())];
+            let visible = self.visible(&claims, &changes).await?;
+            let empty = Vec::new();
+            for (i, change) in changes.iter().enumerate() {
+                let ids: Vec<u32> = channel.bindings.iter().filter(|b| b.matches(change)).map(|b| b.id).collect();
+                let deleted = change.op == room::changes::Op::Delete;
+                if ids.is_empty() || (!deleted && !visible.contains(&(0, i))) {
+                    continue;
+                }
+                let mut shown = change.clone();
+                if deleted {
+                    shown.old_record = page.get(i).map(|f| f.pk.clone());
+                }
+                let columns = columns.get(&format!("{}.{}", change.schema, change.table)).unwrap_or(&empty);
+                let payload = room::changes::delivery(&ids, &shown, columns);
+                let frame = reply::push(topic, channel.join_ref.as_deref(), event::POSTGRES_CHANGES, payload);
+                self.send(ws, &Wire::Text(frame.encode(vsn)));
+            }
+            if let Some(last) = page.last() {
+                *covered = last.position;
+            }
+            if page.len() < PAGE as usize {
+                return Ok(true);
+            }
+        }
     }
 
     /// After the first join since the room woke up: tells the feed someone listens here, so

@@ -30,6 +30,7 @@
 //! | a binding whose filter does not parse | after the join reply | `system` (extension `postgres_changes`) error `Error parsing \`filter\` params: ...`; the channel stays joined |
 //! | a binding on a table the feed does not publish, or a filter on an unknown column | after the join reply | `system` (extension `postgres_changes`) error `Unable to subscribe to changes with given parameters. ...` |
 //! | the database cannot be asked who may see a batch of changes | server push | `system` (extension `postgres_changes`) error `DatabaseConnectionIssue: ...` |
+//! | `postgres_changes_replay.after` older than the feed keeps | after the join reply | `system` (extension `postgres_changes`) error `ReplayUnavailable: changes after position N are no longer kept; reload from the database` |
 //! | events faster than allowed for a user | any push | `system` error `Too many messages per second`, then `phx_close` |
 //! | presence calls over budget | `presence` | reply error and `system` error `Client presence rate limit exceeded` |
 //! | broadcast payload over the size limit | `broadcast` | ack reply `{"status":"error","response":"payload_size_exceeded"}`, else dropped |

@@ -325,6 +325,9 @@ pub fn delivery(ids: &[u32], change: &Change, columns: &[(String, String)]) -> M
     data.insert("record".into(), change.record.clone().map_or(json!({}), Value::Object));
     data.insert("old_record".into(), change.old_record.clone().map_or(json!({}), Value::Object));
     data.insert("errors".into(), Value::Null);
+    // Where the change stands in the feed: a reconnecting client passes the last one it saw
+    // as `config.postgres_changes_replay.after` to receive what it missed.
+    data.insert("position".into(), json!(change.position));
     let mut payload = Map::new();
     payload.insert("ids".into(), json!(ids));
     payload.insert("data".into(), Value::Object(data));
@@ -435,7 +438,8 @@ mod tests {
             json!({"ids": [1, 2], "data": {
                 "schema": "public", "table": "messages", "commit_timestamp": "2026-11-26T20:00:00.000Z",
                 "type": "UPDATE", "columns": [{"name": "id", "type": "uuid"}, {"name": "body", "type": "text"}],
-                "record": {"id": "m1", "body": "new"}, "old_record": {"id": "m1", "body": "old"}, "errors": null
+                "record": {"id": "m1", "body": "new"}, "old_record": {"id": "m1", "body": "old"}, "errors": null,
+                "position": 7
             }})
         );
     }

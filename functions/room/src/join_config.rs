@@ -17,6 +17,11 @@ pub struct JoinConfig {
     pub presence_enabled: bool,
     /// Authorized by policy rather than open to every holder of a valid token.
     pub private: bool,
+    /// `config.postgres_changes_replay.after`: the last change position the client saw;
+    /// the channel first receives every later change its bindings match, then the live
+    /// stream, with no gap and nothing twice.
+    #[serde(default)]
+    pub changes_after: Option<i64>,
 }
 
 impl JoinConfig {
@@ -40,6 +45,7 @@ impl JoinConfig {
                 .unwrap_or_default(),
             presence_enabled: field(presence, "enabled").unwrap_or(false),
             private: config.and_then(|c| c.get("private")).map(flag).unwrap_or(false),
+            changes_after: section("postgres_changes_replay").and_then(|r| r.get("after")).and_then(Value::as_i64),
         }
     }
 }
