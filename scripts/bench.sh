@@ -48,4 +48,8 @@ log "fan-out: $SUBSCRIBERS subscribers, $RATE msg/s for $SECONDS_PER_RUN s, vsn 
 "$bench" bare "http://127.0.0.1:$BARE_PORT" "$SUBSCRIBERS" "$RATE" "$SECONDS_PER_RUN"
 "$bench" direct "http://127.0.0.1:$EDGE_PORT" "$SUBSCRIBERS" "$RATE" "$SECONDS_PER_RUN"
 "$bench" edge "http://127.0.0.1:$EDGE_PORT" "$SUBSCRIBERS" "$RATE" "$SECONDS_PER_RUN"
+log "many publishers: 10 at 90 msg/s on one topic with 40 listeners (cut_off should be 0)"
+(cd "$ROOT" && cargo build --quiet --release -p e2e --bin crowd_bench)
+"$ROOT/target/release/crowd_bench" edge "http://127.0.0.1:$EDGE_PORT" 10 90 40 5
+"$ROOT/target/release/crowd_bench" direct "http://127.0.0.1:$EDGE_PORT" 10 90 40 5
 "$bench" edge "http://127.0.0.1:$EDGE_PORT" "$SUBSCRIBERS" $((RATE * 2 / 5)) "$SECONDS_PER_RUN"
