@@ -48,3 +48,56 @@ test('postgres_changes: an insert through the database reaches the participant, 
   await new Promise((r) => setTimeout(r, 700))
   assert.equal(strangerHeard, 0, 'a stranger hears nothing of the thread')
 })
+
+test('the conversation screen hook: a new message, its edit and its tombstone arrive in order', async () => {
+  const name = uniqueName('conversation')
+  const tag = `screen ${name}`
+  const events = []
+  const channel = (await make(ADA)).channel(name)
+  const done = waitFor('the tombstone', (finish) =>
+    channel.on('postgres_changes', { event: '*', schema: 'public', table: 'messages', filter: `thread_id=eq.${THREAD}` }, (p) => {
+      const body = p.new?.body ?? ''
+      if (p.eventType === 'INSERT' && body === tag) events.push(['INSERT', body, p.new.id])
+      if (p.eventType === 'UPDATE' && p.old?.body === tag) events.push(['UPDATE', body, p.new.id])
+      if (p.eventType === 'UPDATE' && p.old?.body === `${tag} (edited)` && p.new.deleted_at) {
+        events.push(['TOMBSTONE', body, p.new.id])
+        finish()
+      }
+    }),
+  )
+  await subscribed(channel)
+  await new Promise((r) => setTimeout(r, 300))
+  asUser(BASIL, `insert into public.messages (thread_id, body) values ('${THREAD}', '${tag}')`)
+  asUser(BASIL, `update public.messages set body = '${tag} (edited)' where body = '${tag}'`)
+  asUser(BASIL, `update public.messages set deleted_at = now() where body = '${tag} (edited)'`)
+  await done
+  assert.deepEqual(events.map((e) => e[0]), ['INSERT', 'UPDATE', 'TOMBSTONE'])
+  assert.equal(events[1][1], `${tag} (edited)`)
+  assert.equal(events[2][1], '', 'a tombstone keeps its place and blanks the body')
+  assert.ok(events.every((e) => e[2] === events[0][2]), 'one message throughout')
+})
+
+test('the notification centre hook: the recipient hears a new notification, nobody else does', async () => {
+  const name = uniqueName('inbox')
+  const title = `hello ${name}`
+  const filter = `recipient_id=eq.${ADA}`
+  const ada = (await make(ADA)).channel(name)
+  const got = waitFor('the notification', (done) =>
+    ada.on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'live_notifications', filter }, (p) => {
+      if (p.new.title === title) done(p)
+    }),
+  )
+  const basil = (await make(BASIL)).channel(name)
+  let basilHeard = 0
+  basil.on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'live_notifications', filter }, () => basilHeard++)
+  await subscribed(ada)
+  await subscribed(basil)
+  await new Promise((r) => setTimeout(r, 300))
+  // Notifications are created by the backend (the service role), as the edge functions will.
+  execFileSync('psql', [process.env.E2E_DATABASE_URL, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c',
+    `insert into public.live_notifications (recipient_id, kind, title) values ('${ADA}', 'system', '${title}')`], { stdio: 'pipe' })
+  const payload = await got
+  assert.equal(payload.new.recipient_id, ADA)
+  await new Promise((r) => setTimeout(r, 700))
+  assert.equal(basilHeard, 0, "Basil's policies do not show him Ada's notifications")
+})

@@ -85,6 +85,8 @@ pub struct Feed {
     /// Column names and types per `schema.table`, read once per object.
     columns: RefCell<HashMap<String, Vec<(String, String)>>>,
     poll_ms: u64,
+    /// How long numbered changes are kept for replay (`FEED_RETENTION_HOURS`, default 24).
+    retention_hours: i32,
     /// Whether the last read failed: rooms were told, and will be told when it recovers.
     failing: std::cell::Cell<bool>,
     polls: std::cell::Cell<u32>,
@@ -93,12 +95,15 @@ pub struct Feed {
 impl DurableObject for Feed {
     fn new(state: State, env: Env) -> Self {
         let poll_ms = settings::text(&env, "FEED_POLL_MS").and_then(|v| v.trim().parse().ok()).unwrap_or(100);
+        let retention_hours =
+            settings::text(&env, "FEED_RETENTION_HOURS").and_then(|v| v.trim().parse().ok()).unwrap_or(24);
         Feed {
             state,
             env,
             db: db::KeptConnection::default(),
             columns: RefCell::new(HashMap::new()),
             poll_ms,
+            retention_hours,
             failing: std::cell::Cell::new(false),
             polls: std::cell::Cell::new(0),
         }
@@ -123,6 +128,7 @@ impl DurableObject for Feed {
                     // Changes made while nobody listened are numbered but not delivered:
                     // a channel hears what happens after it joined.
                     self.skip_backlog().await;
+                    self.trim().await;
                 }
                 self.poll_soon(0).await?;
                 Response::empty().map(|r| r.with_status(204))
@@ -139,6 +145,7 @@ impl DurableObject for Feed {
         let polls = self.polls.get().wrapping_add(1);
         self.polls.set(polls);
         if polls.is_multiple_of(CHECK_ROOMS_EVERY) {
+            self.trim().await;
             self.check_rooms(&mut rooms).await?;
             if rooms.is_empty() {
                 return Response::ok("idle");
@@ -191,6 +198,17 @@ impl Feed {
         // A Number, not a BigInt: `new Date(BigInt)` throws through wasm.
         let date = js_sys::Date::new(&js_sys::Number::from(at));
         self.state.storage().set_alarm(worker::ScheduledTime::new(date)).await
+    }
+
+    /// Forgets numbered changes older than the retention window; a replay from before it
+    /// gets `ReplayUnavailable`, never a silent gap.
+    async fn trim(&self) {
+        let Ok(mut guard) = self.db.lock(&self.env).await else { return };
+        let Some(client) = guard.as_mut() else { return };
+        let kept = client.query_one("select feed.trim(make_interval(hours => $1))", &[&self.retention_hours]).await;
+        if let Err(e) = kept {
+            worker::console_warn!("feed: cannot trim the change log: {e}");
+        }
     }
 
     async fn skip_backlog(&self) {
