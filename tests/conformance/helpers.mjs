@@ -40,6 +40,18 @@ export async function client(sub, options = {}) {
   return c
 }
 
+// A `client` maker whose clients are all disconnected when the test file ends (pass
+// node:test's `after`).
+export function clientsClosedAfter(after) {
+  const clients = []
+  after(() => clients.forEach((c) => c.disconnect()))
+  return async (...args) => {
+    const c = await client(...args)
+    clients.push(c)
+    return c
+  }
+}
+
 // Subscribes once and records every status the channel reports.
 export function join(channel) {
   const statuses = []

@@ -3,17 +3,11 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { ADA, BASIL, client, subscribed, waitFor, uniqueName } from './helpers.mjs'
+import { ADA, BASIL, clientsClosedAfter, subscribed, waitFor, uniqueName } from './helpers.mjs'
 
 const THREAD = 'aaaaaaaa-0000-4000-8000-000000000001'
 const STRANGER = '55555555-5555-4555-8555-555555555555'
-const clients = []
-const make = async (...args) => {
-  const c = await client(...args)
-  clients.push(c)
-  return c
-}
-after(() => clients.forEach((c) => c.disconnect()))
+const make = clientsClosedAfter(after)
 
 // A write as PostgREST makes it: the authenticated role with the user's claims, through psql.
 function asUser(sub, sql) {

@@ -1,15 +1,9 @@
 // Conformance: the pinned @supabase/realtime-js, unmodified, against wrangler dev.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { ADA, BASIL, client, join, subscribed, waitFor, uniqueName, userToken, sign, sleep } from './helpers.mjs'
+import { ADA, BASIL, client, clientsClosedAfter, join, subscribed, waitFor, uniqueName, userToken, sign, sleep } from './helpers.mjs'
 
-const clients = []
-const make = async (...args) => {
-  const c = await client(...args)
-  clients.push(c)
-  return c
-}
-after(() => clients.forEach((c) => c.disconnect()))
+const make = clientsClosedAfter(after)
 
 test('subscribe reports SUBSCRIBED and unsubscribe answers ok then CLOSED', async () => {
   const c = await make(ADA)
@@ -145,7 +139,7 @@ test('supabase-js pointed at the edge URL: realtime is served here, REST passes 
     auth: { persistSession: false, autoRefreshToken: false },
     realtime: { heartbeatIntervalMs: 2000 },
   })
-  clients.push(supabase.realtime)
+  after(() => supabase.realtime.disconnect())
   // What supabase-js does on sign-in.
   await supabase.realtime.setAuth(userToken(ADA))
   const { data, error } = await supabase.from('profiles').select('username')

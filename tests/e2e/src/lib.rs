@@ -359,3 +359,12 @@ pub async fn assert_still_serving() {
     assert_eq!(got.payload["payload"]["ok"], true, "a fresh client is served after the attack");
     c.close().await;
 }
+
+/// A connection to the test database as its owner (`E2E_DATABASE_URL`), for tests that
+/// write the way psql, PostgREST or a cron job would.
+pub async fn database() -> tokio_postgres::Client {
+    let (client, connection) =
+        tokio_postgres::connect(&required("E2E_DATABASE_URL"), tokio_postgres::NoTls).await.expect("postgres");
+    tokio::spawn(connection);
+    client
+}

@@ -185,9 +185,7 @@ async fn token_refresh_floods_end_the_channel_and_reuse_one_database_connection(
 
 /// Client connections the database has right now.
 async fn database_connections() -> i64 {
-    let url = std::env::var("E2E_DATABASE_URL").expect("E2E_DATABASE_URL: run with `make test`");
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("postgres");
-    tokio::spawn(connection);
+    let client = e2e::database().await;
     let row = client
         .query_one("select count(*) from pg_stat_activity where backend_type = 'client backend'", &[])
         .await

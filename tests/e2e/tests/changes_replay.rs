@@ -9,13 +9,6 @@ use std::time::Duration;
 
 const THREAD: &str = "aaaaaaaa-0000-4000-8000-000000000001";
 
-async fn database() -> tokio_postgres::Client {
-    let url = std::env::var("E2E_DATABASE_URL").expect("E2E_DATABASE_URL: run with `make test`");
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("postgres");
-    tokio::spawn(connection);
-    client
-}
-
 async fn say(db: &tokio_postgres::Client, body: &str) {
     db.execute(
         "insert into public.messages (thread_id, sender_id, body) values ($1::text::uuid, $2::text::uuid, $3)",
@@ -47,7 +40,7 @@ async fn deliveries(c: &mut Client, tag: &str, quiet: Duration) -> Vec<(i64, Str
 
 #[tokio::test]
 async fn a_rejoining_channel_gets_what_it_missed_in_order_then_the_live_stream_nothing_twice() {
-    let db = database().await;
+    let db = e2e::database().await;
     let tag = unique_topic("replay");
     let topic = unique_topic("replay-room");
     let mut first = Client::connect(ADA, Vsn::V2).await;

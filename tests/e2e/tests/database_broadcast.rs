@@ -7,16 +7,9 @@ use realtime_protocol::Vsn;
 use serde_json::json;
 use std::time::Duration;
 
-async fn database() -> tokio_postgres::Client {
-    let url = std::env::var("E2E_DATABASE_URL").expect("E2E_DATABASE_URL: run with `make test`");
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("postgres");
-    tokio::spawn(connection);
-    client
-}
-
 /// `realtime.send` as `user` (the authenticated role with the user's claims).
 async fn send_as(user: &str, payload: &str, event: &str, topic: &str, private: bool) -> Result<(), String> {
-    let mut db = database().await;
+    let mut db = e2e::database().await;
     let tx = db.transaction().await.expect("begin");
     let claims = json!({"sub": user, "role": "authenticated", "aud": "authenticated"}).to_string();
     tx.execute("select set_config('request.jwt.claims', $1, true)", &[&claims]).await.expect("claims");

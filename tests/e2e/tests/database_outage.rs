@@ -87,9 +87,7 @@ async fn database_outage_gives_503_then_recovers() {
         .await;
     assert_eq!(back.payload["status"], "ok");
     // Changes flow again once the database is back.
-    let url = std::env::var("E2E_DATABASE_URL").expect("E2E_DATABASE_URL");
-    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("postgres is back");
-    tokio::spawn(connection);
+    let db = e2e::database().await;
     let body_text = format!("after the outage {}", e2e::now());
     db.execute(
         "insert into public.messages (thread_id, sender_id, body) values ($1::text::uuid, $2::text::uuid, $3)",

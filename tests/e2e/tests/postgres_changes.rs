@@ -10,16 +10,9 @@ use std::time::Duration;
 const THREAD: &str = "aaaaaaaa-0000-4000-8000-000000000001";
 const DILL: &str = "44444444-4444-4444-8444-444444444444";
 
-async fn database() -> tokio_postgres::Client {
-    let url = std::env::var("E2E_DATABASE_URL").expect("E2E_DATABASE_URL: run with `make test`");
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("postgres");
-    tokio::spawn(connection);
-    client
-}
-
 /// Runs `sql` as `user` the way PostgREST does: the authenticated role and the user's claims.
 async fn as_user(user: &str, sql: &str) {
-    let mut db = database().await;
+    let mut db = e2e::database().await;
     let tx = db.transaction().await.expect("begin");
     let claims = json!({"sub": user, "role": "authenticated", "aud": "authenticated"}).to_string();
     tx.execute("select set_config('request.jwt.claims', $1, true)", &[&claims]).await.expect("claims");
