@@ -1,0 +1,430 @@
+//! The room's side of the change feed: `postgres_changes` bindings at join (checked
+//! against the published schema, registered with the feed), batches from the feed matched
+//! and RLS-checked in one query, replay on join, broadcasts from the database, and the
+//! feed's database status passed on to subscribers.
+
+use super::{Room, MAX_BINDINGS};
+use realtime_protocol::{event, reply, JoinError, Topic, Vsn};
+use room::handle::Admission;
+use room::{Outbound, Wire};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use worker::{Request, Response, Result, WebSocket};
+
+impl Room {
+    /// Reads a join's `postgres_changes` bindings, checks each names a published table
+    /// (and its filter a column of it), and registers the room with the feed.
+    pub(super) async fn bind_changes(
+        &self,
+        topic: &Topic,
+        private: bool,
+        requested: &[Value],
+        admission: &mut Admission,
+    ) -> std::result::Result<(), JoinError> {
+        if requested.len() > MAX_BINDINGS {
+            return Err(JoinError::InvalidJoin(format!("at most {MAX_BINDINGS} postgres_changes bindings")));
+        }
+        let (mut bindings, errors) = room::changes::Binding::parse_all(requested);
+        let mut messages: Vec<String> = errors.iter().map(|(_, e)| e.to_string()).collect();
+        let mut interests = Vec::new();
+        for binding in bindings.iter_mut() {
+            let Some(rule) = binding.rule.clone() else { continue };
+            let Some(table) = rule.table.clone() else {
+                interests.push(format!("{}.*", rule.schema));
+                continue;
+            };
+            let columns = self.published_columns(&rule.schema, &table).await.map_err(|e| {
+                worker::console_error!("room: cannot check bindings: {e}");
+                JoinError::DatabaseUnavailable
+            })?;
+            let servable =
+                columns.as_ref().is_some_and(|cols| rule.filter.as_ref().is_none_or(|f| cols.contains(&f.column)));
+            if servable {
+                interests.push(format!("{}.{table}", rule.schema));
+            } else {
+                messages.push(rule.unavailable(&binding.requested).to_string());
+                binding.rule = None;
+            }
+        }
+        if !interests.is_empty() {
+            let registration = crate::feed_object::Registration { room: topic.room_name(private), interests };
+            crate::feed_object::register(&self.env, &registration).await.map_err(|e| {
+                worker::console_error!("room: cannot register with the feed: {e}");
+                JoinError::RoomUnavailable
+            })?;
+        }
+        admission.bindings = bindings;
+        admission.binding_errors = messages;
+        Ok(())
+    }
+
+    /// The columns of `schema.table` if the change feed publishes it, else None.
+    async fn published_columns(&self, schema: &str, table: &str) -> std::result::Result<Option<Vec<String>>, String> {
+        let mut guard = self.db.lock(&self.env).await.map_err(|e| e.to_string())?;
+        let Some(client) = guard.as_mut() else { return Err("no connection".into()) };
+        let row = client
+            .query_one(
+                "select array_agg(a.attname::text) from pg_catalog.pg_attribute a
+                  where a.attrelid = to_regclass(format('%I.%I', $1::text, $2::text)) and a.attnum > 0
+                    and not a.attisdropped
+                    and exists (select 1 from pg_catalog.pg_trigger t
+                                 where t.tgrelid = a.attrelid and t.tgfoid = 'feed.capture'::regproc)",
+                &[&schema, &table],
+            )
+            .await;
+        match row {
+            Ok(row) => row.try_get::<_, Option<Vec<String>>>(0).map_err(|e| e.to_string()),
+            Err(e) => {
+                if e.as_db_error().is_none() {
+                    *guard = None;
+                }
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// A batch from the feed: each joined channel gets the changes its bindings match and
+    /// its subscriber may select, checked for the whole batch in one query
+    /// (`feed.visible`). A DELETE cannot be checked (the row is gone): it carries only the
+    /// primary key. 410 tells the feed nobody here listens any more.
+    pub(super) async fn receive_changes(&self, mut req: Request) -> Result<Response> {
+        let Ok(batch) = req.json::<crate::feed_object::Batch>().await else {
+            return Response::error("bad batch", 400);
+        };
+        let changes: Vec<room::changes::Change> =
+            batch.changes.iter().filter_map(crate::feed_object::as_change).collect();
+        struct Wanted {
+            key: String,
+            ws: WebSocket,
+            topic: String,
+            join_ref: Option<String>,
+            vsn: Vsn,
+            claim_set: usize,
+            /// (change index, binding ids)
+            matches: Vec<(usize, Vec<u32>)>,
+        }
+        let mut claim_sets: Vec<(String, String)> = Vec::new();
+        let mut wanted = Vec::new();
+        let mut listening = false;
+        if let Some(roster) = self.roster.borrow().as_ref() {
+            for (key, entry) in &roster.entries {
+                let Some(channel) = entry.member.channel.as_ref() else { continue };
+                if channel.bindings.iter().all(|b| b.rule.is_none()) {
+                    continue;
+                }
+                listening = true;
+                let matches: Vec<(usize, Vec<u32>)> = changes
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, c)| {
+                        let ids: Vec<u32> = channel.bindings.iter().filter(|b| b.matches(c)).map(|b| b.id).collect();
+                        (!ids.is_empty()).then_some((i, ids))
+                    })
+                    .collect();
+                if matches.is_empty() {
+                    continue;
+                }
+                let claims = (channel.identity.role.clone(), channel.identity.claims.clone());
+                let claim_set = claim_sets.iter().position(|c| *c == claims).unwrap_or_else(|| {
+                    claim_sets.push(claims);
+                    claim_sets.len() - 1
+                });
+                wanted.push(Wanted {
+                    key: key.clone(),
+                    ws: entry.ws.clone(),
+                    topic: entry.topic.clone(),
+                    join_ref: channel.join_ref.clone(),
+                    vsn: entry.member.vsn,
+                    claim_set,
+                    matches,
+                });
+            }
+        }
+        if !listening {
+            return Response::empty().map(|r| r.with_status(410));
+        }
+        if wanted.is_empty() {
+            return Response::empty().map(|r| r.with_status(204));
+        }
+        let visible = match self.visible(&claim_sets, &changes).await {
+            Ok(visible) => visible,
+            Err(e) => {
+                worker::console_error!("room: cannot check who may see changes: {e}");
+                for w in &wanted {
+                    let frame = reply::extension_status(
+                        &w.topic,
+                        w.join_ref.as_deref(),
+                        event::POSTGRES_CHANGES,
+                        "error",
+                        &JoinError::DatabaseUnavailable.to_string(),
+                    );
+                    self.send(&w.ws, &Wire::Text(frame.encode(w.vsn)));
+                }
+                self.drop_closed().await?;
+                return Response::error("database unavailable", 503);
+            }
+        };
+        let empty = Vec::new();
+        for w in &wanted {
+            for (i, ids) in &w.matches {
+                let change = &changes[*i];
+                if self.delivered.borrow().get(&w.key).is_some_and(|last| change.position <= *last) {
+                    continue;
+                }
+                let deleted = change.op == room::changes::Op::Delete;
+                if !deleted && !visible.contains(&(w.claim_set, *i)) {
+                    continue;
+                }
+                let columns = batch.columns.get(&format!("{}.{}", change.schema, change.table)).unwrap_or(&empty);
+                let shown = if deleted {
+                    // Only the key: nobody's right to the deleted row can be checked.
+                    let mut c = change.clone();
+                    c.old_record = batch.changes.get(*i).map(|f| f.pk.clone());
+                    c
+                } else {
+                    change.clone()
+                };
+                let payload = room::changes::delivery(ids, &shown, columns);
+                let frame = reply::push(&w.topic, w.join_ref.as_deref(), event::POSTGRES_CHANGES, payload);
+                let wire = Wire::Text(frame.encode(w.vsn));
+                match self.replaying.borrow_mut().get_mut(&w.key) {
+                    // Behind a replay in progress: sent once it has caught up.
+                    Some(queue) => queue.push((change.position, wire)),
+                    None => {
+                        self.send(&w.ws, &wire);
+                        self.delivered.borrow_mut().insert(w.key.clone(), change.position);
+                    }
+                }
+            }
+        }
+        self.drop_closed().await?;
+        Response::empty().map(|r| r.with_status(204))
+    }
+
+    /// A channel that joined with `postgres_changes_replay.after` first receives every
+    /// later change its bindings match and its subscriber may see, in order; live changes
+    /// arriving meanwhile wait and follow, without the ones the replay already covered. If
+    /// the feed no longer keeps changes that far back, the channel is told to reload.
+    pub(super) async fn replay_changes(&self, key: &str) {
+        let Some((ws, topic, vsn, channel)) = self
+            .with_entry(key, |e| e.member.channel.clone().map(|c| (e.ws.clone(), e.topic.clone(), e.member.vsn, c)))
+            .flatten()
+        else {
+            return;
+        };
+        let Some(after) = channel.config.changes_after else { return };
+        if channel.bindings.iter().all(|b| b.rule.is_none()) {
+            return;
+        }
+        self.replaying.borrow_mut().insert(key.to_string(), Vec::new());
+        let system = |status: &str, message: &str| {
+            let frame =
+                reply::extension_status(&topic, channel.join_ref.as_deref(), event::POSTGRES_CHANGES, status, message);
+            Wire::Text(frame.encode(vsn))
+        };
+        let mut covered = after;
+        let outcome = self.replay_from(&ws, &topic, vsn, &channel, after, &mut covered).await;
+        match outcome {
+            Ok(true) => {}
+            Ok(false) => self.send(
+                &ws,
+                &system("error", &format!("ReplayUnavailable: changes after position {after} are no longer kept; reload from the database")),
+            ),
+            Err(e) => {
+                worker::console_error!("room: replay failed: {e}");
+                self.send(&ws, &system("error", &JoinError::DatabaseUnavailable.to_string()));
+            }
+        }
+        let queued = self.replaying.borrow_mut().remove(key).unwrap_or_default();
+        for (position, wire) in queued {
+            if position > covered {
+                self.send(&ws, &wire);
+                covered = position;
+            }
+        }
+        self.delivered.borrow_mut().insert(key.to_string(), covered);
+    }
+
+    /// Sends the changes after `after` to one channel, page by page; `covered` ends at the
+    /// last position read. Ok(false): the feed no longer keeps changes that far back.
+    async fn replay_from(
+        &self,
+        ws: &WebSocket,
+        topic: &str,
+        vsn: Vsn,
+        channel: &room::Channel,
+        after: i64,
+        covered: &mut i64,
+    ) -> std::result::Result<bool, String> {
+        const PAGE: i32 = 500;
+        loop {
+            let (page, columns, kept_from) = {
+                let mut guard = self.db.lock(&self.env).await.map_err(|e| e.to_string())?;
+                let Some(client) = guard.as_mut() else { return Err("no connection".into()) };
+                let kept: Option<i64> = if *covered == after {
+                    client
+                        .query_one(
+                            "select case when (select last_position from feed.cursor) > $1
+                                         then coalesce((select min(feed_position) from feed.changes
+                                                         where feed_position is not null), 9223372036854775807)
+                                    end",
+                            &[&after],
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .try_get(0)
+                        .map_err(|e| e.to_string())?
+                } else {
+                    None
+                };
+                let page = crate::feed_object::fetch(client, crate::feed_object::Source::After(*covered, PAGE))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let columns = crate::feed_object::table_columns(client, &crate::feed_object::tables_of(&page)).await;
+                (page, columns, kept)
+            };
+            if kept_from.is_some_and(|first| first > after + 1) {
+                return Ok(false);
+            }
+            let changes: Vec<room::changes::Change> = page.iter().filter_map(crate::feed_object::as_change).collect();
+            let claims = [(channel.identity.role.clone(), channel.identity.claims.clone())];
+            let visible = self.visible(&claims, &changes).await?;
+            let empty = Vec::new();
+            for (i, change) in changes.iter().enumerate() {
+                let ids: Vec<u32> = channel.bindings.iter().filter(|b| b.matches(change)).map(|b| b.id).collect();
+                let deleted = change.op == room::changes::Op::Delete;
+                if ids.is_empty() || (!deleted && !visible.contains(&(0, i))) {
+                    continue;
+                }
+                let mut shown = change.clone();
+                if deleted {
+                    shown.old_record = page.get(i).map(|f| f.pk.clone());
+                }
+                let columns = columns.get(&format!("{}.{}", change.schema, change.table)).unwrap_or(&empty);
+                let payload = room::changes::delivery(&ids, &shown, columns);
+                let frame = reply::push(topic, channel.join_ref.as_deref(), event::POSTGRES_CHANGES, payload);
+                self.send(ws, &Wire::Text(frame.encode(vsn)));
+            }
+            if let Some(last) = page.last() {
+                *covered = last.position;
+            }
+            if page.len() < PAGE as usize {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// After the first join since the room woke up: tells the feed someone listens here, so
+    /// broadcasts from the database reach this room's topic.
+    pub(super) async fn announce_to_feed(&self, key: &str) {
+        if self.announced.get() || !self.with_entry(key, |e| e.member.is_joined()).unwrap_or(false) {
+            return;
+        }
+        let Some((topic, private)) = self.with_entry(key, |e| (e.topic.clone(), e.member.room_private)) else { return };
+        let Ok(topic) = Topic::parse(&topic) else { return };
+        let registration = crate::feed_object::Registration {
+            room: topic.room_name(private),
+            interests: vec![crate::feed_object::BROADCASTS.to_string()],
+        };
+        match crate::feed_object::register(&self.env, &registration).await {
+            Ok(()) => self.announced.set(true),
+            Err(e) => worker::console_error!("room: cannot register with the feed: {e}"),
+        }
+    }
+
+    /// Broadcasts from the database (`realtime.send`), in commit order: fanned out to every
+    /// joined channel as Supabase delivers them, with the message id in payload and meta.
+    pub(super) async fn database_broadcast(&self, mut req: Request) -> Result<Response> {
+        let Ok(messages) = req.json::<Vec<Value>>().await else {
+            return Response::error("bad broadcasts", 400);
+        };
+        for m in messages {
+            let (Some(topic), Some(event)) = (m["topic"].as_str(), m["event"].as_str()) else { continue };
+            let id = m["id"].clone();
+            let mut payload = m["payload"].as_object().cloned().unwrap_or_default();
+            payload.insert("id".into(), id.clone());
+            let message = json!({"type": "broadcast", "event": event, "payload": payload, "meta": {"id": id}});
+            let Value::Object(message) = message else { continue };
+            self.stats.borrow_mut().messages_in += 1;
+            self.fan_out(&Outbound::from_json(topic, message).encode(), None);
+        }
+        self.drop_closed().await?;
+        Response::empty().map(|r| r.with_status(204))
+    }
+
+    /// The feed lost (or regained) the database: every channel with bindings hears it as
+    /// a `system` message of the postgres_changes extension.
+    pub(super) async fn feed_status(&self, mut req: Request) -> Result<Response> {
+        let status: Value = req.json().await.unwrap_or(Value::Null);
+        let ok = status["ok"].as_bool().unwrap_or(false);
+        let message =
+            if ok { "Subscribed to PostgreSQL".to_string() } else { JoinError::DatabaseUnavailable.to_string() };
+        let listeners: Vec<(WebSocket, String, Option<String>, Vsn)> = self
+            .roster
+            .borrow()
+            .as_ref()
+            .map(|r| {
+                r.entries
+                    .values()
+                    .filter_map(|e| {
+                        let channel = e.member.channel.as_ref()?;
+                        channel
+                            .bindings
+                            .iter()
+                            .any(|b| b.rule.is_some())
+                            .then(|| (e.ws.clone(), e.topic.clone(), channel.join_ref.clone(), e.member.vsn))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (ws, topic, join_ref, vsn) in listeners {
+            let status = if ok { "ok" } else { "error" };
+            let frame = reply::extension_status(&topic, join_ref.as_deref(), event::POSTGRES_CHANGES, status, &message);
+            self.send(&ws, &Wire::Text(frame.encode(vsn)));
+        }
+        self.drop_closed().await?;
+        Response::empty().map(|r| r.with_status(204))
+    }
+
+    /// Which (claim set, change) pairs may be seen, in one query for the whole batch.
+    async fn visible(
+        &self,
+        claim_sets: &[(String, String)],
+        changes: &[room::changes::Change],
+    ) -> std::result::Result<HashSet<(usize, usize)>, String> {
+        let sets: Vec<Value> = claim_sets
+            .iter()
+            .map(|(role, claims)| {
+                json!({"role": role, "claims": serde_json::from_str::<Value>(claims).unwrap_or(Value::Null)})
+            })
+            .collect();
+        let rows: Vec<Value> = changes
+            .iter()
+            .map(|c| {
+                let pk = c.record.as_ref().or(c.old_record.as_ref()).cloned().unwrap_or_default();
+                json!({"schema": c.schema, "table": c.table, "pk": pk})
+            })
+            .collect();
+        let mut guard = self.db.lock(&self.env).await.map_err(|e| e.to_string())?;
+        let Some(client) = guard.as_mut() else { return Err("no connection".into()) };
+        let (sets, rows) = (Value::Array(sets).to_string(), Value::Array(rows).to_string());
+        match client
+            .query("select claim_set, change from feed.visible($1::text::jsonb, $2::text::jsonb)", &[&sets, &rows])
+            .await
+        {
+            Ok(found) => Ok(found
+                .iter()
+                .filter_map(|r| {
+                    let (Ok(set), Ok(change)) = (r.try_get::<_, i32>(0), r.try_get::<_, i32>(1)) else { return None };
+                    Some((set as usize, change as usize))
+                })
+                .collect()),
+            Err(e) => {
+                if e.as_db_error().is_none() {
+                    *guard = None;
+                }
+                Err(e.to_string())
+            }
+        }
+    }
+}
