@@ -2,7 +2,9 @@
 # `make bench`: fan-out figures for one topic, 200 subscribers, one publisher at 100
 # messages per second over vsn 2, for this project's realtime endpoint (per-topic socket
 # and multiplexed socket) and for a bare JavaScript broadcast room (bench/bare-room), all
-# served by wrangler dev on this machine. Prints figures; passes or fails on nothing.
+# served by wrangler dev on this machine; many publishers on one topic (crowd_bench); and
+# commit-to-delivery latency of database changes (changes_bench, with a PostgreSQL of its
+# own). Prints figures; passes or fails on nothing.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -12,24 +14,34 @@ RUN="$ROOT/.bench-run"
 "$ROOT/scripts/toolchain.sh"
 rm -rf "$RUN" && mkdir -p "$RUN"
 
+PG_PORT=54350
+PG_DATA="$(pg_data_dir "$RUN/pg" pg-bench)"
+DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
 PIDS=()
 cleanup() {
     trap - INT TERM EXIT
     for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    "$ROOT/scripts/pg.sh" stop "$PG_DATA" 2>/dev/null || true
 }
 trap cleanup INT TERM EXIT
 
-# The fan-out path needs no database; the Hyperdrive binding still wants a local string.
-CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE="postgres://postgres:postgres@127.0.0.1:1/none" \
+# A database of its own for the change-feed figures (the fan-out figures do not use it).
+"$ROOT/scripts/pg.sh" stop "$PG_DATA" 2>/dev/null || true
+rm -rf "$PG_DATA"
+PG_EXTRA_OPTS="-c fsync=off -c synchronous_commit=off" "$ROOT/scripts/pg.sh" start "$PG_DATA" "$PG_PORT"
+"$ROOT/scripts/db-setup.sh" "$DATABASE_URL"
+
+CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE="$DATABASE_URL" \
     setsid wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" --inspector-port 9250 --show-interactive-dev-session=false \
-    --persist-to "$RUN/edge-state" --var "JWT_SECRET:$DEFAULT_JWT_SECRET" >"$RUN/edge.log" 2>&1 &
+    --persist-to "$RUN/edge-state" --var "JWT_SECRET:$DEFAULT_JWT_SECRET" --var "DATABASE_URL:$DATABASE_URL" \
+    >"$RUN/edge.log" 2>&1 &
 PIDS+=($!)
 setsid wrangler dev -c "$ROOT/bench/bare-room/wrangler.toml" --ip 127.0.0.1 --port "$BARE_PORT" --inspector-port 9251 \
     --show-interactive-dev-session=false --persist-to "$RUN/bare-state" >"$RUN/bare.log" 2>&1 &
 PIDS+=($!)
 (cd "$ROOT" && cargo build --quiet --release -p e2e --bin fanout_bench)
-# Health answers 503 without a database; any answer means the Worker is up.
+# Any answer from health means the Worker is up.
 up() {
     local url="$1" pid="$2"
     for _ in $(seq 1 900); do
@@ -53,3 +65,7 @@ log "many publishers: 10 at 90 msg/s on one topic with 40 listeners (cut_off sho
 "$ROOT/target/release/crowd_bench" edge "http://127.0.0.1:$EDGE_PORT" 10 90 40 5
 "$ROOT/target/release/crowd_bench" direct "http://127.0.0.1:$EDGE_PORT" 10 90 40 5
 "$bench" edge "http://127.0.0.1:$EDGE_PORT" "$SUBSCRIBERS" $((RATE * 2 / 5)) "$SECONDS_PER_RUN"
+log "database changes: commit (psql, authenticated role) to postgres_changes delivery, 200 subscribers over 10 topics"
+(cd "$ROOT" && cargo build --quiet --release -p e2e --bin changes_bench)
+"$ROOT/target/release/changes_bench" "http://127.0.0.1:$EDGE_PORT" "$DATABASE_URL" 200 10 10 5
+"$ROOT/target/release/changes_bench" "http://127.0.0.1:$EDGE_PORT" "$DATABASE_URL" 200 10 100 5
