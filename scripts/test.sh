@@ -23,7 +23,7 @@ RUN="$ROOT/.test-run"
 export E2E_MAX_CHANNELS=10 E2E_MAX_USERS=5 E2E_MAX_PAYLOAD=65536 E2E_IDLE_TIMEOUT_MS=5000 \
     E2E_MAX_FRAME=262144 E2E_MAX_PRESENCE=8192 E2E_MAX_BUFFERED=1048576 E2E_TOKEN_REFRESHES=10
 # A stand-in for the Supabase project behind the pass-through (tests/e2e/stub_upstream.py).
-UPSTREAM_PORT="${TEST_UPSTREAM_PORT:-54340}"
+UPSTREAM_PORT="${TEST_UPSTREAM_PORT:-0}"   # 0: a free port chosen by the system
 JWT_SECRET="$DEFAULT_JWT_SECRET"
 DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
 
@@ -78,8 +78,11 @@ keys="$ROOT/functions/auth/testdata"
 JWKS="$(cd "$ROOT" && cargo run --quiet -p devtool -- jwks \
     --es256 "$keys/es256-test-only.pem" test-ec --rs256 "$keys/rs256-test-only.pem" test-rsa)"
 
-python3 "$ROOT/tests/e2e/stub_upstream.py" "$UPSTREAM_PORT" &
+python3 "$ROOT/tests/e2e/stub_upstream.py" "$UPSTREAM_PORT" "$RUN/upstream.port" &
 UPSTREAM_PID=$!
+for _ in $(seq 1 50); do [ -s "$RUN/upstream.port" ] && break; sleep 0.1; done
+[ -s "$RUN/upstream.port" ] || die "the stub upstream did not start"
+UPSTREAM_PORT="$(cat "$RUN/upstream.port")"
 
 log "starting wrangler dev on 127.0.0.1:$WORKER_PORT (builds the Worker first)"
 # Vars on the command line win over a developer's .dev.vars, which may point elsewhere.

@@ -5,6 +5,7 @@ array, as PostgREST answers a select). Listens on 127.0.0.1 only.
 Usage: python3 stub_upstream.py PORT
 """
 import json
+import os
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -40,4 +41,12 @@ class Echo(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Echo).serve_forever()
+    # Port 0 lets the system choose a free one (a fixed port in the ephemeral range can be
+    # taken by any outgoing connection of the moment); the port chosen is written to the
+    # file named by the second argument.
+    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Echo)
+    if len(sys.argv) > 2:
+        with open(sys.argv[2] + ".tmp", "w") as f:
+            f.write(str(server.server_address[1]))
+        os.replace(sys.argv[2] + ".tmp", sys.argv[2])
+    server.serve_forever()
