@@ -395,14 +395,7 @@ impl Feed {
             }));
         }
         for (room, messages) in by_room {
-            let body = Value::Array(messages).to_string();
-            let sent = async {
-                let stub = self.env.durable_object("ROOMS")?.get_by_name(&room)?;
-                let mut init = RequestInit::new();
-                init.with_method(worker::Method::Post).with_body(Some(body.into()));
-                stub.fetch_with_request(Request::new_with_init("https://room.internal/db-broadcast", &init)?).await
-            };
-            if let Err(e) = sent.await {
+            if let Err(e) = post_to_room(&self.env, &room, "/db-broadcast", Value::Array(messages).to_string()).await {
                 worker::console_warn!("feed: cannot hand broadcasts to room {room}: {e}");
             }
         }
@@ -413,13 +406,7 @@ impl Feed {
     async fn tell_rooms(&self, rooms: &BTreeMap<String, Vec<String>>, error: Option<&str>) {
         let body = serde_json::json!({"ok": error.is_none(), "error": error}).to_string();
         for room in rooms.keys() {
-            let sent = async {
-                let stub = self.env.durable_object("ROOMS")?.get_by_name(room)?;
-                let mut init = RequestInit::new();
-                init.with_method(worker::Method::Post).with_body(Some(body.clone().into()));
-                stub.fetch_with_request(Request::new_with_init("https://room.internal/feed-status", &init)?).await
-            };
-            if let Err(e) = sent.await {
+            if let Err(e) = post_to_room(&self.env, room, "/feed-status", body.clone()).await {
                 worker::console_warn!("feed: cannot tell room {room} about the database: {e}");
             }
         }
@@ -507,11 +494,17 @@ fn is_broadcast(c: &FeedChange) -> bool {
 }
 
 async fn send_batch(env: &Env, room: &str, batch: &Batch) -> Result<u16> {
-    let stub = env.durable_object("ROOMS")?.get_by_name(room)?;
     let body = serde_json::to_string(batch).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    post_to_room(env, room, "/changes", body).await
+}
+
+/// POSTs `body` to `path` of the room (Durable Object) named `room`; its status.
+async fn post_to_room(env: &Env, room: &str, path: &str, body: String) -> Result<u16> {
+    let stub = env.durable_object("ROOMS")?.get_by_name(room)?;
     let mut init = RequestInit::new();
     init.with_method(worker::Method::Post).with_body(Some(body.into()));
-    let response = stub.fetch_with_request(Request::new_with_init("https://room.internal/changes", &init)?).await?;
+    let response =
+        stub.fetch_with_request(Request::new_with_init(&format!("https://room.internal{path}"), &init)?).await?;
     Ok(response.status_code())
 }
 

@@ -4,11 +4,12 @@
 //! feed's database status passed on to subscribers.
 
 use super::{Room, MAX_BINDINGS};
+use crate::feed_object;
 use realtime_protocol::{event, reply, JoinError, Topic, Vsn};
 use room::handle::Admission;
 use room::{Outbound, Wire};
 use serde_json::{json, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use worker::{Request, Response, Result, WebSocket};
 
 impl Room {
@@ -164,7 +165,6 @@ impl Room {
                 return Response::error("database unavailable", 503);
             }
         };
-        let empty = Vec::new();
         for w in &wanted {
             for (i, ids) in &w.matches {
                 let change = &changes[*i];
@@ -175,18 +175,8 @@ impl Room {
                 if !deleted && !visible.contains(&(w.claim_set, *i)) {
                     continue;
                 }
-                let columns = batch.columns.get(&format!("{}.{}", change.schema, change.table)).unwrap_or(&empty);
-                let shown = if deleted {
-                    // Only the key: nobody's right to the deleted row can be checked.
-                    let mut c = change.clone();
-                    c.old_record = batch.changes.get(*i).map(|f| f.pk.clone());
-                    c
-                } else {
-                    change.clone()
-                };
-                let payload = room::changes::delivery(ids, &shown, columns);
-                let frame = reply::push(&w.topic, w.join_ref.as_deref(), event::POSTGRES_CHANGES, payload);
-                let wire = Wire::Text(frame.encode(w.vsn));
+                let Some(feed) = batch.changes.get(*i) else { continue };
+                let wire = change_frame(feed, change, ids, &batch.columns, &w.topic, w.join_ref.as_deref(), w.vsn);
                 match self.replaying.borrow_mut().get_mut(&w.key) {
                     // Behind a replay in progress: sent once it has caught up.
                     Some(queue) => queue.push((change.position, wire)),
@@ -289,21 +279,14 @@ impl Room {
             let changes: Vec<room::changes::Change> = page.iter().filter_map(crate::feed_object::as_change).collect();
             let claims = [(channel.identity.role.clone(), channel.identity.claims.clone())];
             let visible = self.visible(&claims, &changes).await?;
-            let empty = Vec::new();
             for (i, change) in changes.iter().enumerate() {
                 let ids: Vec<u32> = channel.bindings.iter().filter(|b| b.matches(change)).map(|b| b.id).collect();
                 let deleted = change.op == room::changes::Op::Delete;
                 if ids.is_empty() || (!deleted && !visible.contains(&(0, i))) {
                     continue;
                 }
-                let mut shown = change.clone();
-                if deleted {
-                    shown.old_record = page.get(i).map(|f| f.pk.clone());
-                }
-                let columns = columns.get(&format!("{}.{}", change.schema, change.table)).unwrap_or(&empty);
-                let payload = room::changes::delivery(&ids, &shown, columns);
-                let frame = reply::push(topic, channel.join_ref.as_deref(), event::POSTGRES_CHANGES, payload);
-                self.send(ws, &Wire::Text(frame.encode(vsn)));
+                let Some(feed) = page.get(i) else { continue };
+                self.send(ws, &change_frame(feed, change, &ids, &columns, topic, channel.join_ref.as_deref(), vsn));
             }
             if let Some(last) = page.last() {
                 *covered = last.position;
@@ -427,4 +410,24 @@ impl Room {
             }
         }
     }
+}
+
+/// The `postgres_changes` frame of one change for the binding `ids` it matched. A DELETE
+/// carries only the key: nobody's right to the deleted row can be checked.
+fn change_frame(
+    feed: &feed_object::FeedChange,
+    change: &room::changes::Change,
+    ids: &[u32],
+    columns: &HashMap<String, Vec<(String, String)>>,
+    topic: &str,
+    join_ref: Option<&str>,
+    vsn: Vsn,
+) -> Wire {
+    let mut shown = change.clone();
+    if change.op == room::changes::Op::Delete {
+        shown.old_record = Some(feed.pk.clone());
+    }
+    let columns = columns.get(&format!("{}.{}", change.schema, change.table)).map_or(&[][..], Vec::as_slice);
+    let payload = room::changes::delivery(ids, &shown, columns);
+    Wire::Text(reply::push(topic, join_ref, event::POSTGRES_CHANGES, payload).encode(vsn))
 }
