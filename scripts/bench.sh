@@ -4,10 +4,13 @@
 # and multiplexed socket) and for a bare JavaScript broadcast room (bench/bare-room), all
 # served by wrangler dev on this machine; many publishers on one topic (crowd_bench); and
 # commit-to-delivery latency of database changes (changes_bench, with a PostgreSQL of its
-# own). Prints figures; passes or fails on nothing.
+# own). Prints figures; passes or fails on nothing. `BENCH="changes" make bench` runs only
+# the parts named (fanout, crowd, changes).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
+PARTS=" ${BENCH:-fanout crowd changes} "
+wants() { [[ "$PARTS" == *" $1 "* ]]; }
 SUBSCRIBERS="${SUBSCRIBERS:-200}" RATE="${RATE:-100}" SECONDS_PER_RUN="${SECONDS_PER_RUN:-10}"
 EDGE_PORT=8792 BARE_PORT=8793
 RUN="$ROOT/.bench-run"
@@ -29,7 +32,7 @@ trap cleanup INT TERM EXIT
 # A database of its own for the change-feed figures (the fan-out figures do not use it).
 "$ROOT/scripts/pg.sh" stop "$PG_DATA" 2>/dev/null || true
 rm -rf "$PG_DATA"
-PG_EXTRA_OPTS="-c fsync=off -c synchronous_commit=off" "$ROOT/scripts/pg.sh" start "$PG_DATA" "$PG_PORT"
+PG_EXTRA_OPTS="-c fsync=off -c synchronous_commit=off -c shared_preload_libraries=pg_stat_statements" "$ROOT/scripts/pg.sh" start "$PG_DATA" "$PG_PORT"
 "$ROOT/scripts/db-setup.sh" "$DATABASE_URL"
 
 CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE="$DATABASE_URL" \
@@ -37,9 +40,12 @@ CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE="$DATABASE_URL" \
     --persist-to "$RUN/edge-state" --var "JWT_SECRET:$DEFAULT_JWT_SECRET" --var "DATABASE_URL:$DATABASE_URL" \
     >"$RUN/edge.log" 2>&1 &
 PIDS+=($!)
-setsid wrangler dev -c "$ROOT/bench/bare-room/wrangler.toml" --ip 127.0.0.1 --port "$BARE_PORT" --inspector-port 9251 \
-    --show-interactive-dev-session=false --persist-to "$RUN/bare-state" >"$RUN/bare.log" 2>&1 &
-PIDS+=($!)
+if wants fanout; then
+    setsid wrangler dev -c "$ROOT/bench/bare-room/wrangler.toml" --ip 127.0.0.1 --port "$BARE_PORT" \
+        --inspector-port 9251 --show-interactive-dev-session=false --persist-to "$RUN/bare-state" \
+        >"$RUN/bare.log" 2>&1 &
+    PIDS+=($!)
+fi
 (cd "$ROOT" && cargo build --quiet --release -p e2e --bin fanout_bench)
 # Any answer from health means the Worker is up.
 up() {
@@ -52,20 +58,29 @@ up() {
     return 1
 }
 up "http://127.0.0.1:$EDGE_PORT/functions/v1/health" "${PIDS[0]}" || { tail -n 20 "$RUN/edge.log" >&2; die "the edge Worker did not start"; }
-up "http://127.0.0.1:$BARE_PORT/" "${PIDS[1]}" || { tail -n 20 "$RUN/bare.log" >&2; die "the bare room did not start"; }
+if wants fanout; then
+    up "http://127.0.0.1:$BARE_PORT/" "${PIDS[1]}" || { tail -n 20 "$RUN/bare.log" >&2; die "the bare room did not start"; }
+fi
 
 export E2E_JWT_SECRET="$DEFAULT_JWT_SECRET"
 bench="$ROOT/target/release/fanout_bench"
+if wants fanout; then
 log "fan-out: $SUBSCRIBERS subscribers, $RATE msg/s for $SECONDS_PER_RUN s, vsn 2 (send-to-delivery latency)"
 "$bench" bare "http://127.0.0.1:$BARE_PORT" "$SUBSCRIBERS" "$RATE" "$SECONDS_PER_RUN"
 "$bench" direct "http://127.0.0.1:$EDGE_PORT" "$SUBSCRIBERS" "$RATE" "$SECONDS_PER_RUN"
 "$bench" edge "http://127.0.0.1:$EDGE_PORT" "$SUBSCRIBERS" "$RATE" "$SECONDS_PER_RUN"
+fi
+if wants crowd; then
 log "many publishers: 10 at 90 msg/s on one topic with 40 listeners (cut_off should be 0)"
 (cd "$ROOT" && cargo build --quiet --release -p e2e --bin crowd_bench)
 "$ROOT/target/release/crowd_bench" edge "http://127.0.0.1:$EDGE_PORT" 10 90 40 5
 "$ROOT/target/release/crowd_bench" direct "http://127.0.0.1:$EDGE_PORT" 10 90 40 5
 "$bench" edge "http://127.0.0.1:$EDGE_PORT" "$SUBSCRIBERS" $((RATE * 2 / 5)) "$SECONDS_PER_RUN"
+fi
+if wants changes; then
 log "database changes: commit (psql, authenticated role) to postgres_changes delivery, 200 subscribers over 10 topics"
 (cd "$ROOT" && cargo build --quiet --release -p e2e --bin changes_bench)
 "$ROOT/target/release/changes_bench" "http://127.0.0.1:$EDGE_PORT" "$DATABASE_URL" 200 10 10 5
 "$ROOT/target/release/changes_bench" "http://127.0.0.1:$EDGE_PORT" "$DATABASE_URL" 200 10 100 5
+"$ROOT/target/release/changes_bench" "http://127.0.0.1:$EDGE_PORT" "$DATABASE_URL" 200 10 500 5
+fi

@@ -151,6 +151,7 @@ impl DurableObject for Feed {
                 return Response::ok("idle");
             }
         }
+        let started = clock::now_millis();
         // What rooms could not take before goes first, in order.
         self.redeliver(&mut rooms).await?;
         let next = match self.read().await {
@@ -160,10 +161,13 @@ impl DurableObject for Feed {
                 }
                 let full = changes.len() as i32 == BATCH;
                 self.deliver(&changes, &mut rooms).await?;
+                // Polls start every poll_ms (not poll_ms after the last one ended), so a
+                // busy round's own time is not added to the next change's wait.
+                let spent = clock::now_millis().saturating_sub(started);
                 if full {
                     0
                 } else {
-                    self.poll_ms
+                    self.poll_ms.saturating_sub(spent)
                 }
             }
             Err(e) => {
@@ -255,16 +259,17 @@ impl Feed {
         wanted.into_iter().filter_map(|t| cache.get(&t).map(|c| (t, c.clone()))).collect()
     }
 
-    /// Hands each room the changes of the tables it is interested in; forgets rooms that
-    /// answer that nobody there listens any more, and keeps what a room could not take
-    /// (it could not check its subscribers' rights) for the next round.
+    /// Hands each room the changes of the tables it is interested in, all rooms at once
+    /// (each checks its subscribers' rights in its own round trip, so sending one after
+    /// the other would add those round trips up); forgets rooms that answer that nobody
+    /// there listens any more, and keeps what a room could not take (it could not check
+    /// its subscribers' rights) for the next round.
     async fn deliver(&self, changes: &[FeedChange], rooms: &mut BTreeMap<String, Vec<String>>) -> Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
-        self.deliver_broadcasts(changes).await;
         let columns = self.columns_of(changes).await;
-        let mut gone = Vec::new();
+        let mut batches = Vec::new();
         for (room, interests) in rooms.iter() {
             let wanted: Vec<FeedChange> = changes
                 .iter()
@@ -284,13 +289,22 @@ impl Feed {
                 self.keep_pending(room, wanted).await?;
                 continue;
             }
-            let batch = Batch { changes: wanted, columns: columns.clone() };
-            match send_batch(&self.env, room, &batch).await {
-                Ok(410) => gone.push(room.clone()),
+            batches.push((room.clone(), Batch { changes: wanted, columns: columns.clone() }));
+        }
+        let sent = futures_util::future::join(
+            self.deliver_broadcasts(changes),
+            futures_util::future::join_all(batches.iter().map(|(room, batch)| send_batch(&self.env, room, batch))),
+        )
+        .await
+        .1;
+        let mut gone = Vec::new();
+        for ((room, batch), outcome) in batches.into_iter().zip(sent) {
+            match outcome {
+                Ok(410) => gone.push(room),
                 Ok(status) if status < 300 => {}
                 outcome => {
                     worker::console_warn!("feed: room {room} could not take a batch ({outcome:?}); kept for later");
-                    self.keep_pending(room, batch.changes).await?;
+                    self.keep_pending(&room, batch.changes).await?;
                 }
             }
         }
@@ -299,15 +313,21 @@ impl Feed {
 
     /// Sends each room what it could not take before, oldest first.
     async fn redeliver(&self, rooms: &mut BTreeMap<String, Vec<String>>) -> Result<()> {
-        let mut gone = Vec::new();
+        let mut batches = Vec::new();
         for room in rooms.keys() {
             let key = format!("{PENDING_PREFIX}{room}");
             let Some(changes) = self.state.storage().get::<Vec<FeedChange>>(&key).await.ok().flatten() else {
                 continue;
             };
-            let batch = Batch { columns: self.columns_of(&changes).await, changes };
-            match send_batch(&self.env, room, &batch).await {
-                Ok(410) => gone.push(room.clone()),
+            batches.push((room.clone(), key, Batch { columns: self.columns_of(&changes).await, changes }));
+        }
+        let sent =
+            futures_util::future::join_all(batches.iter().map(|(room, _, batch)| send_batch(&self.env, room, batch)))
+                .await;
+        let mut gone = Vec::new();
+        for ((room, key, _), outcome) in batches.into_iter().zip(sent) {
+            match outcome {
+                Ok(410) => gone.push(room),
                 Ok(status) if status < 300 => {
                     self.state.storage().delete(&key).await?;
                 }
@@ -354,16 +374,15 @@ impl Feed {
     /// Asks every registered room whether any channel is still joined there; forgets those
     /// that say no, so the feed sleeps once everyone left.
     async fn check_rooms(&self, rooms: &mut BTreeMap<String, Vec<String>>) -> Result<()> {
-        let mut empty = Vec::new();
-        for room in rooms.keys() {
-            let asked = async {
-                let stub = self.env.durable_object("ROOMS")?.get_by_name(room)?;
-                stub.fetch_with_str("https://room.internal/listening").await.map(|r| r.status_code())
-            };
-            if let Ok(410) = asked.await {
-                empty.push(room.clone());
-            }
-        }
+        let asked = futures_util::future::join_all(rooms.keys().map(|room| async move {
+            let stub = self.env.durable_object("ROOMS")?.get_by_name(room)?;
+            stub.fetch_with_str("https://room.internal/listening").await.map(|r| (room.clone(), r.status_code()))
+        }))
+        .await;
+        let empty: Vec<String> = asked
+            .into_iter()
+            .filter_map(|a| a.ok().and_then(|(room, status)| (status == 410).then_some(room)))
+            .collect();
         if empty.is_empty() {
             return Ok(());
         }
@@ -394,22 +413,27 @@ impl Feed {
                 }),
             }));
         }
-        for (room, messages) in by_room {
+        let posts = by_room.into_iter().map(|(room, messages)| async move {
             if let Err(e) = post_to_room(&self.env, &room, "/db-broadcast", Value::Array(messages).to_string()).await {
                 worker::console_warn!("feed: cannot hand broadcasts to room {room}: {e}");
             }
-        }
+        });
+        futures_util::future::join_all(posts).await;
     }
 
     /// Tells every registered room that the feed cannot read the database (`Some`), or
     /// can again (`None`); rooms pass it on to their subscribers as a `system` message.
     async fn tell_rooms(&self, rooms: &BTreeMap<String, Vec<String>>, error: Option<&str>) {
         let body = serde_json::json!({"ok": error.is_none(), "error": error}).to_string();
-        for room in rooms.keys() {
-            if let Err(e) = post_to_room(&self.env, room, "/feed-status", body.clone()).await {
-                worker::console_warn!("feed: cannot tell room {room} about the database: {e}");
+        let posts = rooms.keys().map(|room| {
+            let body = body.clone();
+            async move {
+                if let Err(e) = post_to_room(&self.env, room, "/feed-status", body).await {
+                    worker::console_warn!("feed: cannot tell room {room} about the database: {e}");
+                }
             }
-        }
+        });
+        futures_util::future::join_all(posts).await;
     }
 }
 

@@ -224,6 +224,15 @@ pub struct Change {
     pub old_record: Option<Map<String, Value>>,
 }
 
+impl Change {
+    /// Whether a subscriber's right to select the row must be checked before delivery. A
+    /// DELETE cannot be (the row is gone): it is delivered with its primary key only,
+    /// which reveals nothing the subscriber did not already hold.
+    pub fn needs_row_check(&self) -> bool {
+        self.op != Op::Delete
+    }
+}
+
 impl Rule {
     fn parse(object: &Map<String, Value>) -> Result<Rule, BindingError> {
         let text = |name: &str| object.get(name).and_then(Value::as_str).map(str::to_string);
@@ -277,6 +286,19 @@ impl Binding {
             bindings.push(Binding { id: i as u32 + 1, rule, requested: object });
         }
         (bindings, errors)
+    }
+
+    /// For each of `changes` some of `bindings` want: its index and those bindings' ids
+    /// (what a delivery's `ids` carries), in order.
+    pub fn matches_in(bindings: &[Binding], changes: &[Change]) -> Vec<(usize, Vec<u32>)> {
+        changes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let ids: Vec<u32> = bindings.iter().filter(|b| b.matches(c)).map(|b| b.id).collect();
+                (!ids.is_empty()).then_some((i, ids))
+            })
+            .collect()
     }
 
     /// Whether `change` is one this binding wants. The filter is tested on the new row,
@@ -427,6 +449,13 @@ mod tests {
         assert_eq!(ids(&insert), vec![1, 2]);
         assert_eq!(ids(&elsewhere), vec![2]);
         assert_eq!(ids(&delete), vec![2, 3]);
+        let notification = Change { table: "profiles".into(), ..insert.clone() };
+        assert_eq!(
+            Binding::matches_in(&b[..1], &[elsewhere, notification, insert, delete.clone()]),
+            vec![(2, vec![1])],
+            "only changes some binding wants, by index"
+        );
+        assert!(!delete.needs_row_check(), "a DELETE's row is gone: it is sent key-only instead");
     }
 
     #[test]

@@ -92,8 +92,9 @@ impl Room {
         let Ok(batch) = req.json::<crate::feed_object::Batch>().await else {
             return Response::error("bad batch", 400);
         };
-        let changes: Vec<room::changes::Change> =
-            batch.changes.iter().filter_map(crate::feed_object::as_change).collect();
+        // Aligned with `feeds`: a change whose operation does not parse is left out of both.
+        let (feeds, changes): (Vec<&crate::feed_object::FeedChange>, Vec<room::changes::Change>) =
+            batch.changes.iter().filter_map(|f| Some((f, crate::feed_object::as_change(f)?))).unzip();
         struct Wanted {
             key: String,
             ws: WebSocket,
@@ -114,14 +115,7 @@ impl Room {
                     continue;
                 }
                 listening = true;
-                let matches: Vec<(usize, Vec<u32>)> = changes
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, c)| {
-                        let ids: Vec<u32> = channel.bindings.iter().filter(|b| b.matches(c)).map(|b| b.id).collect();
-                        (!ids.is_empty()).then_some((i, ids))
-                    })
-                    .collect();
+                let matches = room::changes::Binding::matches_in(&channel.bindings, &changes);
                 if matches.is_empty() {
                     continue;
                 }
@@ -147,7 +141,17 @@ impl Room {
         if wanted.is_empty() {
             return Response::empty().map(|r| r.with_status(204));
         }
-        let visible = match self.visible(&claim_sets, &changes).await {
+        // Only changes some subscriber here matched are checked (the feed sends every
+        // change of the tables the room listens to, most of them for other filters), and
+        // DELETEs cannot be (the row is gone).
+        let mut checked: Vec<usize> = wanted
+            .iter()
+            .flat_map(|w| w.matches.iter().map(|(i, _)| *i))
+            .filter(|i| changes[*i].needs_row_check())
+            .collect();
+        checked.sort_unstable();
+        checked.dedup();
+        let visible = match self.visible(&claim_sets, &feeds, &checked).await {
             Ok(visible) => visible,
             Err(e) => {
                 worker::console_error!("room: cannot check who may see changes: {e}");
@@ -171,11 +175,10 @@ impl Room {
                 if self.delivered.borrow().get(&w.key).is_some_and(|last| change.position <= *last) {
                     continue;
                 }
-                let deleted = change.op == room::changes::Op::Delete;
-                if !deleted && !visible.contains(&(w.claim_set, *i)) {
+                if change.needs_row_check() && !visible.contains(&(w.claim_set, *i)) {
                     continue;
                 }
-                let Some(feed) = batch.changes.get(*i) else { continue };
+                let feed = feeds[*i];
                 let wire = change_frame(feed, change, ids, &batch.columns, &w.topic, w.join_ref.as_deref(), w.vsn);
                 match self.replaying.borrow_mut().get_mut(&w.key) {
                     // Behind a replay in progress: sent once it has caught up.
@@ -276,17 +279,20 @@ impl Room {
             if kept_from.is_some_and(|first| first > after + 1) {
                 return Ok(false);
             }
-            let changes: Vec<room::changes::Change> = page.iter().filter_map(crate::feed_object::as_change).collect();
+            let (feeds, changes): (Vec<&crate::feed_object::FeedChange>, Vec<room::changes::Change>) =
+                page.iter().filter_map(|f| Some((f, crate::feed_object::as_change(f)?))).unzip();
+            let matched = room::changes::Binding::matches_in(&channel.bindings, &changes);
+            let checked: Vec<usize> =
+                matched.iter().map(|(i, _)| *i).filter(|i| changes[*i].needs_row_check()).collect();
             let claims = [(channel.identity.role.clone(), channel.identity.claims.clone())];
-            let visible = self.visible(&claims, &changes).await?;
-            for (i, change) in changes.iter().enumerate() {
-                let ids: Vec<u32> = channel.bindings.iter().filter(|b| b.matches(change)).map(|b| b.id).collect();
-                let deleted = change.op == room::changes::Op::Delete;
-                if ids.is_empty() || (!deleted && !visible.contains(&(0, i))) {
+            let visible = self.visible(&claims, &feeds, &checked).await?;
+            for (i, ids) in &matched {
+                let change = &changes[*i];
+                if change.needs_row_check() && !visible.contains(&(0, *i)) {
                     continue;
                 }
-                let Some(feed) = page.get(i) else { continue };
-                self.send(ws, &change_frame(feed, change, &ids, &columns, topic, channel.join_ref.as_deref(), vsn));
+                let wire = change_frame(feeds[*i], change, ids, &columns, topic, channel.join_ref.as_deref(), vsn);
+                self.send(ws, &wire);
             }
             if let Some(last) = page.last() {
                 *covered = last.position;
@@ -370,22 +376,27 @@ impl Room {
     }
 
     /// Which (claim set, change) pairs may be seen, in one query for the whole batch.
+    /// Which of `changes[checked]` each claim set may select: (claim set, change index).
     async fn visible(
         &self,
         claim_sets: &[(String, String)],
-        changes: &[room::changes::Change],
+        changes: &[&crate::feed_object::FeedChange],
+        checked: &[usize],
     ) -> std::result::Result<HashSet<(usize, usize)>, String> {
+        if checked.is_empty() {
+            return Ok(HashSet::new());
+        }
         let sets: Vec<Value> = claim_sets
             .iter()
             .map(|(role, claims)| {
                 json!({"role": role, "claims": serde_json::from_str::<Value>(claims).unwrap_or(Value::Null)})
             })
             .collect();
-        let rows: Vec<Value> = changes
+        let rows: Vec<Value> = checked
             .iter()
-            .map(|c| {
-                let pk = c.record.as_ref().or(c.old_record.as_ref()).cloned().unwrap_or_default();
-                json!({"schema": c.schema, "table": c.table, "pk": pk})
+            .map(|i| {
+                let c = changes[*i];
+                json!({"schema": c.schema, "table": c.table, "pk": c.pk})
             })
             .collect();
         let mut guard = self.db.lock(&self.env).await.map_err(|e| e.to_string())?;
@@ -399,7 +410,7 @@ impl Room {
                 .iter()
                 .filter_map(|r| {
                     let (Ok(set), Ok(change)) = (r.try_get::<_, i32>(0), r.try_get::<_, i32>(1)) else { return None };
-                    Some((set as usize, change as usize))
+                    Some((set as usize, *checked.get(change as usize)?))
                 })
                 .collect()),
             Err(e) => {
@@ -424,7 +435,8 @@ fn change_frame(
     vsn: Vsn,
 ) -> Wire {
     let mut shown = change.clone();
-    if change.op == room::changes::Op::Delete {
+    if !change.needs_row_check() {
+        // Unchecked, so nothing beyond the key.
         shown.old_record = Some(feed.pk.clone());
     }
     let columns = columns.get(&format!("{}.{}", change.schema, change.table)).map_or(&[][..], Vec::as_slice);

@@ -1,22 +1,35 @@
-//! Change-feed benchmark: commit-to-delivery latency of `postgres_changes`. Subscribers
-//! spread over topics and users listen for inserts on one thread; a writer commits rows
-//! through psql's path (the authenticated role, as PostgREST) at a fixed rate. Prints
-//! p50 / p99 / max from commit to delivery and the number lost.
+//! Change-feed benchmark: commit-to-delivery latency of `postgres_changes`. One group
+//! conversation per topic, each with the same 15 participants; every topic has one
+//! subscriber per user of 20 (the 15 participants and 5 strangers), each listening for
+//! inserts on its topic's thread. A writer commits rows through psql's path (the
+//! authenticated role, as PostgREST does), spread over the threads, at a fixed rate.
+//! Prints p50 / p99 / max from commit to delivery, the number lost, the number leaked to
+//! strangers (must be 0), and the SQL round trips the feed and the rooms made (from
+//! pg_stat_statements when the database loads it).
 //!
 //!   changes_bench <http-base-url> <database-url> [subscribers] [topics] [rate] [seconds]
 //!
-//! Needs E2E_JWT_SECRET. Bounded: it writes rate x seconds rows and stops.
+//! CHANGES_BENCH_TOP=1 also prints the most frequent statements (pg_stat_statements).
+//! Needs E2E_JWT_SECRET and a superuser database URL (it creates its users, threads and a
+//! writer role). Bounded: it writes rate x seconds rows and stops.
 
 use futures_util::{SinkExt, StreamExt};
 use realtime_protocol::{Frame, Vsn};
 use serde_json::json;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_tungstenite::tungstenite::Message;
 
-const THREAD: &str = "aaaaaaaa-0000-4000-8000-000000000001";
-/// Users who may read the thread (its participants) and some who may not.
-const USERS: [&str; 2] = ["11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"];
+const PARTICIPANTS: usize = 15;
+const USERS: usize = 20;
+/// The writer logs in as a role granted `authenticated`, as PostgREST's authenticator does.
+const WRITER: &str = "changes_bench_writer";
+
+fn user(i: usize) -> String {
+    format!("b0000000-0000-4000-8000-{i:012}")
+}
 
 fn now_micros() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
@@ -39,40 +52,62 @@ async fn main() {
     let num = |i: usize, d: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     let (subscribers, topics, rate, seconds) = (num(2, 200) as usize, num(3, 10) as usize, num(4, 10), num(5, 5));
     let tag = format!("bench-{}", std::process::id());
-    let binding =
-        json!({"event": "INSERT", "schema": "public", "table": "messages", "filter": format!("thread_id=eq.{THREAD}")});
-    let total = rate * seconds;
+    let config: tokio_postgres::Config = db_url.parse().expect("a database URL");
+    let db = connect(&config).await;
+    let threads = setup(&db, &tag, topics).await;
+    let total = (rate * seconds) as usize;
+    // Change n goes to thread n % topics.
+    let per_topic = |t: usize| (0..total).filter(|n| n % topics == t).count();
     let latencies = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let leaked = Arc::new(AtomicU64::new(0));
+    let mut expected = 0;
     let mut readers = Vec::new();
     for i in 0..subscribers {
+        let (topic, who) = (i % topics, (i / topics) % USERS);
+        let stranger = who >= PARTICIPANTS;
+        let wanted = if stranger { 0 } else { per_topic(topic) };
+        expected += wanted;
         let url = format!(
             "{}/realtime/v1/websocket?apikey={}&vsn=2.0.0",
             base.replacen("http", "ws", 1),
-            e2e::user_token(USERS[i % USERS.len()])
+            e2e::user_token(&user(who))
         );
         let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
-        let topic = format!("realtime:{tag}-{}", i % topics);
-        let join =
-            Frame::new(&topic, "phx_join", e2e::object(json!({"config": {"postgres_changes": [binding.clone()]}})))
-                .with_refs(Some("1".into()), Some("1".into()));
+        let binding = json!({"event": "INSERT", "schema": "public", "table": "messages",
+                             "filter": format!("thread_id=eq.{}", threads[topic])});
+        let join = Frame::new(
+            format!("realtime:{tag}-{topic}"),
+            "phx_join",
+            e2e::object(json!({"config": {"postgres_changes": [binding]}})),
+        )
+        .with_refs(Some("1".into()), Some("1".into()));
         ws.send(Message::text(join.encode(Vsn::V2))).await.expect("join");
-        let (latencies, tag) = (latencies.clone(), tag.clone());
+        let (latencies, tag, leaked) = (latencies.clone(), tag.clone(), leaked.clone());
+        // A stranger listens as long as the others might receive, and should hear nothing.
+        let deadline = Instant::now() + Duration::from_secs(seconds + 20);
         readers.push(tokio::spawn(async move {
             let mut got = 0;
             let mut beat = Instant::now();
-            while got < total {
+            while (stranger && Instant::now() < deadline) || (!stranger && got < wanted) {
                 if beat.elapsed() > Duration::from_secs(2) {
                     let _ = ws.send(Message::text(r#"[null,"hb","phoenix","heartbeat",{}]"#)).await;
                     beat = Instant::now();
                 }
-                let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(Duration::from_secs(15), ws.next()).await
-                else {
-                    break;
-                };
+                let wait = Duration::from_secs(if stranger { 1 } else { 15 });
+                let next = tokio::time::timeout(wait, ws.next()).await;
+                if stranger && next.is_err() {
+                    continue;
+                }
+                let Ok(Some(Ok(Message::Text(t)))) = next else { break };
                 let Ok(f) = Frame::decode(Vsn::V2, t.as_str()) else { continue };
                 let payload = serde_json::Value::Object(f.payload);
                 let body = payload["data"]["record"]["body"].as_str().unwrap_or_default();
-                if let Some(stamp) = body.strip_prefix(&format!("{tag} ")).and_then(|s| s.parse::<u64>().ok()) {
+                let Some(stamp) = body.strip_prefix(&format!("{tag} ")).and_then(|s| s.parse::<u64>().ok()) else {
+                    continue;
+                };
+                if stranger {
+                    leaked.fetch_add(1, Ordering::Relaxed);
+                } else {
                     latencies.lock().await.push(now_micros().saturating_sub(stamp));
                     got += 1;
                 }
@@ -80,34 +115,129 @@ async fn main() {
         }));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (db, connection) = tokio_postgres::connect(&db_url, tokio_postgres::NoTls).await.expect("postgres");
-    tokio::spawn(connection);
-    let claims = json!({"sub": USERS[0], "role": "authenticated", "aud": "authenticated"}).to_string();
+    let writer = connect(config.clone().user(WRITER).password(WRITER)).await;
+    let before = statements(&db).await;
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
-    for _ in 0..total {
+    for n in 0..total {
         tick.tick().await;
+        let claims = json!({"sub": user(n % PARTICIPANTS), "role": "authenticated", "aud": "authenticated"});
         // The stamp is taken just before the commit: what is measured is commit to delivery.
         let sql = format!(
             "begin; select set_config('request.jwt.claims', '{claims}', true); set local role authenticated;
-             insert into public.messages (thread_id, body) values ('{THREAD}', '{tag} ' || {});
+             insert into public.messages (thread_id, body) values ('{}', '{tag} ' || {});
              commit;",
+            threads[n % topics],
             now_micros()
         );
-        db.batch_execute(&sql).await.expect("a write");
+        writer.batch_execute(&sql).await.expect("a write");
     }
     for r in readers {
         let _ = r.await;
     }
+    let after = statements(&db).await;
     let mut all = latencies.lock().await.clone();
     all.sort_unstable();
-    let expected = total * subscribers as u64;
     println!(
-        "postgres_changes via psql  subscribers={subscribers} topics={topics} users={} rate={rate}/s sent={total} expected={expected} delivered={} lost={} p50={:.1}ms p99={:.1}ms max={:.1}ms",
-        USERS.len(),
+        "postgres_changes via psql  subscribers={subscribers} topics={topics} users={USERS} rate={rate}/s sent={total} expected={expected} delivered={} lost={} leaked={} p50={:.1}ms p99={:.1}ms max={:.1}ms",
         all.len(),
-        expected.saturating_sub(all.len() as u64),
+        expected.saturating_sub(all.len()),
+        leaked.load(Ordering::Relaxed),
         percentile(&all, 0.5),
         percentile(&all, 0.99),
         all.last().map_or(f64::NAN, |m| *m as f64 / 1000.0),
     );
+    match (before, after) {
+        (Some(before), Some(after)) => {
+            let calls = |name: &str| after.get(name).copied().unwrap_or(0) - before.get(name).copied().unwrap_or(0);
+            let (reads, checks) = (calls("feed.read"), calls("feed.visible"));
+            println!(
+                "  sql round trips: feed reads={reads} (one per poll, empty or not), rls checks={checks} for {total} changes into {topics} rooms (one per room per batch holding a change one of its subscribers matched)"
+            );
+        }
+        _ => println!("  sql: round trips not counted (load pg_stat_statements to see them)"),
+    }
+    if std::env::var_os("CHANGES_BENCH_TOP").is_some() {
+        for row in db
+            .query(
+                "select calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 110), userid::regrole::text
+                   from pg_stat_statements order by calls desc limit 12",
+                &[],
+            )
+            .await
+            .unwrap_or_default()
+        {
+            println!("    {:>7} {} [{}]", row.get::<_, i64>(0), row.get::<_, String>(1), row.get::<_, String>(2));
+        }
+    }
+}
+
+async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client {
+    let (db, connection) = config.connect(tokio_postgres::NoTls).await.expect("postgres");
+    tokio::spawn(connection);
+    db
+}
+
+/// Creates the bench's users, a writer login, and one group thread per topic whose
+/// participants are the first 15 users; returns the threads.
+async fn setup(db: &tokio_postgres::Client, tag: &str, topics: usize) -> Vec<String> {
+    let users: Vec<String> = (0..USERS).map(user).collect();
+    db.batch_execute(&format!(
+        "do $$ begin
+             if not exists (select 1 from pg_roles where rolname = '{WRITER}') then
+                 create role {WRITER} login password '{WRITER}';
+             end if;
+         end $$;
+         grant authenticated to {WRITER};"
+    ))
+    .await
+    .expect("the writer role");
+    db.execute(
+        "insert into auth.users (id, aud, role, email)
+         select u::uuid, 'authenticated', 'authenticated', u || '@bench.test' from unnest($1::text[]) u
+         on conflict (id) do nothing",
+        &[&users],
+    )
+    .await
+    .expect("the bench users");
+    let mut threads = Vec::new();
+    for t in 0..topics {
+        let thread: String = db
+            .query_one(
+                "insert into public.conversation_threads (kind, title, created_by)
+                 values ('group', $1, $2::text::uuid) returning id::text",
+                &[&format!("{tag}-{t}"), &users[0]],
+            )
+            .await
+            .expect("a bench thread")
+            .get(0);
+        db.execute(
+            "insert into public.conversation_participants (thread_id, user_id)
+             select $1::text::uuid, u::uuid from unnest($2::text[]) u on conflict do nothing",
+            &[&thread, &users[..PARTICIPANTS].to_vec()],
+        )
+        .await
+        .expect("the bench participants");
+        threads.push(thread);
+    }
+    threads
+}
+
+/// Calls so far of `feed.read` and `feed.visible`; None if the database does not load
+/// pg_stat_statements.
+async fn statements(db: &tokio_postgres::Client) -> Option<HashMap<String, i64>> {
+    db.execute("create extension if not exists pg_stat_statements", &[]).await.ok()?;
+    let row = db
+        .query_one(
+            "select coalesce(sum(calls) filter (where query like '%feed.read(%'), 0)::bigint,
+                    coalesce(sum(calls) filter (where query like '%feed.visible(%'), 0)::bigint
+               from pg_stat_statements s
+              where s.dbid = (select oid from pg_database where datname = current_database())",
+            &[],
+        )
+        .await
+        .ok()?;
+    Some(HashMap::from([
+        ("feed.read".to_string(), row.get::<_, i64>(0)),
+        ("feed.visible".to_string(), row.get::<_, i64>(1)),
+    ]))
 }
