@@ -9,7 +9,7 @@
 #    the database tests (tests/db: RLS access matrix, structure, concurrency, migrations);
 # 3. wrangler dev on its own HTTP and inspector ports, so this runs beside `make dev`;
 # 4. the end-to-end suite in tests/e2e against it, the realtime-js conformance suite in
-#    tests/conformance, then the database-outage test alone;
+#    tests/conformance, then the database-outage and Worker-restart tests alone;
 # 5. `wrangler deploy --dry-run`, printing the size of the wasm module.
 # Whatever it started is stopped on exit, failure or interrupt.
 set -euo pipefail
@@ -45,10 +45,7 @@ cleanup() {
     local status=$?
     trap - INT TERM EXIT
     trap '' PIPE
-    if [ -n "${WRANGLER_PID:-}" ] && kill -0 "$WRANGLER_PID" 2>/dev/null; then
-        kill -TERM -- "-$WRANGLER_PID" 2>/dev/null || true
-        wait "$WRANGLER_PID" 2>/dev/null || true
-    fi
+    [ -n "${RUN:-}" ] && [ -f "$RUN/wrangler.pid" ] && "$ROOT/scripts/worker.sh" stop || true
     [ -n "${UPSTREAM_PID:-}" ] && kill "$UPSTREAM_PID" 2>/dev/null || true
     [ -n "${PG_DATA:-}" ] && "$ROOT/scripts/pg.sh" stop "$PG_DATA" || true
     if [ $status -ne 0 ] && [ -f "$RUN/wrangler.log" ]; then
@@ -85,21 +82,9 @@ for _ in $(seq 1 50); do [ -s "$RUN/upstream.port" ] && break; sleep 0.1; done
 UPSTREAM_PORT="$(cat "$RUN/upstream.port")"
 
 log "starting wrangler dev on 127.0.0.1:$WORKER_PORT (builds the Worker first)"
-# Vars on the command line win over a developer's .dev.vars, which may point elsewhere.
-CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE="$DATABASE_URL" \
-    setsid wrangler dev --ip 127.0.0.1 --port "$WORKER_PORT" --inspector-port "$INSPECTOR_PORT" \
-    --show-interactive-dev-session=false --persist-to "$RUN/wrangler-state" \
-    --var "JWT_SECRET:$JWT_SECRET" --var "DATABASE_URL:$DATABASE_URL" --var "JWKS:$JWKS" \
-    --var "MAX_CHANNELS_PER_CONNECTION:$E2E_MAX_CHANNELS" --var "MAX_USERS_PER_CHANNEL:$E2E_MAX_USERS" \
-    --var "MAX_PAYLOAD_BYTES:$E2E_MAX_PAYLOAD" --var "IDLE_TIMEOUT_MS:$E2E_IDLE_TIMEOUT_MS" \
-    --var "MAX_FRAME_BYTES:$E2E_MAX_FRAME" --var "MAX_PRESENCE_BYTES:$E2E_MAX_PRESENCE" \
-    --var "MAX_BUFFERED_BYTES:$E2E_MAX_BUFFERED" --var "TOKEN_REFRESHES_PER_MINUTE:$E2E_TOKEN_REFRESHES" \
-    --var "SUPABASE_URL:http://127.0.0.1:$UPSTREAM_PORT" \
-    >"$RUN/wrangler.log" 2>&1 &
-WRANGLER_PID=$!
+export RUN WORKER_PORT INSPECTOR_PORT DATABASE_URL JWT_SECRET JWKS UPSTREAM_PORT
+"$ROOT/scripts/worker.sh" start
 BASE="http://127.0.0.1:$WORKER_PORT"
-wait_for_http "$BASE/functions/v1/health" 900 "$WRANGLER_PID" \
-    || die "wrangler dev did not become healthy"
 
 export E2E_BASE_URL="$BASE"
 export E2E_JWT_SECRET="$JWT_SECRET"
@@ -108,11 +93,13 @@ export E2E_PG_DATA="$PG_DATA"
 export E2E_PG_PORT="$PG_PORT"
 
 log "end-to-end tests"
-(cd "$ROOT" && cargo test --quiet -p e2e -- --skip database_outage)
+(cd "$ROOT" && cargo test --quiet -p e2e -- --skip database_outage --skip worker_restart)
 log "conformance: the pinned @supabase/realtime-js against the stack"
 (cd "$ROOT" && node --test --test-concurrency=1 tests/conformance/*.test.mjs)
 log "end-to-end: database outage and recovery (alone: it stops PostgreSQL)"
 (cd "$ROOT" && cargo test --quiet -p e2e --test database_outage)
+log "end-to-end: workerd restarted during a stream of database changes (alone: it restarts the Worker)"
+(cd "$ROOT" && cargo test --quiet -p e2e --test worker_restart)
 
 log "wrangler deploy --dry-run"
 (cd "$ROOT" && wrangler deploy --dry-run --outdir "$RUN/dist" >"$RUN/deploy.log" 2>&1) \

@@ -20,6 +20,9 @@ const INTERNAL_URL: &str = "https://feed.internal";
 /// The one feed object's name.
 const FEED_NAME: &str = "feed";
 const ROOMS_KEY: &str = "rooms";
+/// Set while reads fail: rooms were told, and must be told when it recovers, even if the
+/// object was evicted in between.
+const FAILING_KEY: &str = "failing";
 /// Batches a room could not take yet, per room, kept until it can (`pending:<room>`).
 const PENDING_PREFIX: &str = "pending:";
 /// Most changes kept for one room that cannot take them; past it the oldest are dropped
@@ -64,6 +67,14 @@ pub struct Batch {
     pub columns: HashMap<String, Vec<(String, String)>>,
 }
 
+/// Makes the feed object drop everything it holds in memory, as an eviction would.
+pub async fn forget(env: &Env) -> Result<u16> {
+    let stub = env.durable_object("FEED")?.get_by_name(FEED_NAME)?;
+    let mut init = RequestInit::new();
+    init.with_method(worker::Method::Post);
+    Ok(stub.fetch_with_request(Request::new_with_init(&format!("{INTERNAL_URL}/forget"), &init)?).await?.status_code())
+}
+
 /// Registers `registration.room` with the feed, which starts polling if it was idle.
 pub async fn register(env: &Env, registration: &Registration) -> Result<()> {
     let stub = env.durable_object("FEED")?.get_by_name(FEED_NAME)?;
@@ -87,8 +98,6 @@ pub struct Feed {
     poll_ms: u64,
     /// How long numbered changes are kept for replay (`FEED_RETENTION_HOURS`, default 24).
     retention_hours: i32,
-    /// Whether the last read failed: rooms were told, and will be told when it recovers.
-    failing: std::cell::Cell<bool>,
     polls: std::cell::Cell<u32>,
 }
 
@@ -104,7 +113,6 @@ impl DurableObject for Feed {
             columns: RefCell::new(HashMap::new()),
             poll_ms,
             retention_hours,
-            failing: std::cell::Cell::new(false),
             polls: std::cell::Cell::new(0),
         }
     }
@@ -133,6 +141,16 @@ impl DurableObject for Feed {
                 self.poll_soon(0).await?;
                 Response::empty().map(|r| r.with_status(204))
             }
+            "/forget" => {
+                // What eviction does: nothing in memory survives (the connection included);
+                // the next alarm carries on from storage and the database's cursor.
+                self.columns.borrow_mut().clear();
+                self.polls.set(0);
+                if let Ok(mut guard) = self.db.lock(&self.env).await {
+                    *guard = None;
+                }
+                Response::empty().map(|r| r.with_status(204))
+            }
             _ => Response::error("not found", 404),
         }
     }
@@ -156,8 +174,9 @@ impl DurableObject for Feed {
         self.redeliver(&mut rooms).await?;
         let next = match self.read().await {
             Ok(changes) => {
-                if self.failing.replace(false) {
+                if self.state.storage().get::<bool>(FAILING_KEY).await.ok().flatten().unwrap_or(false) {
                     self.tell_rooms(&rooms, None).await;
+                    self.state.storage().delete(FAILING_KEY).await?;
                 }
                 let full = changes.len() as i32 == BATCH;
                 self.deliver(&changes, &mut rooms).await?;
@@ -172,8 +191,9 @@ impl DurableObject for Feed {
             }
             Err(e) => {
                 worker::console_error!("feed: cannot read changes: {e}");
-                if !self.failing.replace(true) {
+                if !self.state.storage().get::<bool>(FAILING_KEY).await.ok().flatten().unwrap_or(false) {
                     self.tell_rooms(&rooms, Some(&e)).await;
+                    self.state.storage().put(FAILING_KEY, true).await?;
                 }
                 1000
             }

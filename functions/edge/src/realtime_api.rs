@@ -194,6 +194,16 @@ pub async fn forget_room(req: Request, env: Env, topic: &str) -> Result<Response
     Ok(Response::empty()?.with_status(204))
 }
 
+/// `POST /realtime/v1/api/feed/forget`, service role only: the change feed's object drops
+/// its memory, as after an eviction, and carries on from storage and the database.
+pub async fn forget_feed(req: Request, env: Env) -> Result<Response, EdgeError> {
+    if !is_service(&req, &env)? {
+        return unauthorized();
+    }
+    crate::feed_object::forget(&env).await?;
+    Ok(Response::empty()?.with_status(204))
+}
+
 /// `GET /realtime/v1/api/rooms/<topic>[?private=true]`, service role only.
 pub async fn room_stats(req: Request, env: Env, topic: &str) -> Result<Response, EdgeError> {
     if !is_service(&req, &env)? {

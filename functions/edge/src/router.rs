@@ -30,6 +30,10 @@ pub async fn route(req: Request, env: Env) -> Result<Response, EdgeError> {
             Method::Post => realtime_api::broadcast(req, env).await,
             _ => Err(EdgeError::MethodNotAllowed),
         },
+        "/realtime/v1/api/feed/forget" => match req.method() {
+            Method::Post => realtime_api::forget_feed(req, env).await,
+            _ => Err(EdgeError::MethodNotAllowed),
+        },
         other => match other.strip_prefix("/realtime/v1/api/rooms/") {
             Some(rest) => {
                 let decode = |t: &str| percent_encoding::percent_decode_str(t).decode_utf8_lossy().into_owned();

@@ -43,6 +43,11 @@ pub fn user_token(sub: &str) -> String {
     sign(&json!({"sub": sub, "role": "authenticated", "aud": "authenticated", "exp": now() + 3600}))
 }
 
+/// A service-role token (the backend's own key), valid for ten minutes.
+pub fn service_token() -> String {
+    sign(&json!({"role": "service_role", "exp": now() + 600}))
+}
+
 pub fn sign(claims: &Value) -> String {
     edge_auth::mint_hs256(jwt_secret().as_bytes(), claims).expect("signing a test token")
 }
@@ -120,6 +125,17 @@ pub async fn refused_upgrade_at(path: &str, query: &str, headers: &[(&str, &str)
 pub enum Received {
     Frame(Frame),
     Binary(Vec<u8>),
+}
+
+/// Appends (position, record body) of the `postgres_changes` deliveries whose body starts
+/// with `tag` until nothing has arrived for `quiet`.
+pub async fn collect_changes(c: &mut Client, tag: &str, quiet: Duration, into: &mut Vec<(i64, String)>) {
+    while let Some(Received::Frame(f)) = c.try_recv(quiet).await {
+        let body = f.payload["data"]["record"]["body"].as_str().unwrap_or_default();
+        if f.event == "postgres_changes" && body.starts_with(tag) {
+            into.push((f.payload["data"]["position"].as_i64().unwrap_or(-1), body.to_string()));
+        }
+    }
 }
 
 /// A realtime client over one socket.

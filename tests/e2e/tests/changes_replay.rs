@@ -26,15 +26,7 @@ fn binding() -> Value {
 /// `quiet` of each other, with their positions.
 async fn deliveries(c: &mut Client, tag: &str, quiet: Duration) -> Vec<(i64, String)> {
     let mut got = Vec::new();
-    while let Some(e2e::Received::Frame(f)) = c.try_recv(quiet).await {
-        if f.event != "postgres_changes" {
-            continue;
-        }
-        let body = f.payload["data"]["record"]["body"].as_str().unwrap_or_default().to_string();
-        if body.starts_with(tag) {
-            got.push((f.payload["data"]["position"].as_i64().unwrap_or(-1), body));
-        }
-    }
+    e2e::collect_changes(c, tag, quiet, &mut got).await;
     got
 }
 

@@ -9,7 +9,7 @@ fn anon() -> String {
 }
 
 fn service() -> String {
-    sign(&json!({"role": "service_role", "exp": now() + 600}))
+    e2e::service_token()
 }
 
 async fn post(apikey: Option<&str>, bearer: Option<&str>, body: &Value) -> (u16, String) {
