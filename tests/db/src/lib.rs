@@ -44,7 +44,12 @@ pub enum Expect {
 
 pub async fn connect() -> Client {
     let url = std::env::var("E2E_DATABASE_URL").expect("E2E_DATABASE_URL: run the database tests with `make test`");
-    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect to the test database");
+    connect_to(&url).await
+}
+
+/// A connection to the database at `url` (another database of the test cluster).
+pub async fn connect_to(url: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect to the test database");
     tokio::spawn(async move {
         let _ = connection.await;
     });

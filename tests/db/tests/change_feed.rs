@@ -358,3 +358,64 @@ async fn api_roles_can_neither_read_the_feed_nor_number_it() {
         );
     }
 }
+
+/// The feed positions of the broadcasts on `topic`, by event.
+async fn broadcast_positions(client: &Client, topic: &str) -> HashMap<String, Vec<i64>> {
+    let rows = client
+        .query(
+            "select record ->> 'event', feed_position from feed.changes
+              where schema_name = 'realtime' and table_name = 'messages' and record ->> 'topic' = $1",
+            &[&topic],
+        )
+        .await
+        .expect("broadcast positions");
+    let mut by_event: HashMap<String, Vec<i64>> = HashMap::new();
+    for r in rows {
+        let position: Option<i64> = r.get(1);
+        by_event.entry(r.get(0)).or_default().extend(position);
+    }
+    by_event
+}
+
+#[tokio::test]
+async fn a_broadcast_from_the_database_whose_transaction_commits_after_a_read_is_still_delivered_once() {
+    let _turn = FEED.lock().await;
+    let (early, reader) = (connect().await, connect().await);
+    let topic = unique("poll:tally");
+    drain(&reader).await;
+    // Sent first (its inserted_at is older), committed after a read and a later broadcast.
+    early.batch_execute("begin").await.expect("begin");
+    early
+        .execute("select realtime.send('{\"n\": 1}', 'early', $1, false)", &[&topic])
+        .await
+        .expect("send inside the open transaction");
+    reader.execute("select realtime.send('{\"n\": 2}', 'late', $1, false)", &[&topic]).await.expect("send");
+    drain(&reader).await;
+    early.batch_execute("commit").await.expect("commit");
+    drain(&reader).await;
+    drain(&reader).await;
+    let by_event = broadcast_positions(&reader, &topic).await;
+    assert_eq!(by_event.get("late").map(Vec::len), Some(1), "numbered once: {by_event:?}");
+    assert_eq!(by_event.get("early").map(Vec::len), Some(1), "the late committer too, once: {by_event:?}");
+    assert!(by_event["early"][0] > by_event["late"][0], "in commit order: {by_event:?}");
+}
+
+#[tokio::test]
+async fn an_access_probe_or_a_rolled_back_send_never_reaches_the_feed() {
+    let _turn = FEED.lock().await;
+    let client = connect().await;
+    let topic = unique("user:probe");
+    client.batch_execute("begin").await.expect("begin");
+    client.execute("select realtime.send('{}', 'undone', $1, true)", &[&topic]).await.expect("send");
+    client.batch_execute("rollback").await.expect("rollback");
+    client
+        .execute(
+            "insert into realtime.messages (topic, extension, event, private) values ($1, 'broadcast', 'access_probe', true)",
+            &[&topic],
+        )
+        .await
+        .expect("a committed probe row");
+    drain(&client).await;
+    drain(&client).await;
+    assert!(broadcast_positions(&client, &topic).await.is_empty(), "nothing of {topic} on the feed");
+}
