@@ -95,3 +95,75 @@ test('the notification centre hook: the recipient hears a new notification, nobo
   await new Promise((r) => setTimeout(r, 700))
   assert.equal(basilHeard, 0, "Basil's policies do not show him Ada's notifications")
 })
+
+test('every filter operator: eq, neq, lt, lte, gt, gte and in pick the rows they say', async () => {
+  const name = uniqueName('operators')
+  const tag = `ops ${name}`
+  // The thread's next three messages get the next three sequence numbers.
+  const last = Number(execFileSync('psql', [process.env.E2E_DATABASE_URL, '-X', '-At', '-c',
+    `select last_seq from public.conversation_threads where id = '${THREAD}'`]).toString().trim())
+  const [s1, s2, s3] = [last + 1, last + 2, last + 3]
+  const filters = {
+    eq: `seq=eq.${s2}`, neq: `seq=neq.${s2}`, lt: `seq=lt.${s2}`, lte: `seq=lte.${s2}`,
+    gt: `seq=gt.${s2}`, gte: `seq=gte.${s2}`, in: `seq=in.(${s1},${s3})`,
+  }
+  const heard = Object.fromEntries(Object.keys(filters).map((op) => [op, []]))
+  const channel = (await make(ADA)).channel(name)
+  for (const [op, filter] of Object.entries(filters)) {
+    channel.on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'messages', filter }, (p) => {
+      if (p.new.body.startsWith(tag)) heard[op].push(p.new.seq)
+    })
+  }
+  await subscribed(channel)
+  await new Promise((r) => setTimeout(r, 300))
+  for (const n of [1, 2, 3]) {
+    asUser(BASIL, `insert into public.messages (thread_id, body) values ('${THREAD}', '${tag} ${n}')`)
+  }
+  await new Promise((r) => setTimeout(r, 1500))
+  const sorted = (xs) => [...xs].sort((a, b) => a - b)
+  assert.deepEqual(
+    Object.fromEntries(Object.entries(heard).map(([op, seqs]) => [op, sorted(seqs)])),
+    { eq: [s2], neq: [s1, s3], lt: [s1], lte: [s1, s2], gt: [s3], gte: [s2, s3], in: [s1, s3] },
+  )
+})
+
+test('the useRealtime hook: inserts, updates and presence sync on one channel', async () => {
+  const name = uniqueName('hook')
+  const tag = `hook ${name}`
+  const filter = `thread_id=eq.${THREAD}`
+  const channelFor = async (sub, key, log) => {
+    const channel = (await make(sub)).channel(name, { config: { presence: { key } } })
+    channel
+      .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'messages', filter }, (p) => {
+        if (p.new.body === tag) log.push('insert')
+      })
+      .on('postgres_changes', { event: 'UPDATE', schema: 'public', table: 'messages', filter }, (p) => {
+        if (p.old.body === tag) log.push('update')
+      })
+      .on('presence', { event: 'sync' }, () => log.push(`sync:${Object.keys(channel.presenceState()).sort().join(',')}`))
+    await subscribed(channel)
+    return channel
+  }
+  const adaLog = []
+  const basilLog = []
+  const ada = await channelFor(ADA, 'ada', adaLog)
+  const basil = await channelFor(BASIL, 'basil', basilLog)
+  assert.equal(await ada.track({ status: 'online' }), 'ok')
+  assert.equal(await basil.track({ status: 'online' }), 'ok')
+  const until = async (log, entry) => {
+    for (let i = 0; i < 100 && !log.includes(entry); i++) await new Promise((r) => setTimeout(r, 50))
+    assert.ok(log.includes(entry), `${entry} in ${JSON.stringify(log)}`)
+  }
+  await until(adaLog, 'sync:ada,basil')
+  await until(basilLog, 'sync:ada,basil')
+  asUser(BASIL, `insert into public.messages (thread_id, body) values ('${THREAD}', '${tag}')`)
+  asUser(BASIL, `update public.messages set body = '${tag} (edited)' where body = '${tag}'`)
+  await until(adaLog, 'update')
+  await until(basilLog, 'update')
+  assert.equal(await basil.untrack(), 'ok')
+  await until(adaLog, 'sync:ada')
+  for (const log of [adaLog, basilLog]) {
+    const changes = log.filter((e) => !e.startsWith('sync:'))
+    assert.deepEqual(changes, ['insert', 'update'], 'each change once, in order')
+  }
+})
