@@ -231,6 +231,9 @@ pub struct Room {
     /// The last change position sent to each socket: a batch in flight from the feed that
     /// a replay already covered is not sent twice.
     delivered: RefCell<HashMap<String, i64>>,
+    /// Ids of the database broadcasts a broadcast replay sent to each socket: the same
+    /// message arriving live from the feed afterwards is not sent again.
+    replayed_broadcasts: RefCell<HashMap<String, HashSet<String>>>,
 }
 
 impl DurableObject for Room {
@@ -251,6 +254,7 @@ impl DurableObject for Room {
             announced: std::cell::Cell::new(false),
             replaying: RefCell::new(HashMap::new()),
             delivered: RefCell::new(HashMap::new()),
+            replayed_broadcasts: RefCell::new(HashMap::new()),
         }
     }
 
@@ -363,6 +367,7 @@ impl Room {
                 self.run(&key, |member, topic, ctx| rules::join(member, topic, frame, admission, ctx)).await?;
                 self.announce_to_feed(&key).await;
                 self.replay_changes(&key).await;
+                self.replay_broadcasts(&key).await;
                 Ok(())
             }
             Inbound::Text(frame) if frame.event == event::ACCESS_TOKEN => {
@@ -632,14 +637,14 @@ impl Room {
                     self.send(sender, &Wire::Text(frame.encode(vsn)));
                 }
                 Effect::Fanout { message, include_sender } => {
-                    let skip = if include_sender { None } else { Some(sender_key) };
+                    let skip: &[&str] = if include_sender { &[] } else { &[sender_key] };
                     self.fan_out(&message.encode(), skip);
                 }
                 Effect::PresenceDiff { joins, leaves } => {
                     self.stats.borrow_mut().presence_diffs += 1;
                     let frame = reply::push(topic, None, event::PRESENCE_DIFF, room::presence::diff(&joins, &leaves));
                     let encoded = room::Encoded::text(&frame);
-                    self.fan_out(&encoded, None);
+                    self.fan_out(&encoded, &[]);
                 }
                 Effect::CloseSender => {
                     let _ = sender.close(Some(CloseCode::Normal.code()), Some("left"));
@@ -651,14 +656,14 @@ impl Room {
     /// Sends to every joined socket but `skip`, encoding once per framing. A failed send
     /// never stops the loop: dead sockets, and sockets whose client stopped reading, are
     /// collected and closed after it.
-    fn fan_out(&self, encoded: &room::Encoded, skip: Option<&str>) {
+    fn fan_out(&self, encoded: &room::Encoded, skip: &[&str]) {
         let values = js_send::JsEncoded::new(encoded);
         let mut dead = Vec::new();
         let mut slow = Vec::new();
         let mut sent = 0u64;
         if let Some(roster) = self.roster.borrow().as_ref() {
             for (key, entry) in &roster.entries {
-                if !entry.member.is_joined() || skip == Some(key.as_str()) {
+                if !entry.member.is_joined() || skip.contains(&key.as_str()) {
                     continue;
                 }
                 let Some(value) = values.for_vsn(entry.member.vsn) else { continue };
@@ -719,6 +724,7 @@ impl Room {
         self.ensure_roster().await?;
         let Some(key) = self.key_of(ws) else { return Ok(()) };
         self.delivered.borrow_mut().remove(&key);
+        self.replayed_broadcasts.borrow_mut().remove(&key);
         self.run(&key, |member, _, _| rules::disconnect(member)).await?;
         if let Some(roster) = self.roster.borrow_mut().as_mut() {
             roster.entries.remove(&key);
@@ -788,7 +794,7 @@ impl Room {
             }
         }
         self.stats.borrow_mut().messages_in += 1;
-        self.fan_out(&Outbound::from_json(&message.topic, message.payload).encode(), None);
+        self.fan_out(&Outbound::from_json(&message.topic, message.payload).encode(), &[]);
         self.drop_closed().await?;
         Response::empty().map(|r| r.with_status(202))
     }

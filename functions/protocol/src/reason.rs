@@ -26,6 +26,9 @@
 //! | room unavailable | `phx_join` | reply error `RealtimeNodeDisconnected: Room unavailable, retry` |
 //! | join over the users-per-channel limit | `phx_join` | reply error `ConnectionRateLimitReached: Too many connected users` |
 //! | joins faster than allowed on one socket | `phx_join` | reply error `ClientJoinRateLimitReached: Too many joins per second` |
+//! | `broadcast.replay` on a public channel | `phx_join` | reply error `InvalidJoin: broadcast.replay works on private channels only` |
+//! | `broadcast.replay` without a `since` in milliseconds, or a `limit` outside 1 to 25 | `phx_join` | reply error `InvalidJoin: broadcast.replay needs ...` |
+//! | a broadcast replay the database could not answer | after the join reply | `system` (extension `broadcast`) error `DatabaseConnectionIssue: ...`; the channel stays joined |
 //! | more than 10 `postgres_changes` bindings | `phx_join` | reply error `InvalidJoin: at most 10 postgres_changes bindings` |
 //! | a binding whose filter does not parse | after the join reply | `system` (extension `postgres_changes`) error `Error parsing \`filter\` params: ...`; the channel stays joined |
 //! | a binding on a table the feed does not publish, or a filter on an unknown column | after the join reply | `system` (extension `postgres_changes`) error `Unable to subscribe to changes with given parameters. ...` |

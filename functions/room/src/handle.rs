@@ -84,6 +84,7 @@ pub fn check_join(frame: &Frame) -> Result<(Topic, JoinConfig), JoinError> {
     if config.presence_key.len() > MAX_PRESENCE_KEY_BYTES {
         return Err(JoinError::InvalidJoin(format!("presence key is over {MAX_PRESENCE_KEY_BYTES} bytes")));
     }
+    crate::join_config::BroadcastReplay::from_join_payload(&frame.payload).map_err(JoinError::InvalidJoin)?;
     Ok((topic, config))
 }
 

@@ -22,6 +22,47 @@ pub struct JoinConfig {
     /// stream, with no gap and nothing twice.
     #[serde(default)]
     pub changes_after: Option<i64>,
+    /// `config.broadcast.replay`: broadcasts from the database sent since a moment, first.
+    #[serde(default)]
+    pub broadcast_replay: Option<BroadcastReplay>,
+}
+
+/// Most broadcasts one replay sends, as Supabase allows.
+pub const MAX_REPLAY: u32 = 25;
+
+/// Supabase's broadcast replay: on a private channel, the latest `limit` broadcasts from
+/// the database stored at or after `since_ms` (milliseconds since the epoch), oldest
+/// first, before the live stream.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BroadcastReplay {
+    pub since_ms: i64,
+    pub limit: u32,
+}
+
+impl BroadcastReplay {
+    /// Reads `config.broadcast.replay`: None when absent, an error naming what is wrong
+    /// when it is malformed or asked of a public channel.
+    pub fn from_join_payload(payload: &Map<String, Value>) -> Result<Option<BroadcastReplay>, String> {
+        let config = payload.get("config").and_then(Value::as_object);
+        let Some(replay) = config.and_then(|c| c.get("broadcast")).and_then(|b| b.get("replay")) else {
+            return Ok(None);
+        };
+        let private = config.and_then(|c| c.get("private")).map(flag).unwrap_or(false);
+        if !private {
+            return Err("broadcast.replay works on private channels only".into());
+        }
+        let since_ms = replay.get("since").and_then(Value::as_i64).filter(|s| *s >= 0);
+        let limit = match replay.get("limit") {
+            None | Some(Value::Null) => Some(MAX_REPLAY),
+            Some(v) => v.as_u64().filter(|l| (1..=u64::from(MAX_REPLAY)).contains(l)).map(|l| l as u32),
+        };
+        match (since_ms, limit) {
+            (Some(since_ms), Some(limit)) => Ok(Some(BroadcastReplay { since_ms, limit })),
+            _ => Err(format!(
+                "broadcast.replay needs `since` (milliseconds since the epoch) and an optional `limit` from 1 to {MAX_REPLAY}"
+            )),
+        }
+    }
 }
 
 impl JoinConfig {
@@ -46,6 +87,7 @@ impl JoinConfig {
             presence_enabled: field(presence, "enabled").unwrap_or(false),
             private: config.and_then(|c| c.get("private")).map(flag).unwrap_or(false),
             changes_after: section("postgres_changes_replay").and_then(|r| r.get("after")).and_then(Value::as_i64),
+            broadcast_replay: BroadcastReplay::from_join_payload(payload).ok().flatten(),
         }
     }
 }
@@ -92,5 +134,34 @@ mod tests {
         assert_eq!(parse(json!({"config": 5})), JoinConfig::default());
         assert_eq!(parse(json!({"config": {"broadcast": [], "private": 1}})), JoinConfig::default());
         assert_eq!(parse(json!({"config": {"presence": {"key": 42}}})).presence_key, "42");
+    }
+
+    #[test]
+    fn broadcast_replay_is_read_on_private_channels_and_refused_when_malformed_or_public() {
+        let replay = |config: Value| BroadcastReplay::from_join_payload(json!({"config": config}).as_object().unwrap());
+        assert_eq!(replay(json!({"private": true})), Ok(None));
+        assert_eq!(
+            replay(json!({"private": true, "broadcast": {"replay": {"since": 1700000000000_i64}}})),
+            Ok(Some(BroadcastReplay { since_ms: 1_700_000_000_000, limit: MAX_REPLAY }))
+        );
+        assert_eq!(
+            replay(json!({"private": "true", "broadcast": {"replay": {"since": 5, "limit": 3}}})),
+            Ok(Some(BroadcastReplay { since_ms: 5, limit: 3 }))
+        );
+        assert!(replay(json!({"broadcast": {"replay": {"since": 5}}})).unwrap_err().contains("private channels only"));
+        for bad in [
+            json!({}),
+            json!({"since": -1}),
+            json!({"since": "5"}),
+            json!({"since": 5, "limit": 0}),
+            json!({"since": 5, "limit": 26}),
+            json!({"since": 5, "limit": 2.5}),
+            json!(7),
+        ] {
+            let got = replay(json!({"private": true, "broadcast": {"replay": bad.clone()}}));
+            assert!(got.as_ref().is_err_and(|e| e.contains("needs `since`")), "{bad}: {got:?}");
+        }
+        let c = parse(json!({"config": {"private": true, "broadcast": {"replay": {"since": 9, "limit": 2}}}}));
+        assert_eq!(c.broadcast_replay, Some(BroadcastReplay { since_ms: 9, limit: 2 }));
     }
 }

@@ -50,3 +50,68 @@ async fn realtime_send_reaches_a_private_inbox_and_a_public_channel_and_refusals
     assert_eq!(refused, Err("42501".to_string()), "Basil may not write Ada's inbox, and is told so");
     ada.expect_silence("nothing from a refused send").await;
 }
+
+#[tokio::test]
+async fn broadcast_replay_sends_the_latest_stored_broadcasts_first_then_the_live_ones_each_once() {
+    let (me, token) = e2e::stranger_token(&format!("replay-{}", e2e::now()));
+    let topic = format!("user:{me}");
+    let since = e2e::now() * 1000 - 60_000;
+    let tag = format!("replayed-{}", e2e::now());
+    for n in 1..=3 {
+        let payload = json!({"n": n}).to_string();
+        send_as(&me, &payload, &tag, &topic, true).await.expect("my own inbox");
+    }
+
+    let mut me_client = Client::connect_with_token(&token, Vsn::V2).await;
+    let config = json!({"private": true, "broadcast": {"replay": {"since": since, "limit": 2}}});
+    me_client.join(&format!("realtime:{topic}"), config).await;
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let f = me_client.recv_until("a replayed broadcast", |f| f.event == "broadcast").await;
+        got.push((f.payload["payload"]["n"].clone(), f.payload["meta"]["replayed"].clone()));
+    }
+    assert_eq!(got, vec![(json!(2), json!(true)), (json!(3), json!(true))], "the latest two, oldest first");
+    send_as(&me, r#"{"n": 4}"#, &tag, &topic, true).await.expect("a live one");
+    let live = me_client.recv_until("the live broadcast", |f| f.event == "broadcast").await;
+    assert_eq!(live.payload["payload"]["n"], 4);
+    assert!(live.payload["meta"]["replayed"].is_null(), "live, not replayed: {live:?}");
+    me_client.expect_silence("nothing twice: the replayed ones are not sent again live").await;
+
+    // Nothing stored since a later moment: nothing replayed, the channel still joins.
+    let mut later = Client::connect_with_token(&token, Vsn::V1).await;
+    later
+        .join(
+            &format!("realtime:{topic}"),
+            json!({"private": true, "broadcast": {"replay": {"since": e2e::now() * 1000 + 60_000}}}),
+        )
+        .await;
+    later.expect_silence("nothing after a future moment").await;
+}
+
+#[tokio::test]
+async fn broadcast_replay_is_refused_on_public_channels_when_malformed_and_to_strangers() {
+    let (me, _) = e2e::stranger_token(&format!("replay-owner-{}", e2e::now()));
+    let mut c = Client::connect(BASIL, Vsn::V2).await;
+    let (_, reply) =
+        c.join_payload(&unique_topic("open"), json!({"config": {"broadcast": {"replay": {"since": 0}}}})).await;
+    assert_eq!(reply["response"]["reason"], "InvalidJoin: broadcast.replay works on private channels only");
+    let (_, reply) = c
+        .join_payload(
+            &format!("realtime:user:{BASIL}"),
+            json!({"config": {"private": true, "broadcast": {"replay": {"since": 0, "limit": 500}}}}),
+        )
+        .await;
+    assert!(reply["response"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("InvalidJoin: broadcast.replay needs"));
+    send_as(&me, r#"{"secret": 1}"#, "private-note", &format!("user:{me}"), true).await.expect("the owner's inbox");
+    let (_, reply) = c
+        .join_payload(
+            &format!("realtime:user:{me}"),
+            json!({"config": {"private": true, "broadcast": {"replay": {"since": 0}}}}),
+        )
+        .await;
+    assert_eq!(reply["status"], "error", "a stranger is refused before anything is replayed: {reply:?}");
+    c.expect_silence("no replayed broadcast reaches a stranger").await;
+}

@@ -329,16 +329,109 @@ impl Room {
         };
         for m in messages {
             let (Some(topic), Some(event)) = (m["topic"].as_str(), m["event"].as_str()) else { continue };
-            let id = m["id"].clone();
-            let mut payload = m["payload"].as_object().cloned().unwrap_or_default();
-            payload.insert("id".into(), id.clone());
-            let message = json!({"type": "broadcast", "event": event, "payload": payload, "meta": {"id": id}});
-            let Value::Object(message) = message else { continue };
+            let id = m["id"].as_str().unwrap_or_default().to_string();
+            let message = database_broadcast_message(event, &m["payload"], &id, false);
+            // Sockets whose broadcast replay already sent this one.
+            let replayed: Vec<String> = self
+                .replayed_broadcasts
+                .borrow()
+                .iter()
+                .filter(|(_, ids)| ids.contains(&id))
+                .map(|(key, _)| key.clone())
+                .collect();
+            let skip: Vec<&str> = replayed.iter().map(String::as_str).collect();
             self.stats.borrow_mut().messages_in += 1;
-            self.fan_out(&Outbound::from_json(topic, message).encode(), None);
+            self.fan_out(&Outbound::from_json(topic, message).encode(), &skip);
         }
         self.drop_closed().await?;
         Response::empty().map(|r| r.with_status(204))
+    }
+
+    /// A private channel joined with `config.broadcast.replay` first receives the latest
+    /// broadcasts from the database stored since the given moment (at most `limit`,
+    /// oldest first, `meta.replayed` set), read from `realtime.messages` as Supabase does.
+    /// Its access was decided by the join; broadcasts the replay could see (sent, or left
+    /// out by the limit) are not sent again when the feed delivers them live. A database
+    /// failure is a `system` error on the channel.
+    pub(super) async fn replay_broadcasts(&self, key: &str) {
+        let Some((ws, topic, vsn, channel)) = self
+            .with_entry(key, |e| e.member.channel.clone().map(|c| (e.ws.clone(), e.topic.clone(), e.member.vsn, c)))
+            .flatten()
+        else {
+            return;
+        };
+        let Some(replay) = channel.config.broadcast_replay else { return };
+        let Ok(parsed) = Topic::parse(&topic) else { return };
+        let rows = async {
+            let mut guard = self.db.lock(&self.env).await.map_err(|e| e.to_string())?;
+            let Some(client) = guard.as_mut() else { return Err("no connection".to_string()) };
+            let limit = i64::from(replay.limit);
+            let read = async {
+                let latest = client
+                    .query(
+                        "select id::text, event, coalesce(payload, '{}'::jsonb)::text from (
+                             select m.id, m.event, m.payload, m.inserted_at from realtime.messages m
+                              where m.topic = $1 and m.private is true and m.extension = 'broadcast'
+                                and m.event is distinct from 'access_probe'
+                                and m.inserted_at >= (to_timestamp($2::bigint / 1000.0) at time zone 'utc')
+                              order by m.inserted_at desc, m.id desc limit $3) latest
+                          order by inserted_at, id",
+                        &[&parsed.name(), &replay.since_ms, &limit],
+                    )
+                    .await?;
+                // Every broadcast the feed may still be about to deliver live (it imports
+                // those of the last two minutes) that this replay could see: sent, or left
+                // out by the limit, but not to be sent again after the replay.
+                let covered = client
+                    .query(
+                        "select m.id::text from realtime.messages m
+                          where m.topic = $1 and m.private is true and m.extension = 'broadcast'
+                            and m.inserted_at >= greatest(to_timestamp($2::bigint / 1000.0) at time zone 'utc',
+                                                          localtimestamp - interval '2 minutes')
+                          limit 1000",
+                        &[&parsed.name(), &replay.since_ms],
+                    )
+                    .await?;
+                Ok::<_, tokio_postgres::Error>((
+                    latest,
+                    covered.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect::<HashSet<_>>(),
+                ))
+            };
+            read.await.map_err(|e| {
+                if e.as_db_error().is_none() {
+                    *guard = None;
+                }
+                e.to_string()
+            })
+        }
+        .await;
+        let (rows, covered) = match rows {
+            Ok(found) => found,
+            Err(e) => {
+                worker::console_error!("room: broadcast replay failed: {e}");
+                let frame = reply::extension_status(
+                    &topic,
+                    channel.join_ref.as_deref(),
+                    event::BROADCAST,
+                    "error",
+                    &JoinError::DatabaseUnavailable.to_string(),
+                );
+                self.send(&ws, &Wire::Text(frame.encode(vsn)));
+                return;
+            }
+        };
+        for row in rows {
+            let (Ok(id), Ok(event), Ok(payload)) =
+                (row.try_get::<_, String>(0), row.try_get::<_, Option<String>>(1), row.try_get::<_, String>(2))
+            else {
+                continue;
+            };
+            let payload: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+            let message = database_broadcast_message(&event.unwrap_or_default(), &payload, &id, true);
+            let frame = reply::push(&topic, channel.join_ref.as_deref(), event::BROADCAST, message);
+            self.send(&ws, &Wire::Text(frame.encode(vsn)));
+        }
+        self.replayed_broadcasts.borrow_mut().insert(key.to_string(), covered);
     }
 
     /// The feed lost (or regained) the database: every channel with bindings hears it as
@@ -375,7 +468,6 @@ impl Room {
         Response::empty().map(|r| r.with_status(204))
     }
 
-    /// Which (claim set, change) pairs may be seen, in one query for the whole batch.
     /// Which of `changes[checked]` each claim set may select: (claim set, change index).
     async fn visible(
         &self,
@@ -442,4 +534,27 @@ fn change_frame(
     let columns = columns.get(&format!("{}.{}", change.schema, change.table)).map_or(&[][..], Vec::as_slice);
     let payload = room::changes::delivery(ids, &shown, columns);
     Wire::Text(reply::push(topic, join_ref, event::POSTGRES_CHANGES, payload).encode(vsn))
+}
+
+/// A broadcast from the database as Supabase delivers it: the message id in the payload
+/// and in `meta`, with `meta.replayed` when a broadcast replay sent it.
+fn database_broadcast_message(
+    event: &str,
+    payload: &Value,
+    id: &str,
+    replayed: bool,
+) -> serde_json::Map<String, Value> {
+    let mut payload = payload.as_object().cloned().unwrap_or_default();
+    payload.insert("id".into(), Value::String(id.to_string()));
+    let mut meta = serde_json::Map::new();
+    if replayed {
+        meta.insert("replayed".into(), Value::Bool(true));
+    }
+    meta.insert("id".into(), Value::String(id.to_string()));
+    let mut message = serde_json::Map::new();
+    message.insert("type".into(), Value::String("broadcast".into()));
+    message.insert("event".into(), Value::String(event.to_string()));
+    message.insert("payload".into(), Value::Object(payload));
+    message.insert("meta".into(), Value::Object(meta));
+    message
 }
