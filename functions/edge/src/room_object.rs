@@ -231,9 +231,9 @@ pub struct Room {
     /// The last change position sent to each socket: a batch in flight from the feed that
     /// a replay already covered is not sent twice.
     delivered: RefCell<HashMap<String, i64>>,
-    /// Ids of the database broadcasts a broadcast replay sent to each socket: the same
-    /// message arriving live from the feed afterwards is not sent again.
-    replayed_broadcasts: RefCell<HashMap<String, HashSet<String>>>,
+    /// Sockets whose channel asked for a broadcast replay: live database broadcasts wait
+    /// while it runs, and those it could see are not sent again afterwards.
+    broadcast_replays: RefCell<HashMap<String, changes::BroadcastReplayState>>,
 }
 
 impl DurableObject for Room {
@@ -254,7 +254,7 @@ impl DurableObject for Room {
             announced: std::cell::Cell::new(false),
             replaying: RefCell::new(HashMap::new()),
             delivered: RefCell::new(HashMap::new()),
-            replayed_broadcasts: RefCell::new(HashMap::new()),
+            broadcast_replays: RefCell::new(HashMap::new()),
         }
     }
 
@@ -724,7 +724,7 @@ impl Room {
         self.ensure_roster().await?;
         let Some(key) = self.key_of(ws) else { return Ok(()) };
         self.delivered.borrow_mut().remove(&key);
-        self.replayed_broadcasts.borrow_mut().remove(&key);
+        self.broadcast_replays.borrow_mut().remove(&key);
         self.run(&key, |member, _, _| rules::disconnect(member)).await?;
         if let Some(roster) = self.roster.borrow_mut().as_mut() {
             roster.entries.remove(&key);

@@ -331,15 +331,18 @@ impl Room {
             let (Some(topic), Some(event)) = (m["topic"].as_str(), m["event"].as_str()) else { continue };
             let id = m["id"].as_str().unwrap_or_default().to_string();
             let message = database_broadcast_message(event, &m["payload"], &id, false);
-            // Sockets whose broadcast replay already sent this one.
-            let replayed: Vec<String> = self
-                .replayed_broadcasts
-                .borrow()
-                .iter()
-                .filter(|(_, ids)| ids.contains(&id))
-                .map(|(key, _)| key.clone())
-                .collect();
-            let skip: Vec<&str> = replayed.iter().map(String::as_str).collect();
+            // Sockets replaying broadcasts: queued while the replay runs, skipped if it
+            // could see this one.
+            let mut skip_keys = Vec::new();
+            for (key, state) in self.broadcast_replays.borrow_mut().iter_mut() {
+                match state {
+                    BroadcastReplayState::Replaying(queue) => queue.push((id.clone(), message.clone())),
+                    BroadcastReplayState::Covered(ids) if !ids.contains(&id) => continue,
+                    BroadcastReplayState::Covered(_) => {}
+                }
+                skip_keys.push(key.clone());
+            }
+            let skip: Vec<&str> = skip_keys.iter().map(String::as_str).collect();
             self.stats.borrow_mut().messages_in += 1;
             self.fan_out(&Outbound::from_json(topic, message).encode(), &skip);
         }
@@ -362,6 +365,7 @@ impl Room {
         };
         let Some(replay) = channel.config.broadcast_replay else { return };
         let Ok(parsed) = Topic::parse(&topic) else { return };
+        self.broadcast_replays.borrow_mut().insert(key.to_string(), BroadcastReplayState::Replaying(Vec::new()));
         let rows = async {
             let mut guard = self.db.lock(&self.env).await.map_err(|e| e.to_string())?;
             let Some(client) = guard.as_mut() else { return Err("no connection".to_string()) };
@@ -417,8 +421,12 @@ impl Room {
                     &JoinError::DatabaseUnavailable.to_string(),
                 );
                 self.send(&ws, &Wire::Text(frame.encode(vsn)));
-                return;
+                (Vec::new(), HashSet::new())
             }
+        };
+        let send = |message: serde_json::Map<String, Value>| {
+            let frame = reply::push(&topic, channel.join_ref.as_deref(), event::BROADCAST, message);
+            self.send(&ws, &Wire::Text(frame.encode(vsn)));
         };
         for row in rows {
             let (Ok(id), Ok(event), Ok(payload)) =
@@ -427,11 +435,17 @@ impl Room {
                 continue;
             };
             let payload: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
-            let message = database_broadcast_message(&event.unwrap_or_default(), &payload, &id, true);
-            let frame = reply::push(&topic, channel.join_ref.as_deref(), event::BROADCAST, message);
-            self.send(&ws, &Wire::Text(frame.encode(vsn)));
+            send(database_broadcast_message(&event.unwrap_or_default(), &payload, &id, true));
         }
-        self.replayed_broadcasts.borrow_mut().insert(key.to_string(), covered);
+        let queued =
+            self.broadcast_replays.borrow_mut().insert(key.to_string(), BroadcastReplayState::Covered(covered.clone()));
+        if let Some(BroadcastReplayState::Replaying(queued)) = queued {
+            for (id, message) in queued {
+                if !covered.contains(&id) {
+                    send(message);
+                }
+            }
+        }
     }
 
     /// The feed lost (or regained) the database: every channel with bindings hears it as
@@ -557,4 +571,12 @@ fn database_broadcast_message(
     message.insert("payload".into(), Value::Object(payload));
     message.insert("meta".into(), Value::Object(meta));
     message
+}
+
+/// Where a socket's broadcast replay stands.
+pub(super) enum BroadcastReplayState {
+    /// Running: live database broadcasts wait here (id, message).
+    Replaying(Vec<(String, serde_json::Map<String, Value>)>),
+    /// Done: the ids it could see, not to be sent again live.
+    Covered(HashSet<String>),
 }
