@@ -131,9 +131,10 @@ pub enum Received {
 /// with `tag` until nothing has arrived for `quiet`.
 pub async fn collect_changes(c: &mut Client, tag: &str, quiet: Duration, into: &mut Vec<(i64, String)>) {
     while let Some(Received::Frame(f)) = c.try_recv(quiet).await {
-        let body = f.payload["data"]["record"]["body"].as_str().unwrap_or_default();
-        if f.event == "postgres_changes" && body.starts_with(tag) {
-            into.push((f.payload["data"]["position"].as_i64().unwrap_or(-1), body.to_string()));
+        let Some(data) = f.payload.get("data").filter(|_| f.event == "postgres_changes") else { continue };
+        let body = data["record"]["body"].as_str().unwrap_or_default();
+        if body.starts_with(tag) {
+            into.push((data["position"].as_i64().unwrap_or(-1), body.to_string()));
         }
     }
 }
