@@ -31,7 +31,7 @@ impl Room {
         for binding in bindings.iter_mut() {
             let Some(rule) = binding.rule.clone() else { continue };
             let Some(table) = rule.table.clone() else {
-                interests.push(format!("{}.*", rule.schema));
+                interests.push(Value::Object(binding.requested.clone()).to_string());
                 continue;
             };
             let columns = self.published_columns(&rule.schema, &table).await.map_err(|e| {
@@ -41,7 +41,7 @@ impl Room {
             let servable =
                 columns.as_ref().is_some_and(|cols| rule.filter.as_ref().is_none_or(|f| cols.contains(&f.column)));
             if servable {
-                interests.push(format!("{}.{table}", rule.schema));
+                interests.push(Value::Object(binding.requested.clone()).to_string());
             } else {
                 messages.push(rule.unavailable(&binding.requested).to_string());
                 binding.rule = None;
@@ -254,25 +254,32 @@ impl Room {
             let (page, columns, kept_from) = {
                 let mut guard = self.db.lock(&self.env).await.map_err(|e| e.to_string())?;
                 let Some(client) = guard.as_mut() else { return Err("no connection".into()) };
-                let kept: Option<i64> = if *covered == after {
-                    client
-                        .query_one(
-                            "select case when (select last_position from feed.cursor) > $1
-                                         then coalesce((select min(feed_position) from feed.changes
-                                                         where feed_position is not null), 9223372036854775807)
-                                    end",
-                            &[&after],
-                        )
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .try_get(0)
-                        .map_err(|e| e.to_string())?
-                } else {
-                    None
+                let read = async {
+                    let kept: Option<i64> = if *covered == after {
+                        client
+                            .query_one(
+                                "select case when (select last_position from feed.cursor) > $1
+                                             then coalesce((select min(feed_position) from feed.changes
+                                                             where feed_position is not null), 9223372036854775807)
+                                        end",
+                                &[&after],
+                            )
+                            .await?
+                            .try_get(0)?
+                    } else {
+                        None
+                    };
+                    let page =
+                        crate::feed_object::fetch(client, crate::feed_object::Source::After(*covered, PAGE)).await?;
+                    Ok::<_, tokio_postgres::Error>((kept, page))
                 };
-                let page = crate::feed_object::fetch(client, crate::feed_object::Source::After(*covered, PAGE))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let (kept, page) = read.await.map_err(|e| {
+                    if e.as_db_error().is_none() {
+                        *guard = None;
+                    }
+                    e.to_string()
+                })?;
+                let Some(client) = guard.as_mut() else { return Err("no connection".into()) };
                 let columns = crate::feed_object::table_columns(client, &crate::feed_object::tables_of(&page)).await;
                 (page, columns, kept)
             };
