@@ -48,63 +48,6 @@ pub struct Registration {
     pub interests: Vec<String>,
 }
 
-/// Most bindings the feed keeps per room; past it the room gets every change of the
-/// tables they name (rooms still match each change against their own channels).
-const MAX_INTERESTS: usize = 100;
-
-/// A room's interests, parsed once per batch.
-enum Interest {
-    Binding(room::changes::Binding),
-    /// `schema.table` or `schema.*`: every change there.
-    Table(String),
-}
-
-fn parse_interests(interests: &[String]) -> Vec<Interest> {
-    interests
-        .iter()
-        .flat_map(|interest| match serde_json::from_str::<Value>(interest) {
-            Ok(requested) if interest.starts_with('{') => {
-                room::changes::Binding::parse_all(&[requested]).0.into_iter().map(Interest::Binding).collect()
-            }
-            _ => vec![Interest::Table(interest.clone())],
-        })
-        .collect()
-}
-
-/// Whether a room with these interests wants `change`: one of its bindings matches it
-/// (the same rule the room applies to each channel), or it listens to the whole table.
-fn wants(interests: &[Interest], feed: &FeedChange, change: &room::changes::Change) -> bool {
-    interests.iter().any(|interest| match interest {
-        Interest::Binding(b) => b.matches(change),
-        Interest::Table(t) => *t == format!("{}.{}", feed.schema, feed.table) || *t == format!("{}.*", feed.schema),
-    })
-}
-
-/// Adds `new` to a room's interests; past [`MAX_INTERESTS`], bindings give way to the
-/// tables they name.
-fn add_interests(interests: &mut Vec<String>, new: Vec<String>) {
-    for interest in new {
-        if !interests.contains(&interest) {
-            interests.push(interest);
-        }
-    }
-    if interests.len() > MAX_INTERESTS {
-        let mut tables: Vec<String> = interests
-            .iter()
-            .map(|i| match serde_json::from_str::<Value>(i) {
-                Ok(b) if i.starts_with('{') => {
-                    let schema = b["schema"].as_str().unwrap_or("public");
-                    format!("{schema}.{}", b["table"].as_str().unwrap_or("*"))
-                }
-                _ => i.clone(),
-            })
-            .collect();
-        tables.sort();
-        tables.dedup();
-        *interests = tables;
-    }
-}
-
 /// One change as the feed hands it to rooms.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FeedChange {
@@ -184,7 +127,7 @@ impl DurableObject for Feed {
                 };
                 let mut rooms = self.rooms().await?;
                 let was_idle = rooms.is_empty();
-                add_interests(rooms.entry(registration.room).or_default(), registration.interests);
+                room::changes::Interests::add(rooms.entry(registration.room).or_default(), registration.interests);
                 self.state.storage().put(ROOMS_KEY, &rooms).await?;
                 if was_idle {
                     // Changes made while nobody listened are numbered but not delivered:
@@ -347,9 +290,9 @@ impl Feed {
         let parsed: Vec<(&FeedChange, room::changes::Change)> =
             changes.iter().filter(|c| !is_broadcast(c)).filter_map(|c| Some((c, as_change(c)?))).collect();
         for (room, interests) in rooms.iter() {
-            let interests = parse_interests(interests);
+            let interests = room::changes::Interests::parse(interests);
             let wanted: Vec<FeedChange> =
-                parsed.iter().filter(|(f, c)| wants(&interests, f, c)).map(|(f, _)| (*f).clone()).collect();
+                parsed.iter().filter(|(_, c)| interests.want(c)).map(|(f, _)| (*f).clone()).collect();
             if wanted.is_empty() {
                 continue;
             }

@@ -356,6 +356,77 @@ pub fn delivery(ids: &[u32], change: &Change, columns: &[(String, String)]) -> M
     payload
 }
 
+/// Most bindings a room's [`Interests`] keep; past it they give way to the tables they
+/// name (the room still matches each change against its own channels).
+pub const MAX_INTERESTS: usize = 100;
+
+/// What a room listens to, as the change feed keeps it: the bindings of the channels that
+/// joined there (each as the JSON the client sent), or whole tables (`schema.table`,
+/// `schema.*`). The feed sends a room only the changes these want, with the same
+/// [`Binding::matches`] the room applies to each channel.
+#[derive(Debug)]
+pub struct Interests(Vec<Interest>);
+
+#[derive(Debug)]
+enum Interest {
+    Binding(Binding),
+    Table(String),
+}
+
+impl Interests {
+    /// Parses a room's interests as stored; one that does not parse as a binding is read
+    /// as a table name.
+    pub fn parse(stored: &[String]) -> Interests {
+        Interests(
+            stored
+                .iter()
+                .flat_map(|interest| match serde_json::from_str::<Value>(interest) {
+                    Ok(requested) if requested.is_object() => {
+                        Binding::parse_all(&[requested]).0.into_iter().map(Interest::Binding).collect()
+                    }
+                    _ => vec![Interest::Table(interest.clone())],
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether one of these bindings matches `change`, or it is in a whole table listened to.
+    pub fn want(&self, change: &Change) -> bool {
+        self.0.iter().any(|interest| match interest {
+            Interest::Binding(b) => b.matches(change),
+            Interest::Table(t) => {
+                *t == format!("{}.{}", change.schema, change.table) || *t == format!("{}.*", change.schema)
+            }
+        })
+    }
+
+    /// Adds `new` to `stored`, once each; past [`MAX_INTERESTS`], bindings become the
+    /// tables they name, so a room's entry cannot grow without bound.
+    pub fn add(stored: &mut Vec<String>, new: Vec<String>) {
+        for interest in new {
+            if !stored.contains(&interest) {
+                stored.push(interest);
+            }
+        }
+        if stored.len() <= MAX_INTERESTS {
+            return;
+        }
+        let mut tables: Vec<String> = stored
+            .iter()
+            .map(|i| match serde_json::from_str::<Value>(i) {
+                Ok(b) if b.is_object() => {
+                    let schema = b["schema"].as_str().unwrap_or("public");
+                    format!("{schema}.{}", b["table"].as_str().unwrap_or("*"))
+                }
+                _ => i.clone(),
+            })
+            .collect();
+        tables.sort();
+        tables.dedup();
+        *stored = tables;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,5 +542,30 @@ mod tests {
                 "position": 7
             }})
         );
+    }
+
+    #[test]
+    fn a_room_s_interests_want_what_its_bindings_match_and_collapse_to_tables_past_the_cap() {
+        let binding = |thread: &str| {
+            json!({"event": "INSERT", "schema": "public", "table": "messages", "filter": format!("thread_id=eq.{thread}")})
+                .to_string()
+        };
+        let mut stored = vec!["realtime.messages".to_string()];
+        Interests::add(&mut stored, vec![binding("t1"), binding("t1")]);
+        assert_eq!(stored.len(), 2, "once each");
+        let interests = Interests::parse(&stored);
+        let mine = change(Op::Insert, Some(json!({"id": "m1", "thread_id": "t1"})), None);
+        let other = change(Op::Insert, Some(json!({"id": "m2", "thread_id": "t2"})), None);
+        let update = change(Op::Update, Some(json!({"id": "m1", "thread_id": "t1"})), None);
+        assert!(interests.want(&mine));
+        assert!(!interests.want(&other), "another conversation's message is not sent to this room");
+        assert!(!interests.want(&update), "nor an event no binding asked for");
+        assert!(Interests::parse(&["public.*".into()]).want(&other), "a whole schema");
+
+        for n in 0..MAX_INTERESTS {
+            Interests::add(&mut stored, vec![binding(&format!("t{n}"))]);
+        }
+        assert_eq!(stored, vec!["public.messages".to_string(), "realtime.messages".to_string()]);
+        assert!(Interests::parse(&stored).want(&other), "past the cap, the whole table");
     }
 }

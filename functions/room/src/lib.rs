@@ -4,7 +4,8 @@
 //! carries out the [`Effect`]s they return.
 //!
 //! Map of the crate:
-//! - [`changes`]: `postgres_changes` bindings, filters, matching and delivery payloads.
+//! - [`changes`]: `postgres_changes` bindings, filters, matching and delivery payloads,
+//!   and the interests the change feed keeps per room.
 //! - [`member`]: what the room remembers about one socket ([`Member`], [`Channel`]).
 //! - [`identity`]: the verified claims a channel runs on.
 //! - [`join_config`]: the `config` of a `phx_join`, with the lenient booleans clients send.
