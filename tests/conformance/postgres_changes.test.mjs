@@ -167,3 +167,25 @@ test('the useRealtime hook: inserts, updates and presence sync on one channel', 
     assert.deepEqual(changes, ['insert', 'update'], 'each change once, in order')
   }
 })
+
+test('broadcast replay: a private channel first gets the latest stored broadcasts, marked replayed', async () => {
+  const event = uniqueName('replayed')
+  const since = Date.now() - 60_000
+  for (const n of [1, 2, 3]) {
+    execFileSync('psql', [process.env.E2E_DATABASE_URL, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c',
+      `select realtime.send('{"n": ${n}}', '${event}', 'user:${ADA}', true)`], { stdio: 'pipe' })
+  }
+  const got = []
+  const channel = (await make(ADA)).channel(`user:${ADA}`, {
+    config: { private: true, broadcast: { replay: { since, limit: 2 } } },
+  })
+  const two = waitFor('two replayed broadcasts', (done) =>
+    channel.on('broadcast', { event }, (message) => {
+      got.push({ n: message.payload.n, replayed: message.meta?.replayed ?? false })
+      if (got.length === 2) done()
+    }),
+  )
+  await subscribed(channel)
+  await two
+  assert.deepEqual(got, [{ n: 2, replayed: true }, { n: 3, replayed: true }])
+})
