@@ -108,6 +108,27 @@ impl KeptConnection {
         Ok(guard)
     }
 
+    /// Runs `work` on the connection (opened if needed), held exclusively. A failure the
+    /// database did not answer itself (the connection broke) drops the connection, so the
+    /// next use opens a new one; a database error (a policy, a constraint) keeps it.
+    pub async fn run<T>(
+        &self,
+        env: &Env,
+        work: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T, String> {
+        let mut guard = self.lock(env).await.map_err(|e| e.to_string())?;
+        let Some(client) = guard.as_ref() else { return Err("no connection".into()) };
+        match work(client).await {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                if e.as_db_error().is_none() {
+                    *guard = None;
+                }
+                Err(e.to_string())
+            }
+        }
+    }
+
     fn reap_when_idle(&self) {
         if self.inner.reaper_running.replace(true) {
             return;

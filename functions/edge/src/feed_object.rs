@@ -224,10 +224,14 @@ impl Feed {
     /// Forgets numbered changes older than the retention window; a replay from before it
     /// gets `ReplayUnavailable`, never a silent gap.
     async fn trim(&self) {
-        let Ok(mut guard) = self.db.lock(&self.env).await else { return };
-        let Some(client) = guard.as_mut() else { return };
-        let kept = client.query_one("select feed.trim(make_interval(hours => $1))", &[&self.retention_hours]).await;
-        if let Err(e) = kept {
+        let hours = self.retention_hours;
+        let trimmed = self
+            .db
+            .run(&self.env, async |client| {
+                client.query_one("select feed.trim(make_interval(hours => $1))", &[&hours]).await
+            })
+            .await;
+        if let Err(e) = trimmed {
             worker::console_warn!("feed: cannot trim the change log: {e}");
         }
     }
@@ -247,17 +251,7 @@ impl Feed {
 
     /// Numbers and takes the next batch of committed changes.
     async fn read(&self) -> std::result::Result<Vec<FeedChange>, String> {
-        let mut guard = self.db.lock(&self.env).await.map_err(|e| e.to_string())?;
-        let Some(client) = guard.as_mut() else { return Err("no connection".into()) };
-        match fetch(client, Source::Next(BATCH)).await {
-            Ok(changes) => Ok(changes),
-            Err(e) => {
-                if e.as_db_error().is_none() {
-                    *guard = None;
-                }
-                Err(e.to_string())
-            }
-        }
+        self.db.run(&self.env, async |client| fetch(client, Source::Next(BATCH)).await).await
     }
 
     /// Column names and types of the tables in `changes`, from the cache or one query.
@@ -265,11 +259,8 @@ impl Feed {
         let wanted = tables_of(changes);
         let missing: Vec<String> = wanted.iter().filter(|t| !self.columns.borrow().contains_key(*t)).cloned().collect();
         if !missing.is_empty() {
-            if let Ok(mut guard) = self.db.lock(&self.env).await {
-                if let Some(client) = guard.as_mut() {
-                    let found = table_columns(client, &missing).await;
-                    self.columns.borrow_mut().extend(found);
-                }
+            if let Ok(found) = self.db.run(&self.env, async |client| Ok(table_columns(client, &missing).await)).await {
+                self.columns.borrow_mut().extend(found);
             }
         }
         let cache = self.columns.borrow();

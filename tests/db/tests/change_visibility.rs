@@ -60,3 +60,63 @@ async fn odd_or_forged_claim_sets_see_nothing_and_do_not_sink_the_batch() {
     let changes = json!([{"schema": "public", "table": "messages", "pk": {"id": MESSAGE}}]);
     assert_eq!(visible(&claim_sets, &changes).await, vec![(3, 0)], "only Ada's claim set is answered");
 }
+
+/// The regression behind seconds of delivery latency: under a subscriber's role the
+/// planner turned the row lookup into a sequential scan of the whole table with the select
+/// policy on every row. With thousands of messages and fresh statistics, checking a few
+/// changes must look rows up by primary key only (in one transaction, rolled back).
+#[tokio::test]
+async fn rows_are_looked_up_by_primary_key_not_by_scanning_the_table() {
+    let mut client = connect().await;
+    let tx = client.transaction().await.expect("begin");
+    let thread: String = tx
+        .query_one(
+            "insert into public.conversation_threads (kind, title, created_by)
+             values ('group', 'visibility scan check', $1::text::uuid) returning id::text",
+            &[&ADA],
+        )
+        .await
+        .expect("a thread")
+        .get(0);
+    tx.execute(
+        "insert into public.conversation_participants (thread_id, user_id, role) values ($1::text::uuid, $2::text::uuid, 'owner')",
+        &[&thread, &ADA],
+    )
+    .await
+    .expect("a participant");
+    let ids: Vec<String> = tx
+        .query(
+            "insert into public.messages (thread_id, sender_id, body)
+             select $1::text::uuid, $2::text::uuid, 'bulk ' || n from generate_series(1, 5000) n returning id::text",
+            &[&thread, &ADA],
+        )
+        .await
+        .expect("5,000 messages")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    tx.batch_execute("analyze public.messages").await.expect("statistics");
+    let scans = async |tx: &tokio_postgres::Transaction<'_>| -> (i64, i64) {
+        let row = tx
+            .query_one(
+                "select coalesce(seq_scan, 0), coalesce(idx_scan, 0) from pg_stat_xact_user_tables
+                  where relid = 'public.messages'::regclass",
+                &[],
+            )
+            .await
+            .expect("scan counters");
+        (row.get(0), row.get(1))
+    };
+    let before = scans(&tx).await;
+    let changes: Value =
+        ids.iter().step_by(1000).map(|id| json!({"schema": "public", "table": "messages", "pk": {"id": id}})).collect();
+    let found = tx
+        .query("select claim_set, change from feed.visible($1, $2)", &[&json!([user(ADA), user(ELM)]), &changes])
+        .await
+        .expect("feed.visible");
+    assert_eq!(found.len(), 5, "Ada sees the five, Elm none");
+    let after = scans(&tx).await;
+    assert_eq!(after.0, before.0, "no sequential scan of messages");
+    assert!(after.1 > before.1, "index lookups instead");
+    tx.rollback().await.expect("rollback");
+}

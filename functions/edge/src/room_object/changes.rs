@@ -61,27 +61,22 @@ impl Room {
 
     /// The columns of `schema.table` if the change feed publishes it, else None.
     async fn published_columns(&self, schema: &str, table: &str) -> std::result::Result<Option<Vec<String>>, String> {
-        let mut guard = self.db.lock(&self.env).await.map_err(|e| e.to_string())?;
-        let Some(client) = guard.as_mut() else { return Err("no connection".into()) };
-        let row = client
-            .query_one(
-                "select array_agg(a.attname::text) from pg_catalog.pg_attribute a
-                  where a.attrelid = to_regclass(format('%I.%I', $1::text, $2::text)) and a.attnum > 0
-                    and not a.attisdropped
-                    and exists (select 1 from pg_catalog.pg_trigger t
-                                 where t.tgrelid = a.attrelid and t.tgfoid = 'feed.capture'::regproc)",
-                &[&schema, &table],
-            )
-            .await;
-        match row {
-            Ok(row) => row.try_get::<_, Option<Vec<String>>>(0).map_err(|e| e.to_string()),
-            Err(e) => {
-                if e.as_db_error().is_none() {
-                    *guard = None;
-                }
-                Err(e.to_string())
-            }
-        }
+        let row = self
+            .db
+            .run(&self.env, async |client| {
+                client
+                    .query_one(
+                        "select array_agg(a.attname::text) from pg_catalog.pg_attribute a
+                          where a.attrelid = to_regclass(format('%I.%I', $1::text, $2::text)) and a.attnum > 0
+                            and not a.attisdropped
+                            and exists (select 1 from pg_catalog.pg_trigger t
+                                         where t.tgrelid = a.attrelid and t.tgfoid = 'feed.capture'::regproc)",
+                        &[&schema, &table],
+                    )
+                    .await
+            })
+            .await?;
+        row.try_get::<_, Option<Vec<String>>>(0).map_err(|e| e.to_string())
     }
 
     /// A batch from the feed: each joined channel gets the changes its bindings match and
@@ -251,11 +246,11 @@ impl Room {
     ) -> std::result::Result<bool, String> {
         const PAGE: i32 = 500;
         loop {
-            let (page, columns, kept_from) = {
-                let mut guard = self.db.lock(&self.env).await.map_err(|e| e.to_string())?;
-                let Some(client) = guard.as_mut() else { return Err("no connection".into()) };
-                let read = async {
-                    let kept: Option<i64> = if *covered == after {
+            let from = *covered;
+            let (page, columns, kept_from) = self
+                .db
+                .run(&self.env, async |client| {
+                    let kept: Option<i64> = if from == after {
                         client
                             .query_one(
                                 "select case when (select last_position from feed.cursor) > $1
@@ -269,20 +264,12 @@ impl Room {
                     } else {
                         None
                     };
-                    let page =
-                        crate::feed_object::fetch(client, crate::feed_object::Source::After(*covered, PAGE)).await?;
-                    Ok::<_, tokio_postgres::Error>((kept, page))
-                };
-                let (kept, page) = read.await.map_err(|e| {
-                    if e.as_db_error().is_none() {
-                        *guard = None;
-                    }
-                    e.to_string()
-                })?;
-                let Some(client) = guard.as_mut() else { return Err("no connection".into()) };
-                let columns = crate::feed_object::table_columns(client, &crate::feed_object::tables_of(&page)).await;
-                (page, columns, kept)
-            };
+                    let page = crate::feed_object::fetch(client, crate::feed_object::Source::After(from, PAGE)).await?;
+                    let columns =
+                        crate::feed_object::table_columns(client, &crate::feed_object::tables_of(&page)).await;
+                    Ok((page, columns, kept))
+                })
+                .await?;
             if kept_from.is_some_and(|first| first > after + 1) {
                 return Ok(false);
             }
@@ -373,11 +360,10 @@ impl Room {
         let Some(replay) = channel.config.broadcast_replay else { return };
         let Ok(parsed) = Topic::parse(&topic) else { return };
         self.broadcast_replays.borrow_mut().insert(key.to_string(), BroadcastReplayState::Replaying(Vec::new()));
-        let rows = async {
-            let mut guard = self.db.lock(&self.env).await.map_err(|e| e.to_string())?;
-            let Some(client) = guard.as_mut() else { return Err("no connection".to_string()) };
-            let limit = i64::from(replay.limit);
-            let read = async {
+        let limit = i64::from(replay.limit);
+        let rows = self
+            .db
+            .run(&self.env, async |client| {
                 let latest = client
                     .query(
                         "select id::text, event, coalesce(payload, '{}'::jsonb)::text from (
@@ -403,19 +389,9 @@ impl Room {
                         &[&parsed.name(), &replay.since_ms],
                     )
                     .await?;
-                Ok::<_, tokio_postgres::Error>((
-                    latest,
-                    covered.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect::<HashSet<_>>(),
-                ))
-            };
-            read.await.map_err(|e| {
-                if e.as_db_error().is_none() {
-                    *guard = None;
-                }
-                e.to_string()
+                Ok((latest, covered.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect::<HashSet<_>>()))
             })
-        }
-        .await;
+            .await;
         let (rows, covered) = match rows {
             Ok(found) => found,
             Err(e) => {
@@ -512,27 +488,25 @@ impl Room {
                 json!({"schema": c.schema, "table": c.table, "pk": c.pk})
             })
             .collect();
-        let mut guard = self.db.lock(&self.env).await.map_err(|e| e.to_string())?;
-        let Some(client) = guard.as_mut() else { return Err("no connection".into()) };
         let (sets, rows) = (Value::Array(sets).to_string(), Value::Array(rows).to_string());
-        match client
-            .query("select claim_set, change from feed.visible($1::text::jsonb, $2::text::jsonb)", &[&sets, &rows])
-            .await
-        {
-            Ok(found) => Ok(found
-                .iter()
-                .filter_map(|r| {
-                    let (Ok(set), Ok(change)) = (r.try_get::<_, i32>(0), r.try_get::<_, i32>(1)) else { return None };
-                    Some((set as usize, *checked.get(change as usize)?))
-                })
-                .collect()),
-            Err(e) => {
-                if e.as_db_error().is_none() {
-                    *guard = None;
-                }
-                Err(e.to_string())
-            }
-        }
+        let found = self
+            .db
+            .run(&self.env, async |client| {
+                client
+                    .query(
+                        "select claim_set, change from feed.visible($1::text::jsonb, $2::text::jsonb)",
+                        &[&sets, &rows],
+                    )
+                    .await
+            })
+            .await?;
+        Ok(found
+            .iter()
+            .filter_map(|r| {
+                let (Ok(set), Ok(change)) = (r.try_get::<_, i32>(0), r.try_get::<_, i32>(1)) else { return None };
+                Some((set as usize, *checked.get(change as usize)?))
+            })
+            .collect())
     }
 }
 
