@@ -15,7 +15,8 @@ use futures_util::{stream, StreamExt};
 use realtime_protocol::{
     binary, event, reason, reply, BinaryBroadcast, CloseCode, ConnectRefusal, Frame, JoinError, Topic, Vsn,
 };
-use room::{Identity, Limits, TokenBucket};
+use room::session::{counts_as_event, Ending, Session};
+use room::{Identity, Limits};
 use std::collections::HashMap;
 use worker::{Env, Request, Response, WebSocket, WebSocketPair, WebsocketEvent};
 
@@ -87,9 +88,7 @@ pub async fn upgrade(req: Request, env: Env) -> Result<Response, EdgeError> {
         conn_id: new_conn_id(),
         topics: HashMap::new(),
         next_generation: 0,
-        events: limits.events_bucket(now),
-        joins: TokenBucket::new(limits.joins_per_second, 1000, now),
-        counters: Counters::default(),
+        session: Session::new(&limits, now),
         too_slow: std::cell::Cell::new(false),
         limits,
     };
@@ -146,27 +145,11 @@ struct Connection {
     conn_id: String,
     topics: HashMap<String, Upstream>,
     next_generation: u64,
-    /// Events per second for this socket's user, shared by all its channels.
-    events: TokenBucket,
-    /// Joins per second on this socket.
-    joins: TokenBucket,
-    counters: Counters,
+    /// The socket's own rules and counters (frame cap, idle, heartbeat, stats, rates).
+    session: Session,
     /// Set when a reply of the Worker's own found the client's backlog over the bound.
     too_slow: std::cell::Cell<bool>,
 }
-
-/// This socket's own health, answered to `[null, ref, "phoenix", "stats", {}]`.
-#[derive(Default, serde::Serialize)]
-struct Counters {
-    frames_in: u64,
-    dropped_frames: u64,
-    rate_limited_events: u64,
-    rate_limited_joins: u64,
-    channels_closed_for_rate: u64,
-}
-
-/// Why the connection loop ends: the close code and reason the client gets.
-type Ending = (CloseCode, String);
 
 impl Connection {
     async fn run(mut self) {
@@ -179,22 +162,21 @@ impl Connection {
             }
         };
         let (notice_tx, notice_rx) = mpsc::unbounded::<Notice>();
-        let idle_ms = self.limits.idle_timeout_ms;
+        let every_ms = self.session.idle_check_every_ms();
         let ticks = stream::unfold((), move |_| async move {
-            worker::Delay::from(std::time::Duration::from_millis((idle_ms / 4).max(250))).await;
+            worker::Delay::from(std::time::Duration::from_millis(every_ms)).await;
             Some((Input::Tick, ()))
         });
         let mut inputs =
             stream::select(stream::select(events.map(Input::Client), notice_rx.map(Input::Notice)), Box::pin(ticks));
-        let mut last_seen = clock::now_millis();
         let mut ending: Ending = (CloseCode::Normal, "bye".into());
         while let Some(input) = inputs.next().await {
             if matches!(input, Input::Client(_)) {
-                last_seen = clock::now_millis();
+                self.session.seen(clock::now_millis());
             }
             match input {
                 Input::Tick => {
-                    if clock::now_millis().saturating_sub(last_seen) > idle_ms {
+                    if self.session.is_idle(clock::now_millis()) {
                         // Silent for too long (a client heartbeats every 25 s): close, and a
                         // Supabase client reconnects and rejoins.
                         break;
@@ -247,46 +229,26 @@ impl Connection {
         }
     }
 
-    /// A frame over the size limit ends the connection (1009), saying which limit.
-    fn check_size(&mut self, len: usize) -> Result<(), Ending> {
-        if len > self.limits.max_frame_bytes {
-            self.counters.dropped_frames += 1;
-            return Err((
-                CloseCode::TooBig,
-                format!("frame of {len} bytes is over the {} byte limit", self.limits.max_frame_bytes),
-            ));
-        }
-        Ok(())
-    }
-
     async fn on_text(&mut self, text: String, notices: &mpsc::UnboundedSender<Notice>) -> Result<(), Ending> {
-        self.counters.frames_in += 1;
-        self.check_size(text.len())?;
+        self.session.frame_in(text.len(), clock::now_millis())?;
         let frame = match Frame::decode(self.vsn, &text) {
             Ok(frame) => frame,
             // Nothing to reply to: an undecodable frame has no topic or ref.
             Err(e) => {
-                self.counters.dropped_frames += 1;
+                self.session.dropped();
                 worker::console_warn!("dropped an undecodable frame: {e}");
                 return Ok(());
             }
         };
         if frame.topic == realtime_protocol::PHOENIX_TOPIC {
-            match frame.event.as_str() {
-                event::HEARTBEAT => self.send(&reply::ok(&frame, serde_json::json!({}))),
-                "stats" => {
-                    let mut stats = serde_json::to_value(&self.counters).unwrap_or_default();
-                    stats["channels"] = self.topics.len().into();
-                    self.send(&reply::ok(&frame, stats));
-                }
-                _ => {}
+            if let Some(answer) = self.session.phoenix(&frame, self.topics.len()) {
+                self.send(&answer);
             }
             return Ok(());
         }
         if frame.event == event::JOIN {
-            if !self.joins.try_take(clock::now_millis()) {
-                self.counters.rate_limited_joins += 1;
-                self.send(&reply::error(&frame, &JoinError::TooManyJoins.to_string()));
+            if let Err(e) = self.session.admit_join(clock::now_millis()) {
+                self.send(&reply::error(&frame, &e.to_string()));
                 return Ok(());
             }
             if let Err(e) = self.ensure_upstream(&frame, notices).await {
@@ -321,17 +283,16 @@ impl Connection {
     }
 
     async fn on_binary(&mut self, bytes: Vec<u8>) -> Result<(), Ending> {
-        self.counters.frames_in += 1;
-        self.check_size(bytes.len())?;
+        self.session.frame_in(bytes.len(), clock::now_millis())?;
         if self.vsn != Vsn::V2 {
-            self.counters.dropped_frames += 1;
+            self.session.dropped();
             worker::console_warn!("dropped a binary frame on a vsn {} socket", self.vsn.as_str());
             return Ok(());
         }
         let topic = match binary::client_frame_topic(&bytes) {
             Ok(topic) => topic.to_string(),
             Err(e) => {
-                self.counters.dropped_frames += 1;
+                self.session.dropped();
                 worker::console_warn!("dropped a malformed binary frame: {e}");
                 return Ok(());
             }
@@ -415,18 +376,14 @@ impl Connection {
     }
 
     fn take_event(&mut self) -> bool {
-        let ok = self.events.try_take(clock::now_millis());
-        if !ok {
-            self.counters.rate_limited_events += 1;
-        }
-        ok
+        self.session.take_event(clock::now_millis())
     }
 
     /// The user sent faster than allowed: this channel ends with a `system` error and
     /// `phx_close`; the room hears the upstream close and drops its presence.
     fn close_for_rate(&mut self, topic: &str) {
         let Some(upstream) = self.topics.remove(topic) else { return };
-        self.counters.channels_closed_for_rate += 1;
+        self.session.closed_for_rate();
         let join_ref = upstream.join_ref.as_deref();
         self.send(&reply::system(topic, join_ref, "error", reason::TOO_MANY_MESSAGES));
         self.send(&reply::close(topic, join_ref));
@@ -445,9 +402,4 @@ impl Connection {
             }
         }
     }
-}
-
-/// The pushes that count against the events-per-second limit.
-fn counts_as_event(event: &str) -> bool {
-    matches!(event, event::BROADCAST | event::PRESENCE)
 }

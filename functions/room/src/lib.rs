@@ -12,6 +12,8 @@
 //! - [`presence`]: tracked metas, `presence_state` and `presence_diff` payloads.
 //! - [`outbound`]: a fanned-out message, encoded at most once per framing.
 //! - [`rate_limit`]: the token bucket behind every rate limit (also used by the Worker).
+//! - [`session`]: one client socket's own rules (frame cap, idle timeout, heartbeat and
+//!   `stats`, join and events rates), hosted by the Worker's multiplexed socket.
 //! - [`limits`]: every configurable limit of the endpoint, read once ([`Limits`]).
 //! - [`handle`]: the room's answer to joins, pushes, token refreshes, expiry and
 //!   disconnects, as a list of effects.
@@ -25,6 +27,7 @@ pub mod member;
 pub mod outbound;
 pub mod presence;
 pub mod rate_limit;
+pub mod session;
 
 pub use handle::{Admission, Ctx, Effect, Inbound, Roster};
 pub use identity::Identity;
