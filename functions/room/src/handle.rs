@@ -193,10 +193,14 @@ pub fn direct_preamble(member: &mut Member, topic: &str, inbound: &Inbound, ctx:
         Inbound::Text(frame) => (frame.topic.as_str(), frame.event.as_str()),
         Inbound::Binary(b) => (b.topic.as_str(), event::BROADCAST),
     };
+    let joined = member.is_joined();
+    let channels = usize::from(joined);
+    let session = member.session.get_or_insert_with(|| crate::session::Session::new(ctx.limits, ctx.now_ms));
+    session.seen(ctx.now_ms);
     if frame_topic == realtime_protocol::PHOENIX_TOPIC {
         return Some(match inbound {
-            Inbound::Text(frame) if frame.event == event::HEARTBEAT => vec![Effect::Reply(reply::ok(frame, json!({})))],
-            _ => vec![],
+            Inbound::Text(frame) => session.phoenix(frame, channels).map(Effect::Reply).into_iter().collect(),
+            Inbound::Binary(_) => vec![],
         });
     }
     if frame_topic != topic {
@@ -208,11 +212,16 @@ pub fn direct_preamble(member: &mut Member, topic: &str, inbound: &Inbound, ctx:
         };
         return Some(vec![Effect::Reply(reply::error(&frame, reason::UNMATCHED_TOPIC))]);
     }
-    if matches!(event_name, event::BROADCAST | event::PRESENCE) && member.is_joined() {
-        let bucket = member.events_bucket.get_or_insert_with(|| ctx.limits.events_bucket(ctx.now_ms));
-        if !bucket.try_take(ctx.now_ms) {
-            return Some(close_with_system(member, topic, reason::TOO_MANY_MESSAGES));
+    if let Inbound::Text(frame) = inbound {
+        if frame.event == event::JOIN {
+            if let Err(e) = session.admit_join(ctx.now_ms) {
+                return Some(vec![Effect::Reply(reply::error(frame, &e.to_string()))]);
+            }
         }
+    }
+    if crate::session::counts_as_event(event_name) && joined && !session.take_event(ctx.now_ms) {
+        session.closed_for_rate();
+        return Some(close_with_system(member, topic, reason::TOO_MANY_MESSAGES));
     }
     None
 }

@@ -32,8 +32,10 @@ pub struct Member {
     pub presence_bucket: Option<TokenBucket>,
     #[serde(skip)]
     pub refresh_bucket: Option<TokenBucket>,
+    /// The per-topic socket's own rules (heartbeat, `stats`, join and events rates);
+    /// None until its first frame, and after a hibernation.
     #[serde(skip)]
-    pub events_bucket: Option<TokenBucket>,
+    pub session: Option<crate::session::Session>,
 }
 
 /// A joined channel.
@@ -66,7 +68,7 @@ impl Member {
             room_private: false,
             presence_bucket: None,
             refresh_bucket: None,
-            events_bucket: None,
+            session: None,
         }
     }
 

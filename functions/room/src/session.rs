@@ -1,9 +1,11 @@
 //! One client socket's own rules, apart from any channel: the frame size cap, the idle
 //! timeout, heartbeats and `stats` on the `phoenix` topic, the join rate and the events
 //! rate (text and binary pushes alike), with the counters `stats` answers. Platform-free
-//! and driven by the caller's clock, so the rules are tested natively; the multiplexed
-//! socket (the Worker's relay) hosts one per connection. The issue "Realtime core v2"
-//! moves the per-topic socket onto the same session, so the two paths cannot drift.
+//! and driven by the caller's clock, so the rules are tested natively. The multiplexed
+//! socket (the Worker's relay) hosts one per connection; the per-topic socket's room holds
+//! one per member for its heartbeats, `stats`, join and events rates (in memory: after a
+//! hibernation it starts afresh). Its frame cap is checked before decoding, and its idle
+//! timeout is not enforced yet (issue "Realtime core v2").
 
 use crate::{Limits, TokenBucket};
 use realtime_protocol::{event, reply, CloseCode, Frame, JoinError};
@@ -23,7 +25,7 @@ pub struct Counters {
 }
 
 /// One socket's session state.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     max_frame_bytes: usize,
     idle_timeout_ms: u64,

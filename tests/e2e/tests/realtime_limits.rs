@@ -109,20 +109,19 @@ async fn presence_calls_over_the_budget_get_a_system_error() {
     assert_eq!(system.payload["message"], "Client presence rate limit exceeded");
 }
 
-#[tokio::test]
-async fn joins_faster_than_allowed_are_refused() {
-    let topic = unique_topic("rejoin");
-    let mut c = Client::connect(ADA, Vsn::V2).await;
-    // A burst, without waiting for replies: well over 100 joins inside one second.
+/// A burst of joins, without waiting for replies: well over 100 inside one second. One
+/// body for both sockets, whose session applies the same join rate.
+async fn a_join_burst_is_rate_limited(mut c: Client, topic: &str) {
     let mut refs = Vec::new();
     for _ in 0..150 {
         let join_ref = c.next_ref();
-        let frame = realtime_protocol::Frame::new(&topic, "phx_join", e2e::object(json!({"config": {}})))
+        let frame = realtime_protocol::Frame::new(topic, "phx_join", e2e::object(json!({"config": {}})))
             .with_refs(Some(join_ref.clone()), Some(join_ref.clone()));
         c.send(&frame).await;
         refs.push(join_ref);
     }
-    // Refusals come straight from the Worker, acceptances from the room: in any order.
+    // On the relayed socket refusals come from the Worker and acceptances from the room:
+    // in any order.
     let mut answered = std::collections::HashSet::new();
     let mut refused = 0;
     while answered.len() < refs.len() {
@@ -133,4 +132,20 @@ async fn joins_faster_than_allowed_are_refused() {
         answered.insert(f.msg_ref.unwrap_or_default());
     }
     assert!(refused >= 40, "150 joins in a burst with a budget of 100 per second: {refused} refused");
+    let r = c.push("phoenix", "stats", json!({}), None).await;
+    let stats = c.reply_to(&r).await;
+    assert_eq!(stats["response"]["rate_limited_joins"], refused, "counted in the socket's stats: {stats:?}");
+}
+
+#[tokio::test]
+async fn joins_faster_than_allowed_are_refused() {
+    let topic = unique_topic("rejoin");
+    a_join_burst_is_rate_limited(Client::connect(ADA, Vsn::V2).await, &topic).await;
+}
+
+#[tokio::test]
+async fn joins_faster_than_allowed_are_refused_on_the_per_topic_socket_too() {
+    let topic = unique_topic("rejoin-direct");
+    let client = Client::connect_direct(&e2e::user_token(ADA), &topic, false, Vsn::V2).await;
+    a_join_burst_is_rate_limited(client, &topic).await;
 }

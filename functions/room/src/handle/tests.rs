@@ -505,6 +505,25 @@ fn a_direct_socket_sending_binary_broadcasts_too_fast_loses_its_channel_too() {
 }
 
 #[test]
+fn a_direct_socket_answers_heartbeats_and_stats_and_rate_limits_its_joins_as_the_relayed_one_does() {
+    let mut m = direct_member();
+    let beat = Frame::new("phoenix", "heartbeat", Map::new()).with_refs(None, Some("5".into()));
+    assert_eq!(replies(&preamble(&mut m, beat, 0).unwrap())[0][4]["status"], "ok");
+    let join = Frame::new(TOPIC, "phx_join", Map::new()).with_refs(Some("2".into()), Some("2".into()));
+    let per_second = Limits::default().joins_per_second;
+    for _ in 0..per_second {
+        assert_eq!(preamble(&mut m, join.clone(), 0), None, "within the join rate: on to the join itself");
+    }
+    let refused = replies(&preamble(&mut m, join.clone(), 0).unwrap());
+    assert_eq!(refused[0][4]["response"]["reason"], "ClientJoinRateLimitReached: Too many joins per second");
+    assert_eq!(preamble(&mut m, join, 1_000), None, "the rate refills");
+    let stats = Frame::new("phoenix", "stats", Map::new()).with_refs(None, Some("6".into()));
+    let answer = replies(&preamble(&mut m, stats, 1_000).unwrap());
+    assert_eq!(answer[0][4]["response"]["rate_limited_joins"], 1);
+    assert_eq!(answer[0][4]["response"]["channels"], 1);
+}
+
+#[test]
 fn joins_are_checked_for_topic_privacy_and_sizes_before_any_access_check() {
     let join = |topic: &str, config: Value, join_ref: &str| {
         Frame::new(topic, "phx_join", json!({"config": config}).as_object().unwrap().clone())
