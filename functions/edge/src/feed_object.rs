@@ -267,7 +267,7 @@ impl Feed {
         wanted.into_iter().filter_map(|t| cache.get(&t).map(|c| (t, c.clone()))).collect()
     }
 
-    /// Hands each room the changes of the tables it is interested in, all rooms at once
+    /// Hands each room the changes one of its registered bindings matches, all rooms at once
     /// (each checks its subscribers' rights in its own round trip, so sending one after
     /// the other would add those round trips up); forgets rooms that answer that nobody
     /// there listens any more, and keeps what a room could not take (it could not check

@@ -189,17 +189,18 @@ impl Room {
         Response::empty().map(|r| r.with_status(204))
     }
 
+    /// The socket, topic, framing and channel of a joined member.
+    fn joined_channel(&self, key: &str) -> Option<(WebSocket, String, Vsn, room::Channel)> {
+        self.with_entry(key, |e| e.member.channel.clone().map(|c| (e.ws.clone(), e.topic.clone(), e.member.vsn, c)))
+            .flatten()
+    }
+
     /// A channel that joined with `postgres_changes_replay.after` first receives every
     /// later change its bindings match and its subscriber may see, in order; live changes
     /// arriving meanwhile wait and follow, without the ones the replay already covered. If
     /// the feed no longer keeps changes that far back, the channel is told to reload.
     pub(super) async fn replay_changes(&self, key: &str) {
-        let Some((ws, topic, vsn, channel)) = self
-            .with_entry(key, |e| e.member.channel.clone().map(|c| (e.ws.clone(), e.topic.clone(), e.member.vsn, c)))
-            .flatten()
-        else {
-            return;
-        };
+        let Some((ws, topic, vsn, channel)) = self.joined_channel(key) else { return };
         let Some(after) = channel.config.changes_after else { return };
         if channel.bindings.iter().all(|b| b.rule.is_none()) {
             return;
@@ -351,12 +352,7 @@ impl Room {
     /// out by the limit) are not sent again when the feed delivers them live. A database
     /// failure is a `system` error on the channel.
     pub(super) async fn replay_broadcasts(&self, key: &str) {
-        let Some((ws, topic, vsn, channel)) = self
-            .with_entry(key, |e| e.member.channel.clone().map(|c| (e.ws.clone(), e.topic.clone(), e.member.vsn, c)))
-            .flatten()
-        else {
-            return;
-        };
+        let Some((ws, topic, vsn, channel)) = self.joined_channel(key) else { return };
         let Some(replay) = channel.config.broadcast_replay else { return };
         let Ok(parsed) = Topic::parse(&topic) else { return };
         self.broadcast_replays.borrow_mut().insert(key.to_string(), BroadcastReplayState::Replaying(Vec::new()));
