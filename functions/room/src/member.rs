@@ -29,13 +29,13 @@ pub struct Member {
     #[serde(default)]
     pub room_private: bool,
     #[serde(skip)]
-    pub presence_bucket: Option<TokenBucket>,
+    pub presence_bucket: Transient<TokenBucket>,
     #[serde(skip)]
-    pub refresh_bucket: Option<TokenBucket>,
+    pub refresh_bucket: Transient<TokenBucket>,
     /// The per-topic socket's own rules (heartbeat, `stats`, join and events rates);
     /// None until its first frame, and after a hibernation.
     #[serde(skip)]
-    pub session: Option<crate::session::Session>,
+    pub session: Transient<crate::session::Session>,
 }
 
 /// A joined channel.
@@ -66,9 +66,9 @@ impl Member {
             presence_seq: 0,
             direct: false,
             room_private: false,
-            presence_bucket: None,
-            refresh_bucket: None,
-            session: None,
+            presence_bucket: Transient::default(),
+            refresh_bucket: Transient::default(),
+            session: Transient::default(),
         }
     }
 
@@ -83,5 +83,37 @@ impl Member {
 
     pub fn tracked(&self) -> Option<&Tracked> {
         self.channel.as_ref().and_then(|c| c.presence.as_ref())
+    }
+}
+
+/// State a member keeps in memory only (rate buckets, the session's counters): lost on
+/// hibernation, and not part of what makes two members differ, so that a frame which only
+/// moves a bucket or a counter does not rewrite the socket's attachment (the room stores
+/// the attachment whenever a member changes).
+#[derive(Debug, Clone)]
+pub struct Transient<T>(pub Option<T>);
+
+impl<T> Default for Transient<T> {
+    fn default() -> Self {
+        Transient(None)
+    }
+}
+
+impl<T> PartialEq for Transient<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> std::ops::Deref for Transient<T> {
+    type Target = Option<T>;
+    fn deref(&self) -> &Option<T> {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for Transient<T> {
+    fn deref_mut(&mut self) -> &mut Option<T> {
+        &mut self.0
     }
 }

@@ -507,8 +507,10 @@ fn a_direct_socket_sending_binary_broadcasts_too_fast_loses_its_channel_too() {
 #[test]
 fn a_direct_socket_answers_heartbeats_and_stats_and_rate_limits_its_joins_as_the_relayed_one_does() {
     let mut m = direct_member();
+    let before = m.clone();
     let beat = Frame::new("phoenix", "heartbeat", Map::new()).with_refs(None, Some("5".into()));
     assert_eq!(replies(&preamble(&mut m, beat, 0).unwrap())[0][4]["status"], "ok");
+    assert_eq!(m, before, "only in-memory state moved: the socket's attachment is not rewritten");
     let join = Frame::new(TOPIC, "phx_join", Map::new()).with_refs(Some("2".into()), Some("2".into()));
     let per_second = Limits::default().joins_per_second;
     for _ in 0..per_second {
