@@ -10,6 +10,7 @@
 //! instead of opening one per join or token refresh.
 
 use realtime_protocol::Topic;
+use room::identity::PgRole;
 use room::Identity;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
@@ -56,17 +57,16 @@ fn is_transient(code: &SqlState) -> bool {
 
 /// Checks `topic` for a caller with this verified identity.
 pub async fn check(client: &mut Client, topic: &Topic, identity: &Identity) -> Result<Access, AccessError> {
-    let pg_role = match identity.role.as_str() {
-        "service_role" => return Ok(Access { read: true, write: true }),
-        "anon" => "anon",
-        "authenticated" => "authenticated",
-        // Any other role in a token is not one we let a policy see.
-        _ => return Ok(Access { read: false, write: false }),
+    let pg_role = match identity.pg_role() {
+        Some(PgRole::ServiceRole) => return Ok(Access { read: true, write: true }),
+        Some(role) => role.name(),
+        // A role no policy is written for sees nothing.
+        None => return Ok(Access { read: false, write: false }),
     };
     let channel = topic.name();
     let tx = client.transaction().await?;
     tx.execute(PROBE, &[&channel]).await?;
-    // The role name comes from the allow-list above, never from the token verbatim.
+    // The role name comes from the allow-list (`Identity::pg_role`), never from the token.
     tx.batch_execute(&format!("set local role {pg_role}")).await?;
     tx.execute(
         "select set_config('request.jwt.claims', $1, true), set_config('realtime.topic', $2, true)",

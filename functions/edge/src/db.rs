@@ -6,6 +6,7 @@
 
 use crate::error::EdgeError;
 use crate::settings;
+use edge_api::ApiError;
 use futures_util::future::{select, Either};
 use std::time::Duration;
 use tokio_postgres::config::{Host, SslMode};
@@ -69,9 +70,22 @@ pub fn unavailable(e: impl std::fmt::Display) -> EdgeError {
     EdgeError::DatabaseUnavailable(e.to_string())
 }
 
+/// A statement's failure in the client's terms: what the database refused (a policy, a
+/// constraint) by its SQLSTATE ([`ApiError::from_sqlstate`]), a broken connection as
+/// the database being unavailable. A failure that is ours (a 500) is logged with the
+/// database's own words, which the client is not shown.
 impl From<tokio_postgres::Error> for EdgeError {
     fn from(e: tokio_postgres::Error) -> Self {
-        unavailable(e)
+        match e.as_db_error() {
+            Some(db) => {
+                let api = ApiError::from_sqlstate(db.code().code(), db.message());
+                if api.status == 500 {
+                    worker::console_error!("database error {}: {}", db.code().code(), db.message());
+                }
+                EdgeError::Api(api)
+            }
+            None => unavailable(e),
+        }
     }
 }
 

@@ -1,12 +1,16 @@
 //! The Worker's error type. Every failure that reaches the router becomes one of these,
-//! and every one of these becomes a JSON body with a status, never a panic or an HTML page.
+//! and every one of these becomes the one JSON error shape of [`edge_api::error`]
+//! (`{"error": {"code", "message"}}`) with its status, never a panic or an HTML page.
 
+use edge_api::ApiError;
 use realtime_protocol::ConnectRefusal;
-use serde_json::json;
 use worker::Response;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
+    /// An edge function's answer, already in the client's terms.
+    #[error("{0}")]
+    Api(ApiError),
     #[error("{}", .0.message())]
     Refused(ConnectRefusal),
     #[error("{0}")]
@@ -33,31 +37,45 @@ impl From<worker::Error> for EdgeError {
     }
 }
 
+impl From<ApiError> for EdgeError {
+    fn from(e: ApiError) -> Self {
+        EdgeError::Api(e)
+    }
+}
+
 impl EdgeError {
-    pub fn status(&self) -> u16 {
+    /// What the client is told. What went wrong inside (a misconfiguration, a bug, the
+    /// database's own words) stays in the log.
+    pub fn to_api(&self) -> ApiError {
         match self {
-            EdgeError::Refused(r) => r.status(),
-            EdgeError::BadRequest(_) => 400,
-            EdgeError::Forbidden(_) => 403,
-            EdgeError::NotFound => 404,
-            EdgeError::MethodNotAllowed => 405,
-            EdgeError::DatabaseUnavailable(_) => 503,
-            EdgeError::UpstreamUnavailable(_) => 502,
-            EdgeError::Misconfigured(_) | EdgeError::Internal(_) => 500,
+            EdgeError::Api(e) => e.clone(),
+            EdgeError::Refused(r) => ApiError::from_status(r.status(), r.message()),
+            EdgeError::BadRequest(m) => ApiError::invalid(m.clone()),
+            EdgeError::Forbidden(m) => ApiError::forbidden(m.clone()),
+            EdgeError::NotFound => ApiError::not_found("not found"),
+            EdgeError::MethodNotAllowed => ApiError::method_not_allowed(),
+            EdgeError::DatabaseUnavailable(_) => ApiError::database_unavailable(),
+            EdgeError::UpstreamUnavailable(m) => ApiError::upstream_unavailable(m.clone()),
+            EdgeError::Misconfigured(_) | EdgeError::Internal(_) => ApiError::internal(),
         }
     }
 
     pub fn into_response(self) -> worker::Result<Response> {
-        if self.status() >= 500 {
+        let api = self.to_api();
+        if api.status >= 500 {
             worker::console_error!("{self}");
         }
-        // What went wrong inside stays in the log; the client learns only that it did.
-        let message = match &self {
-            EdgeError::Internal(_) => "internal error".to_string(),
-            other => other.to_string(),
-        };
-        json_response(self.status(), &json!({ "error": message }))
+        error_response(&api)
     }
+}
+
+/// The response for `error`: its status, its JSON body, and `Retry-After` when it has one.
+pub fn error_response(error: &ApiError) -> worker::Result<Response> {
+    let mut response = json_response(error.status, &error.body())?;
+    if let Some(seconds) = error.retry_after {
+        response.headers_mut().set("retry-after", &seconds.to_string())?;
+    }
+    Ok(response)
 }
 
 /// A JSON response with the given status.

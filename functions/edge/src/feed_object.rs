@@ -77,6 +77,17 @@ pub async fn forget(env: &Env) -> Result<u16> {
     Ok(stub.fetch_with_request(Request::new_with_init(&format!("{INTERNAL_URL}/forget"), &init)?).await?.status_code())
 }
 
+/// Tells the feed that a transaction just committed, so it reads now rather than at its
+/// next poll (the edge functions call it after their own commits). Harmless when nobody
+/// listens: an idle feed stays idle.
+pub async fn wake(env: &Env) -> Result<()> {
+    let stub = env.durable_object("FEED")?.get_by_name(FEED_NAME)?;
+    let mut init = RequestInit::new();
+    init.with_method(worker::Method::Post);
+    stub.fetch_with_request(Request::new_with_init(&format!("{INTERNAL_URL}/wake"), &init)?).await?;
+    Ok(())
+}
+
 /// Registers `registration.room` with the feed, which starts polling if it was idle.
 pub async fn register(env: &Env, registration: &Registration) -> Result<()> {
     let stub = env.durable_object("FEED")?.get_by_name(FEED_NAME)?;
@@ -101,6 +112,8 @@ pub struct Feed {
     /// How long numbered changes are kept for replay (`FEED_RETENTION_HOURS`, default 24).
     retention_hours: i32,
     polls: std::cell::Cell<u32>,
+    /// A wake arrived (a commit the last read may not have seen): poll again at once.
+    woken: std::cell::Cell<bool>,
 }
 
 impl DurableObject for Feed {
@@ -116,6 +129,7 @@ impl DurableObject for Feed {
             poll_ms,
             retention_hours,
             polls: std::cell::Cell::new(0),
+            woken: std::cell::Cell::new(false),
         }
     }
 
@@ -136,6 +150,15 @@ impl DurableObject for Feed {
                     self.trim().await;
                 }
                 self.poll_soon(0).await?;
+                Response::empty().map(|r| r.with_status(204))
+            }
+            "/wake" => {
+                if !self.rooms().await?.is_empty() {
+                    // If a poll is running now it may have read before this commit: it
+                    // sees the flag when it ends and schedules the next one at once.
+                    self.woken.set(true);
+                    self.poll_soon(0).await?;
+                }
                 Response::empty().map(|r| r.with_status(204))
             }
             "/forget" => {
@@ -167,6 +190,7 @@ impl DurableObject for Feed {
             }
         }
         let started = clock::now_millis();
+        self.woken.set(false);
         // What rooms could not take before goes first, in order.
         self.redeliver(&mut rooms).await?;
         let next = match self.read().await {
@@ -180,7 +204,7 @@ impl DurableObject for Feed {
                 // Polls start every poll_ms (not poll_ms after the last one ended), so a
                 // busy round's own time is not added to the next change's wait.
                 let spent = clock::now_millis().saturating_sub(started);
-                if full {
+                if full || self.woken.get() {
                     0
                 } else {
                     self.poll_ms.saturating_sub(spent)

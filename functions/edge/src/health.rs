@@ -27,7 +27,7 @@ pub async fn get(env: &Env) -> Result<Response, EdgeError> {
             503,
             &json!({
                 "status": "unavailable",
-                "error": "database unavailable",
+                "error": edge_api::ApiError::database_unavailable().body()["error"],
                 "version": settings::VERSION,
                 "database": { "ok": false, "error": reason },
             }),
@@ -38,6 +38,6 @@ pub async fn get(env: &Env) -> Result<Response, EdgeError> {
 
 async fn round_trip(env: &Env) -> Result<String, EdgeError> {
     let client = db::connect(env).await?;
-    let row = client.query_one("select current_setting('server_version')", &[]).await?;
+    let row = client.query_one("select current_setting('server_version')", &[]).await.map_err(db::unavailable)?;
     row.try_get::<_, String>(0).map_err(db::unavailable)
 }

@@ -1,11 +1,13 @@
 //! The Cloudflare Worker: a thin adapter between the platform and the plain-Rust crates
-//! (`realtime-protocol`, `edge-auth`, `room`), which hold the rules.
+//! (`realtime-protocol`, `edge-auth`, `room`, `edge-api`), which hold the rules.
 //!
 //! Map of the crate:
 //! - [`router`]: the URL space; every answer that is not a WebSocket is JSON.
 //! - [`error`]: the Worker's typed error, mapped to an HTTP status and a JSON body.
 //! - [`settings`]: configuration read from `wrangler.toml` vars and secrets.
 //! - [`health`]: `GET /functions/v1/health`, with a live database round trip.
+//! - [`caller`]: who calls an edge function, and the transaction that runs as them.
+//! - [`messages_api`]: sending messages (one, or a batch), as the caller.
 //! - [`db`]: Postgres over the Workers socket API (direct locally, Hyperdrive in production).
 //! - [`realtime_socket`]: the client WebSocket: JWT check, heartbeat, rate limits, one
 //!   upstream per topic.
@@ -22,6 +24,7 @@
 //! No `unwrap`/`expect` on request paths: a panic would kill the isolate and every socket
 //! on it. Failures become typed errors, JSON bodies, or protocol error replies.
 
+mod caller;
 mod channel_access;
 mod clock;
 mod db;
@@ -29,6 +32,7 @@ mod error;
 mod feed_object;
 mod health;
 mod js_send;
+mod messages_api;
 mod realtime_api;
 mod realtime_socket;
 mod room_object;
@@ -47,8 +51,8 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    match router::route(req, env).await {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    match router::route(req, env, &ctx).await {
         Ok(response) => Ok(response),
         Err(error) => error.into_response(),
     }

@@ -3,6 +3,8 @@
 //! | method | path | handler |
 //! |---|---|---|
 //! | GET | `/functions/v1/health` | [`crate::health`] |
+//! | POST | `/functions/v1/messages` | [`crate::messages_api::send`] |
+//! | POST | `/functions/v1/messages/batch` | [`crate::messages_api::send_batch`] |
 //! | GET (upgrade) | `/realtime/v1/websocket` | [`crate::realtime_socket::upgrade`] (many topics, relayed) |
 //! | GET (upgrade) | `/realtime/v1/channel/websocket?topic=` | [`crate::realtime_socket::upgrade_direct`] (one topic, straight to its room) |
 //! | POST | `/realtime/v1/api/broadcast` | [`crate::realtime_api::broadcast`] |
@@ -11,10 +13,10 @@
 //! | any | `/rest/v1/…`, `/auth/v1/…`, `/storage/v1/…`, `/graphql/v1` | [`crate::upstream_proxy`] to `SUPABASE_URL`, when set |
 
 use crate::error::EdgeError;
-use crate::{health, realtime_api, realtime_socket, upstream_proxy};
-use worker::{Env, Method, Request, Response};
+use crate::{health, messages_api, realtime_api, realtime_socket, upstream_proxy};
+use worker::{Context, Env, Method, Request, Response};
 
-pub async fn route(req: Request, env: Env) -> Result<Response, EdgeError> {
+pub async fn route(req: Request, env: Env, ctx: &Context) -> Result<Response, EdgeError> {
     let path = req.path();
     if upstream_proxy::handles(&path) {
         return upstream_proxy::forward(req, &env).await;
@@ -22,6 +24,14 @@ pub async fn route(req: Request, env: Env) -> Result<Response, EdgeError> {
     match path.trim_end_matches('/') {
         "/functions/v1/health" => match req.method() {
             Method::Get | Method::Head => health::get(&env).await,
+            _ => Err(EdgeError::MethodNotAllowed),
+        },
+        "/functions/v1/messages" => match req.method() {
+            Method::Post => messages_api::send(req, env, ctx).await,
+            _ => Err(EdgeError::MethodNotAllowed),
+        },
+        "/functions/v1/messages/batch" => match req.method() {
+            Method::Post => messages_api::send_batch(req, env, ctx).await,
             _ => Err(EdgeError::MethodNotAllowed),
         },
         "/realtime/v1/websocket" => realtime_socket::upgrade(req, env).await,

@@ -24,6 +24,18 @@ impl Identity {
         }
     }
 
+    /// The database role this identity's statements run as, from an allow-list: a token's
+    /// `role` claim is never put into SQL verbatim. `None` for a role no policy is written
+    /// for (anything else a token might carry); the service role bypasses policies.
+    pub fn pg_role(&self) -> Option<PgRole> {
+        match self.role.as_str() {
+            "anon" => Some(PgRole::Anon),
+            "authenticated" => Some(PgRole::Authenticated),
+            "service_role" => Some(PgRole::ServiceRole),
+            _ => None,
+        }
+    }
+
     /// Whose access decision this is, for remembering it: the role and the user.
     pub fn access_key(&self) -> String {
         format!("{}/{}", self.role, self.user_id.as_deref().unwrap_or(""))
@@ -37,6 +49,25 @@ impl From<&edge_auth::Claims> for Identity {
             role: claims.role.clone(),
             exp: claims.exp,
             claims: claims.policy_claims.clone(),
+        }
+    }
+}
+
+/// The roles a verified token may act as in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgRole {
+    Anon,
+    Authenticated,
+    ServiceRole,
+}
+
+impl PgRole {
+    /// The role's name, for `set local role`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PgRole::Anon => "anon",
+            PgRole::Authenticated => "authenticated",
+            PgRole::ServiceRole => "service_role",
         }
     }
 }

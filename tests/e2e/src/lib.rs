@@ -385,3 +385,59 @@ pub async fn database() -> tokio_postgres::Client {
     tokio::spawn(connection);
     client
 }
+
+/// An answer of the Worker's HTTP API.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub retry_after: Option<String>,
+}
+
+/// POSTs `body` to `path` with `Authorization: Bearer <token>` (when given), as
+/// supabase-js `functions.invoke` does.
+pub async fn post_json(path: &str, token: Option<&str>, body: &Value) -> Answer {
+    post_bytes(path, token, body.to_string().into_bytes()).await
+}
+
+/// POSTs raw `bytes` (a body that may not be JSON at all) to `path`.
+pub async fn post_bytes(path: &str, token: Option<&str>, bytes: Vec<u8>) -> Answer {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}{path}", base_url()))
+        .header("content-type", "application/json")
+        .body(bytes);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("HTTP request to the Worker");
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let text = response.text().await.unwrap_or_default();
+    let body =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path} answered {status} with non-JSON {text:?}"));
+    Answer { status, body, retry_after }
+}
+
+/// A new group thread created by `owner` with `members`, straight in the database (so
+/// tests do not share a thread); its id.
+pub async fn new_group_thread(owner: &str, members: &[&str]) -> String {
+    let db = database().await;
+    let row = db
+        .query_one(
+            "insert into public.conversation_threads (kind, title, created_by)
+             values ('group', 'e2e', $1::text::uuid) returning id::text",
+            &[&owner],
+        )
+        .await
+        .expect("a thread");
+    let id: String = row.get(0);
+    db.execute(
+        "insert into public.conversation_participants (thread_id, user_id, role)
+         select $1::text::uuid, u::uuid, case when u = $2 then 'owner' else 'member' end
+           from unnest($3::text[]) u",
+        &[&id, &owner, &[&[owner], members].concat()],
+    )
+    .await
+    .expect("its participants");
+    id
+}

@@ -77,7 +77,7 @@ async fn a_direct_socket_cannot_be_opened_on_the_public_side_of_a_policy_owned_n
         let r = e2e::refused_upgrade_at("/realtime/v1/channel/websocket", &query, &[]).await;
         assert_eq!(r.status, 403, "private={private}: {:?}", r.body);
         assert_eq!(
-            r.body["error"],
+            r.body["error"]["message"],
             format!("Unauthorized: Channel user:{ADA} is private: join it with config.private = true")
         );
     }

@@ -45,7 +45,7 @@ async fn database_outage_gives_503_then_recovers() {
 
     pg(&["stop", &data]);
     let body = health_until(503, Duration::from_secs(15)).await;
-    assert_eq!(body["error"], "database unavailable");
+    assert_eq!(body["error"]["code"], "database_unavailable");
     assert_eq!(body["database"]["ok"], false);
     assert!(body["database"]["error"].as_str().is_some_and(|e| !e.is_empty()), "the cause is reported: {body}");
 

@@ -18,12 +18,13 @@ async fn health_reports_the_version_and_a_live_database_round_trip() {
 async fn unknown_paths_answer_404_with_a_json_error() {
     let (status, body) = get_json("/functions/v1/no-such-function").await;
     assert_eq!(status, 404);
-    assert_eq!(body["error"], "not found");
+    assert_eq!(body["error"], serde_json::json!({"code": "not_found", "message": "not found"}));
 }
 
 #[tokio::test]
 async fn a_plain_get_on_the_websocket_path_asks_for_an_upgrade() {
     let (status, body) = get_json("/realtime/v1/websocket?vsn=2.0.0").await;
     assert_eq!(status, 426);
-    assert_eq!(body["error"], "Expected a WebSocket upgrade");
+    assert_eq!(body["error"]["code"], "upgrade_required");
+    assert_eq!(body["error"]["message"], "Expected a WebSocket upgrade");
 }

@@ -1,0 +1,70 @@
+//! Request bodies: JSON, capped in size, parsed once into the endpoint's type. A body
+//! that does not fit the type is a 400 whose message names the field (`messages[2].body:
+//! invalid type: integer, expected a string`), so a client developer sees what to fix.
+
+use crate::ApiError;
+use serde::de::DeserializeOwned;
+
+/// Parses `bytes` as a `T`, refusing a body over `max_bytes` (413) and one that is not a
+/// `T` (400 naming the field).
+pub fn parse<T: DeserializeOwned>(bytes: &[u8], max_bytes: usize) -> Result<T, ApiError> {
+    if bytes.len() > max_bytes {
+        return Err(ApiError::too_large(max_bytes));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid("the body is empty; send a JSON object"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ApiError::invalid(format!("the body is not valid: {inner}"))
+        } else {
+            ApiError::invalid_field(&path, inner)
+        }
+    })?;
+    de.end().map_err(|e| ApiError::invalid(format!("the body is not valid: {e}")))?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Outer {
+        #[allow(dead_code)]
+        items: Vec<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        #[allow(dead_code)]
+        body: String,
+    }
+
+    #[test]
+    fn a_wrong_field_is_named_by_its_path() {
+        let e = parse::<Outer>(br#"{"items": [{"body": "a"}, {"body": 3}]}"#, 1024).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.starts_with("items[1].body: invalid type: integer"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused_by_name() {
+        let e = parse::<Outer>(br#"{"items": [], "sender_id": "x"}"#, 1024).unwrap_err();
+        assert!(e.message.contains("unknown field `sender_id`"), "{}", e.message);
+    }
+
+    #[test]
+    fn oversized_empty_and_trailing_bodies_are_refused() {
+        assert_eq!(parse::<Outer>(&[b' '; 2000], 1024).unwrap_err().status, 413);
+        assert_eq!(parse::<Outer>(b"  ", 1024).unwrap_err().status, 400);
+        assert_eq!(parse::<Outer>(br#"{"items": []} {}"#, 1024).unwrap_err().status, 400);
+        assert_eq!(parse::<Outer>(b"{", 1024).unwrap_err().status, 400);
+    }
+}

@@ -1,0 +1,17 @@
+//! The edge functions (`/functions/v1/…`) as plain Rust: what a request may contain, how
+//! it is validated, and how every failure is answered. The Worker parses a request with
+//! [`body::parse`], runs the SQL as the caller, and answers with the types here, so these
+//! rules are tested natively and the Worker stays an adapter.
+//!
+//! Map of the crate:
+//! - [`error`]: [`ApiError`], the one error shape (`{"error": {"code", "message"}}`) with
+//!   its HTTP status, and how a database error (SQLSTATE) maps onto it.
+//! - [`body`]: a JSON request body, capped in size, parsed into a type with errors that
+//!   name the offending field.
+//! - [`messages`]: sending messages (one, or a batch of up to ten for one thread).
+
+pub mod body;
+pub mod error;
+pub mod messages;
+
+pub use error::ApiError;

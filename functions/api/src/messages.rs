@@ -1,0 +1,318 @@
+//! Sending messages: `POST /functions/v1/messages` (one) and `POST
+//! /functions/v1/messages/batch` (up to [`MAX_BATCH`] for one thread, as the product
+//! spec's client batches them). Both are the same operation: a batch of one is a send.
+//!
+//! The database has the last word (its checks and policies run on every write, from
+//! anywhere); the checks here run first so a client gets an error naming the field
+//! rather than a constraint name, and so a batch can say which message is wrong.
+
+use crate::ApiError;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Most messages in one batch.
+pub const MAX_BATCH: usize = 10;
+/// Longest body, in characters (`messages.body`'s check constraint).
+pub const MAX_BODY_CHARS: usize = 4000;
+/// Most attachments per message, and their JSON size (`messages.attachments`' checks).
+pub const MAX_ATTACHMENTS: usize = 10;
+pub const MAX_ATTACHMENTS_BYTES: usize = 16 * 1024;
+/// Largest attachment a message may describe (`private.attachments_are_valid`).
+pub const MAX_ATTACHMENT_BYTES: u64 = 100 * 1024 * 1024;
+/// Longest idempotency key (`messages.idempotency_key`'s check constraint).
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 64;
+/// Largest request body: a full batch of full messages fits with room to spare.
+pub const MAX_REQUEST_BYTES: usize = 512 * 1024;
+
+/// One message to send, as the client writes it. The sender is the caller (never a
+/// field), the sequence and timestamps are the database's.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    /// A message of the same thread this one answers.
+    #[serde(default)]
+    pub reply_to: Option<Uuid>,
+    /// Chosen by the client, unique per sender: a retry with the same key answers the
+    /// message the first attempt stored, and nothing is stored or delivered twice.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+/// Metadata of a file kept in object storage; the bytes never pass through here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attachment {
+    pub kind: AttachmentKind,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentKind {
+    Image,
+    Video,
+    Audio,
+    File,
+}
+
+/// `POST /functions/v1/messages`: the fields of a [`NewMessage`] and its thread, in one
+/// object. Spelled out rather than `#[serde(flatten)]`ed, because serde cannot refuse
+/// unknown fields through a flatten, and a stray `sender_id` must be refused.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    pub thread_id: Uuid,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    #[serde(default)]
+    pub reply_to: Option<Uuid>,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+/// `POST /functions/v1/messages/batch`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendBatch {
+    pub thread_id: Uuid,
+    pub messages: Vec<NewMessage>,
+}
+
+impl SendMessage {
+    /// The same send as a batch of one.
+    pub fn into_batch(self) -> SendBatch {
+        let SendMessage { thread_id, body, attachments, reply_to, idempotency_key } = self;
+        SendBatch { thread_id, messages: vec![NewMessage { body, attachments, reply_to, idempotency_key }] }
+    }
+}
+
+impl SendBatch {
+    /// Refuses the whole request when it is not a batch at all (empty, too long, or two
+    /// messages with one idempotency key); each message is then checked on its own.
+    pub fn check_shape(&self) -> Result<(), ApiError> {
+        if self.messages.is_empty() || self.messages.len() > MAX_BATCH {
+            return Err(ApiError::invalid_field("messages", format!("send 1 to {MAX_BATCH} messages")));
+        }
+        for (i, m) in self.messages.iter().enumerate() {
+            let Some(key) = &m.idempotency_key else { continue };
+            if self.messages[..i].iter().any(|earlier| earlier.idempotency_key.as_ref() == Some(key)) {
+                return Err(ApiError::invalid_field(
+                    &format!("messages[{i}].idempotency_key"),
+                    "used by an earlier message of the same batch",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl NewMessage {
+    /// Checks one message; `at` is its path in the request (`""` for a single send,
+    /// `messages[2].` in a batch) so the error names the field.
+    pub fn check(&self, at: &str) -> Result<(), ApiError> {
+        let field = |name: &str| format!("{at}{name}");
+        if self.body.chars().count() > MAX_BODY_CHARS {
+            return Err(ApiError::invalid_field(&field("body"), format!("at most {MAX_BODY_CHARS} characters")));
+        }
+        if self.body.contains('\0') {
+            return Err(ApiError::invalid_field(&field("body"), "contains a NUL character"));
+        }
+        if self.body.trim().is_empty() && self.attachments.is_empty() {
+            return Err(ApiError::invalid_field(&field("body"), "a message needs a body or an attachment"));
+        }
+        if self.attachments.len() > MAX_ATTACHMENTS {
+            return Err(ApiError::invalid_field(&field("attachments"), format!("at most {MAX_ATTACHMENTS}")));
+        }
+        for (i, a) in self.attachments.iter().enumerate() {
+            a.check(&field(&format!("attachments[{i}].")))?;
+        }
+        if attachments_json(&self.attachments).len() > MAX_ATTACHMENTS_BYTES {
+            return Err(ApiError::invalid_field(
+                &field("attachments"),
+                format!("at most {MAX_ATTACHMENTS_BYTES} bytes of metadata"),
+            ));
+        }
+        if let Some(key) = &self.idempotency_key {
+            let chars = key.chars().count();
+            if chars == 0 || chars > MAX_IDEMPOTENCY_KEY_CHARS || key.chars().any(char::is_control) {
+                return Err(ApiError::invalid_field(
+                    &field("idempotency_key"),
+                    format!("1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Attachment {
+    fn check(&self, at: &str) -> Result<(), ApiError> {
+        let url_ok = (self.url.starts_with("https://") || self.url.starts_with("http://"))
+            && self.url.len() <= 2048
+            && !self.url.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !url_ok {
+            return Err(ApiError::invalid_field(&format!("{at}url"), "an http(s) URL of at most 2048 bytes"));
+        }
+        if self.bytes.is_some_and(|b| b > MAX_ATTACHMENT_BYTES) {
+            return Err(ApiError::invalid_field(&format!("{at}bytes"), format!("at most {MAX_ATTACHMENT_BYTES}")));
+        }
+        if self.mime.as_ref().is_some_and(|m| m.len() > 255 || !m.contains('/') || m.chars().any(char::is_whitespace)) {
+            return Err(ApiError::invalid_field(&format!("{at}mime"), "a media type such as image/jpeg"));
+        }
+        if self.name.as_ref().is_some_and(|n| n.is_empty() || n.chars().count() > 255 || n.contains('\0')) {
+            return Err(ApiError::invalid_field(&format!("{at}name"), "1 to 255 characters"));
+        }
+        Ok(())
+    }
+}
+
+/// The attachments as the database stores them (`messages.attachments`, jsonb).
+pub fn attachments_json(attachments: &[Attachment]) -> String {
+    serde_json::to_string(attachments).unwrap_or_else(|_| "[]".into())
+}
+
+/// What one message of a send came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Stored now (201).
+    Created(serde_json::Value),
+    /// A retry: the message the first attempt with this idempotency key stored (200).
+    Existing(serde_json::Value),
+    /// Refused, and why; the other messages of the batch are unaffected.
+    Refused(ApiError),
+}
+
+impl Outcome {
+    pub fn status(&self) -> u16 {
+        match self {
+            Outcome::Created(_) => 201,
+            Outcome::Existing(_) => 200,
+            Outcome::Refused(e) => e.status,
+        }
+    }
+
+    /// One entry of a batch's `results`.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Outcome::Created(m) | Outcome::Existing(m) => serde_json::json!({"status": self.status(), "message": m}),
+            Outcome::Refused(e) => {
+                let mut body = e.body();
+                body["status"] = self.status().into();
+                body
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::body::parse;
+
+    fn message(json: &str) -> NewMessage {
+        parse(json.as_bytes(), MAX_REQUEST_BYTES).expect("parses")
+    }
+
+    #[test]
+    fn a_plain_message_passes() {
+        assert_eq!(message(r#"{"body": "hello", "idempotency_key": "k1"}"#).check(""), Ok(()));
+    }
+
+    #[test]
+    fn the_sender_cannot_be_chosen_by_the_client() {
+        let e = parse::<SendMessage>(
+            br#"{"thread_id": "aaaaaaaa-0000-4000-8000-000000000001", "body": "x", "sender_id": "x"}"#,
+            MAX_REQUEST_BYTES,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("unknown field `sender_id`"), "{}", e.message);
+    }
+
+    #[test]
+    fn bad_ids_are_refused_by_field() {
+        let e = parse::<SendMessage>(br#"{"thread_id": "nope", "body": "x"}"#, MAX_REQUEST_BYTES).unwrap_err();
+        assert!(e.message.starts_with("thread_id:"), "{}", e.message);
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        let cases = [
+            (format!(r#"{{"body": "{}"}}"#, "x".repeat(MAX_BODY_CHARS + 1)), "m.body:"),
+            (r#"{"body": "   "}"#.to_string(), "m.body:"),
+            (r#"{"body": "a\u0000b"}"#.to_string(), "m.body:"),
+            (r#"{"body": "x", "idempotency_key": ""}"#.to_string(), "m.idempotency_key:"),
+            (format!(r#"{{"body": "x", "idempotency_key": "{}"}}"#, "k".repeat(65)), "m.idempotency_key:"),
+            (r#"{"attachments": [{"kind": "image", "url": "ftp://x"}]}"#.to_string(), "m.attachments[0].url:"),
+            (
+                r#"{"attachments": [{"kind": "file", "url": "https://x/y", "bytes": 999999999999}]}"#.to_string(),
+                "m.attachments[0].bytes:",
+            ),
+            (
+                r#"{"attachments": [{"kind": "file", "url": "https://x/y", "mime": "jpeg"}]}"#.to_string(),
+                "m.attachments[0].mime:",
+            ),
+        ];
+        for (json, field) in cases {
+            let e = message(&json).check("m.").unwrap_err();
+            assert!(e.message.starts_with(field), "{json}: {}", e.message);
+            assert_eq!(e.status, 400);
+        }
+        let eleven = format!(r#"{{"attachments": [{}]}}"#, [r#"{"kind": "file", "url": "https://x/y"}"#; 11].join(","));
+        assert!(message(&eleven).check("").unwrap_err().message.starts_with("attachments:"));
+    }
+
+    #[test]
+    fn an_attachment_alone_is_a_message_and_an_unknown_kind_is_refused() {
+        let m = message(
+            r#"{"attachments": [{"kind": "image", "url": "https://cdn.example/a.jpg", "bytes": 10, "mime": "image/jpeg", "name": "a.jpg"}]}"#,
+        );
+        assert_eq!(m.check(""), Ok(()));
+        assert_eq!(
+            attachments_json(&m.attachments),
+            r#"[{"kind":"image","url":"https://cdn.example/a.jpg","bytes":10,"mime":"image/jpeg","name":"a.jpg"}]"#
+        );
+        let e =
+            parse::<NewMessage>(br#"{"attachments": [{"kind": "sticker", "url": "https://x/y"}]}"#, 4096).unwrap_err();
+        assert!(e.message.starts_with("attachments[0].kind:"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_batch_has_one_to_ten_messages_and_distinct_keys() {
+        let batch = |n: usize, key: &str| SendBatch {
+            thread_id: Uuid::nil(),
+            messages: (0..n)
+                .map(|_| NewMessage {
+                    body: "x".into(),
+                    attachments: vec![],
+                    reply_to: None,
+                    idempotency_key: Some(key.into()),
+                })
+                .collect(),
+        };
+        assert!(batch(0, "k").check_shape().is_err());
+        assert!(batch(MAX_BATCH + 1, "k").check_shape().is_err());
+        let e = batch(2, "same").check_shape().unwrap_err();
+        assert!(e.message.starts_with("messages[1].idempotency_key:"), "{}", e.message);
+        let mut ok = batch(2, "a");
+        ok.messages[1].idempotency_key = None;
+        assert_eq!(ok.check_shape(), Ok(()));
+    }
+
+    #[test]
+    fn a_refused_message_in_a_batch_reports_its_status_and_error() {
+        let r = Outcome::Refused(ApiError::forbidden("not allowed")).to_json();
+        assert_eq!(r, serde_json::json!({"status": 403, "error": {"code": "forbidden", "message": "not allowed"}}));
+    }
+}
