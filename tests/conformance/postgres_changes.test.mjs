@@ -3,7 +3,8 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { ADA, BASIL, clientsClosedAfter, subscribed, waitFor, uniqueName } from './helpers.mjs'
+import { createClient } from '@supabase/supabase-js'
+import { ADA, BASE, BASIL, anonKey, clientsClosedAfter, sleep, subscribed, userToken, waitFor, uniqueName } from './helpers.mjs'
 
 const THREAD = 'aaaaaaaa-0000-4000-8000-000000000001'
 const STRANGER = '55555555-5555-4555-8555-555555555555'
@@ -188,4 +189,34 @@ test('broadcast replay: a private channel first gets the latest stored broadcast
   await subscribed(channel)
   await two
   assert.deepEqual(got, [{ n: 2, replayed: true }, { n: 3, replayed: true }])
+})
+
+// The same subscription, for writes made by the backend's service role and through the
+// edge with supabase-js itself (`functions.invoke`, the user's token as Authorization).
+test('postgres_changes: inserts by the service role and through the edge reach the participant', async () => {
+  const name = uniqueName('writers')
+  const fromService = `service ${name}`
+  const fromEdge = `edge ${name}`
+  const heard = []
+  const ada = (await make(ADA)).channel(name)
+  const both = waitFor('both inserts', (done) =>
+    ada.on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'messages', filter: `thread_id=eq.${THREAD}` }, (p) => {
+      if (p.new.body === fromService || p.new.body === fromEdge) heard.push(p.new)
+      if (heard.length === 2) done()
+    }),
+  )
+  await subscribed(ada)
+  await sleep(300)
+  execFileSync('psql', [process.env.E2E_DATABASE_URL, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c',
+    `begin; set local role service_role; insert into public.messages (thread_id, sender_id, body) values ('${THREAD}', '${BASIL}', '${fromService}'); commit;`],
+  { stdio: 'pipe' })
+  const supabase = createClient(BASE, anonKey(), { accessToken: async () => userToken(BASIL) })
+  const { data, error } = await supabase.functions.invoke('messages', {
+    body: { thread_id: THREAD, body: fromEdge, idempotency_key: name },
+  })
+  assert.equal(error, null, `the send is accepted: ${error?.message}`)
+  assert.equal(data.sender_id, BASIL, 'the sender is the token\'s user')
+  await both
+  assert.deepEqual(heard.map((m) => m.body), [fromService, fromEdge], 'in commit order')
+  assert.equal(heard[1].id, data.id, 'the delivered row is the one the edge answered')
 })
