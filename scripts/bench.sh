@@ -5,7 +5,8 @@
 # served by wrangler dev on this machine; many publishers on one topic (crowd_bench); and
 # commit-to-delivery latency of database changes (changes_bench, with a PostgreSQL of its
 # own). Prints figures; passes or fails on nothing. `BENCH="changes" make bench` runs only
-# the parts named (fanout, crowd, changes).
+# the parts named (fanout, crowd, changes); CHANGES_VIA="edge" and CHANGES_RATES="500"
+# narrow the changes part.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -78,9 +79,11 @@ log "many publishers: 10 at 90 msg/s on one topic with 40 listeners (cut_off sho
 "$bench" edge "http://127.0.0.1:$EDGE_PORT" "$SUBSCRIBERS" $((RATE * 2 / 5)) "$SECONDS_PER_RUN"
 fi
 if wants changes; then
-log "database changes: commit (psql, authenticated role) to postgres_changes delivery, 200 subscribers over 10 topics"
+log "database changes: commit (psql, authenticated role; or POST /functions/v1/messages) to postgres_changes delivery, 200 subscribers over 10 topics"
 (cd "$ROOT" && cargo build --quiet --release -p e2e --bin changes_bench)
-"$ROOT/target/release/changes_bench" "http://127.0.0.1:$EDGE_PORT" "$DATABASE_URL" 200 10 10 5
-"$ROOT/target/release/changes_bench" "http://127.0.0.1:$EDGE_PORT" "$DATABASE_URL" 200 10 100 5
-"$ROOT/target/release/changes_bench" "http://127.0.0.1:$EDGE_PORT" "$DATABASE_URL" 200 10 500 5
+for via in ${CHANGES_VIA:-psql edge edge-batch}; do
+    for rate in ${CHANGES_RATES:-10 100 500}; do
+        "$ROOT/target/release/changes_bench" "http://127.0.0.1:$EDGE_PORT" "$DATABASE_URL" 200 10 "$rate" 5 "$via"
+    done
+done
 fi

@@ -25,8 +25,9 @@ pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 64;
 pub const MAX_REQUEST_BYTES: usize = 512 * 1024;
 
 /// One message to send, as the client writes it. The sender is the caller (never a
-/// field), the sequence and timestamps are the database's.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// field), the sequence and timestamps are the database's. Serialized, it is one item of
+/// `public.send_messages`' batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
     #[serde(default)]
@@ -195,6 +196,18 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// One answer of the database's `public.send_messages` (migration 20261127100100).
+    pub fn from_answer(answer: &serde_json::Value) -> Outcome {
+        let error = answer["error"].as_str().unwrap_or("refused");
+        match (answer["status"].as_u64(), answer["sqlstate"].as_str()) {
+            (Some(201), _) => Outcome::Created(answer["message"].clone()),
+            (Some(200), _) => Outcome::Existing(answer["message"].clone()),
+            (Some(409), _) => Outcome::Refused(ApiError::conflict(error)),
+            (_, Some(sqlstate)) => Outcome::Refused(ApiError::from_sqlstate(sqlstate, error)),
+            _ => Outcome::Refused(ApiError::internal()),
+        }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             Outcome::Created(_) => 201,
@@ -308,6 +321,20 @@ mod tests {
         let mut ok = batch(2, "a");
         ok.messages[1].idempotency_key = None;
         assert_eq!(ok.check_shape(), Ok(()));
+    }
+
+    #[test]
+    fn the_database_s_answers_become_outcomes() {
+        use serde_json::json;
+        let m = json!({"id": "x", "seq": 3});
+        assert_eq!(Outcome::from_answer(&json!({"status": 201, "message": m})), Outcome::Created(m.clone()));
+        assert_eq!(Outcome::from_answer(&json!({"status": 200, "message": m})), Outcome::Existing(m));
+        let reused = Outcome::from_answer(&json!({"status": 409, "sqlstate": "23505", "error": "another thread"}));
+        assert_eq!(reused.status(), 409);
+        let refused =
+            Outcome::from_answer(&json!({"sqlstate": "42501", "error": "new row violates row-level security"}));
+        assert_eq!(refused, Outcome::Refused(ApiError::forbidden("not allowed")));
+        assert_eq!(Outcome::from_answer(&json!({"what": 1})).status(), 500);
     }
 
     #[test]

@@ -10,7 +10,8 @@ use crate::error::EdgeError;
 use crate::{clock, settings};
 use edge_api::ApiError;
 use room::Identity;
-use tokio_postgres::{Client, Transaction};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Row};
 use worker::{Env, Request};
 
 /// The caller's verified identity; 401 when there is no token or it does not verify.
@@ -38,14 +39,36 @@ pub fn user_id(identity: &Identity) -> Result<&str, EdgeError> {
     }
 }
 
-/// Begins a transaction that runs as `identity`: its role and its claims.
-pub async fn begin<'c>(client: &'c mut Client, identity: &Identity) -> Result<Transaction<'c>, EdgeError> {
-    let Some(role) = identity.pg_role() else {
-        return Err(ApiError::forbidden("this token's role may not use the database").into());
-    };
-    let tx = client.transaction().await?;
-    // The role's name comes from the allow-list, never from the token.
-    tx.batch_execute(&format!("set local role {}", role.name())).await?;
-    tx.execute("select set_config('request.jwt.claims', $1, true)", &[&identity.claims]).await?;
-    Ok(tx)
+/// Runs one statement as `identity`, in a transaction of its own, and returns its rows.
+///
+/// Two round trips: the transaction's start, the caller's role and claims, and the
+/// statement go in one flight (tokio-postgres pipelines requests that are polled
+/// together, and each is sent in order on its first poll), the commit in the second.
+/// On a failure the transaction is rolled back before the error is returned, so a kept
+/// connection is clean for its next use.
+pub async fn query_as(
+    client: &Client,
+    identity: &Identity,
+    statement: &str,
+    params: &[(&(dyn ToSql + Sync), Type)],
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    // The role's name comes from the allow-list, never from the token; callers refuse
+    // an identity without one before getting here, and it would run as nobody (anon).
+    let role = identity.pg_role().map_or("anon", |r| r.name());
+    let claims: [(&(dyn ToSql + Sync), Type); 2] = [(&role, Type::TEXT), (&identity.claims, Type::TEXT)];
+    let begin = client.batch_execute("begin");
+    let as_caller =
+        client.query_typed("select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)", &claims);
+    let work = client.query_typed(statement, params);
+    let (began, became, rows) = futures_util::join!(begin, as_caller, work);
+    match began.and(became).and(rows) {
+        Ok(rows) => {
+            client.batch_execute("commit").await?;
+            Ok(rows)
+        }
+        Err(e) => {
+            client.batch_execute("rollback").await?;
+            Err(e)
+        }
+    }
 }

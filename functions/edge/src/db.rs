@@ -125,22 +125,31 @@ impl KeptConnection {
     /// Runs `work` on the connection (opened if needed), held exclusively. A failure the
     /// database did not answer itself (the connection broke) drops the connection, so the
     /// next use opens a new one; a database error (a policy, a constraint) keeps it.
-    pub async fn run<T>(
+    pub async fn with<T>(
         &self,
         env: &Env,
         work: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>,
-    ) -> Result<T, String> {
-        let mut guard = self.lock(env).await.map_err(|e| e.to_string())?;
-        let Some(client) = guard.as_ref() else { return Err("no connection".into()) };
+    ) -> Result<T, EdgeError> {
+        let mut guard = self.lock(env).await?;
+        let Some(client) = guard.as_ref() else { return Err(unavailable("no connection")) };
         match work(client).await {
             Ok(value) => Ok(value),
             Err(e) => {
                 if e.as_db_error().is_none() {
                     *guard = None;
                 }
-                Err(e.to_string())
+                Err(e.into())
             }
         }
+    }
+
+    /// [`Self::with`], for callers that only log the failure.
+    pub async fn run<T>(
+        &self,
+        env: &Env,
+        work: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T, String> {
+        self.with(env, work).await.map_err(|e| e.to_string())
     }
 
     fn reap_when_idle(&self) {

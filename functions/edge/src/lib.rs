@@ -15,6 +15,8 @@
 //! - [`room_object`]: the `Room` Durable Object, one per topic, with hibernating sockets.
 //! - [`feed_object`]: the `Feed` Durable Object: reads the database's change feed and hands
 //!   each batch to the rooms with `postgres_changes` bindings on those tables.
+//! - [`user_object`]: the `User` Durable Object, one per user: their message budget
+//!   across isolates and a database connection kept for their statements.
 //! - [`channel_access`]: private-channel authorization through RLS on `realtime.messages`.
 //! - [`upstream_proxy`]: REST / Auth / Storage passed through to the Supabase project, so
 //!   supabase-js needs one URL.
@@ -39,11 +41,13 @@ mod room_object;
 mod router;
 mod settings;
 mod upstream_proxy;
+mod user_object;
 
 use worker::{event, Context, Env, Request, Response, Result};
 
 pub use feed_object::Feed;
 pub use room_object::Room;
+pub use user_object::User;
 
 #[event(start)]
 fn start() {

@@ -1,18 +1,21 @@
 //! `POST /functions/v1/messages` and `POST /functions/v1/messages/batch`: sending
 //! messages as the caller (rules and types: [`edge_api::messages`]).
 //!
-//! A batch commits in one transaction with a savepoint per message, so one refused
-//! message (a bad reply_to, a thread the caller left) does not sink the others. After the
-//! commit the change feed is woken, so subscribers get the messages without waiting for
-//! its next poll; delivery itself is the feed's, the same as for a write from anywhere.
+//! A batch is one call of `public.send_messages` (migration 20261127100100) in one
+//! transaction, each message in a subtransaction of its own, so one refused message (a
+//! bad reply_to, a thread the caller left) does not sink the others. It runs in the
+//! user's object ([`crate::user_object`]), which holds the user's message budget across
+//! isolates and a kept connection. After the commit the change feed is woken, so
+//! subscribers get the messages without waiting for its next poll; delivery itself is
+//! the feed's, the same as for a write from anywhere.
 
 use crate::error::{error_response, json_response, EdgeError};
-use crate::{caller, db, feed_object};
+use crate::user_object::{self, UserCall};
+use crate::{caller, feed_object};
 use edge_api::messages::{self, NewMessage, Outcome, SendBatch, SendMessage};
 use edge_api::{body, ApiError};
 use room::Identity;
 use serde_json::{json, Value};
-use tokio_postgres::Transaction;
 use worker::{Context, Env, Request, Response};
 
 /// `POST /functions/v1/messages`: 201 with the message, or 200 with the original when
@@ -49,34 +52,40 @@ async fn read<T: serde::de::DeserializeOwned>(mut req: Request, env: &Env) -> Re
     Ok((identity, body::parse(&bytes, messages::MAX_REQUEST_BYTES)?))
 }
 
-/// Stores the batch as `identity` in one transaction and wakes the feed after the commit.
+/// Stores the batch as `identity` (through the user's object, which keeps their budget
+/// and a connection) and wakes the feed after the commit. Messages that fail the checks
+/// here are answered without reaching the database.
 async fn store(env: &Env, ctx: &Context, identity: &Identity, batch: &SendBatch) -> Result<Vec<Outcome>, EdgeError> {
     batch.check_shape()?;
-    let mut client = db::connect(env).await?;
-    let tx = caller::begin(&mut client, identity).await?;
-    let thread_id = batch.thread_id.to_string();
+    let user_id = caller::user_id(identity)?;
     let single = batch.messages.len() == 1;
-    let mut outcomes = Vec::with_capacity(batch.messages.len());
-    for (i, message) in batch.messages.iter().enumerate() {
-        let at = if single { String::new() } else { format!("messages[{i}].") };
-        if let Err(refused) = message.check(&at) {
-            outcomes.push(Outcome::Refused(refused));
-            continue;
-        }
-        tx.batch_execute("savepoint message").await?;
-        match store_one(&tx, &thread_id, message).await {
-            Ok(outcome) => {
-                tx.batch_execute("release savepoint message").await?;
-                outcomes.push(outcome);
-            }
-            Err(EdgeError::Api(refused)) if refused.status < 500 => {
-                tx.batch_execute("rollback to savepoint message").await?;
-                outcomes.push(Outcome::Refused(refused));
-            }
-            Err(broken) => return Err(broken),
+    let checked: Vec<Result<&NewMessage, ApiError>> = batch
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| m.check(&if single { String::new() } else { format!("messages[{i}].") }).map(|()| m))
+        .collect();
+    let valid: Vec<Value> = checked
+        .iter()
+        .filter_map(|c| c.as_ref().ok())
+        .map(|m| serde_json::to_value(m).map_err(|e| EdgeError::Internal(e.to_string())))
+        .collect::<Result<_, _>>()?;
+    let mut answers = Vec::new().into_iter();
+    if !valid.is_empty() {
+        let call =
+            UserCall::SendMessages { identity: identity.clone(), thread_id: batch.thread_id.to_string(), batch: valid };
+        match user_object::call(env, user_id, &call).await? {
+            Value::Array(a) => answers = a.into_iter(),
+            other => return Err(EdgeError::Internal(format!("send_messages answered {other}"))),
         }
     }
-    tx.commit().await?;
+    let outcomes: Vec<Outcome> = checked
+        .into_iter()
+        .map(|c| match c {
+            Ok(_) => answers.next().map_or(Outcome::Refused(ApiError::internal()), |a| Outcome::from_answer(&a)),
+            Err(refused) => Outcome::Refused(refused),
+        })
+        .collect();
     if outcomes.iter().any(|o| matches!(o, Outcome::Created(_))) {
         let env = env.clone();
         ctx.wait_until(async move {
@@ -87,63 +96,4 @@ async fn store(env: &Env, ctx: &Context, identity: &Identity, batch: &SendBatch)
         });
     }
     Ok(outcomes)
-}
-
-/// One message: the original when its idempotency key was used before, else a new row.
-async fn store_one(tx: &Transaction<'_>, thread_id: &str, m: &NewMessage) -> Result<Outcome, EdgeError> {
-    // Looked up before inserting: the insert's numbering trigger would take a sequence
-    // number even for a duplicate.
-    if let Some(original) = original(tx, m).await? {
-        return same_thread(original, thread_id).map(Outcome::Existing);
-    }
-    let attachments = messages::attachments_json(&m.attachments);
-    let reply_to = m.reply_to.map(|r| r.to_string());
-    let inserted = tx
-        .query_opt(
-            "insert into public.messages as m (thread_id, body, attachments, reply_to, idempotency_key)
-             values ($1::text::uuid, $2, $3::text::jsonb, $4::text::uuid, $5)
-             on conflict (sender_id, idempotency_key) do nothing
-             returning to_jsonb(m.*)::text",
-            &[&thread_id, &m.body, &attachments, &reply_to, &m.idempotency_key],
-        )
-        .await?;
-    match inserted {
-        Some(row) => Ok(Outcome::Created(json_column(&row)?)),
-        // A concurrent request with the same key committed first.
-        None => match original(tx, m).await? {
-            Some(original) => same_thread(original, thread_id).map(Outcome::Existing),
-            None => Err(EdgeError::Internal("an insert skipped as a duplicate has no original".into())),
-        },
-    }
-}
-
-/// The caller's earlier message with this idempotency key, if any.
-async fn original(tx: &Transaction<'_>, m: &NewMessage) -> Result<Option<Value>, EdgeError> {
-    let Some(key) = &m.idempotency_key else { return Ok(None) };
-    let row = tx
-        .query_opt(
-            "select to_jsonb(m.*)::text from public.messages m
-              where m.sender_id = (select auth.uid()) and m.idempotency_key = $1",
-            &[key],
-        )
-        .await?;
-    Ok(match row {
-        Some(row) => Some(json_column(&row)?),
-        None => None,
-    })
-}
-
-/// A key names one message: reusing it for another thread is a client bug worth a 409.
-fn same_thread(original: Value, thread_id: &str) -> Result<Value, EdgeError> {
-    if original["thread_id"].as_str() == Some(thread_id) {
-        Ok(original)
-    } else {
-        Err(ApiError::conflict("idempotency_key was used for a message in another thread").into())
-    }
-}
-
-/// The first column of `row`, a JSON document sent as text.
-fn json_column(row: &tokio_postgres::Row) -> Result<Value, EdgeError> {
-    let text: String = row.try_get(0)?;
-    serde_json::from_str(&text).map_err(|e| EdgeError::Internal(format!("the database sent bad JSON: {e}")))
 }

@@ -1,9 +1,10 @@
-//! Every configurable limit of the realtime endpoint, with the product spec's defaults,
-//! in one place: the Worker (per socket) and the rooms (per channel) read the same
+//! Every configurable limit of the realtime endpoint and the edge functions, with the
+//! product spec's defaults, in one place: the Worker (per socket), the rooms (per
+//! channel) and the users' objects (per user) read the same
 //! [`Limits`], parsed once from the `[vars]` of `wrangler.toml`. What a client gets when
 //! it passes one is in the table of `realtime_protocol::reason`.
 
-/// The realtime endpoint's limits.
+/// The realtime endpoint's and the edge functions' limits.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     /// Channels joined on one socket (`ChannelRateLimitReached: Too many channels`).
@@ -30,6 +31,10 @@ pub struct Limits {
     pub token_refreshes_per_minute: u32,
     /// A socket that sends nothing for this long is closed.
     pub idle_timeout_ms: u64,
+    /// Messages one user may send through the edge functions per second, across every
+    /// isolate (the budget lives in the user's Durable Object); a batch costs one per
+    /// message. Past it: 429 with `Retry-After`.
+    pub messages_per_second: u32,
 }
 
 impl Default for Limits {
@@ -47,6 +52,7 @@ impl Default for Limits {
             max_buffered_bytes: 4_000_000,
             token_refreshes_per_minute: 10,
             idle_timeout_ms: 60_000,
+            messages_per_second: 100,
         }
     }
 }
@@ -69,6 +75,12 @@ impl Limits {
             1000 * u64::from(EVENT_AVERAGING_SECONDS),
             now_ms,
         )
+    }
+
+    /// A user's budget of messages sent through the edge functions: `messages_per_second`,
+    /// refilled continuously, one token per message.
+    pub fn messages_bucket(&self, now_ms: u64) -> crate::TokenBucket {
+        crate::TokenBucket::new(self.messages_per_second, 1000, now_ms)
     }
 
     /// Reads each limit by its variable name through `lookup`, with the default where it
@@ -100,6 +112,7 @@ impl Limits {
             max_buffered_bytes: size("MAX_BUFFERED_BYTES", d.max_buffered_bytes)?,
             token_refreshes_per_minute: small("TOKEN_REFRESHES_PER_MINUTE", d.token_refreshes_per_minute)?,
             idle_timeout_ms: n("IDLE_TIMEOUT_MS", d.idle_timeout_ms)?,
+            messages_per_second: small("MAX_MESSAGES_PER_SECOND", d.messages_per_second)?,
         })
     }
 }

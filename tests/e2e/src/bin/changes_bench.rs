@@ -1,14 +1,17 @@
 //! Change-feed benchmark: commit-to-delivery latency of `postgres_changes`. One group
 //! conversation per topic, each with the same 15 participants; every topic has one
 //! subscriber per user of 20 (the 15 participants and 5 strangers), each listening for
-//! inserts on its topic's thread. A writer commits rows through psql's path (the
-//! authenticated role, as PostgREST does), spread over the threads, at a fixed rate.
-//! Prints p50 / p99 / max from commit to delivery, the number lost, the number leaked to
+//! inserts on its topic's thread. A writer commits rows spread over the threads at a fixed
+//! rate, either through psql's path (`psql`: the authenticated role, as PostgREST does) or
+//! through the edge (`edge`: `POST /functions/v1/messages` with the user's token, requests
+//! in flight concurrently; `edge-batch`: ten messages per `POST /functions/v1/messages/batch`). Prints p50 / p99 / max from commit to delivery (for the edge,
+//! from the moment the request is sent, so the request's own time is included), the number lost, the number leaked to
 //! strangers (must be 0), and the SQL round trips the feed and the rooms made (from
 //! pg_stat_statements when the database loads it).
 //!
-//!   changes_bench <http-base-url> <database-url> [subscribers] [topics] [rate] [seconds]
+//!   changes_bench <http-base-url> <database-url> [subscribers] [topics] [rate] [seconds] [psql|edge|edge-batch]
 //!
+//! CHANGES_BENCH_SOCKET=direct puts the subscribers on the per-topic socket.
 //! CHANGES_BENCH_TOP=1 also prints the most frequent statements (pg_stat_statements).
 //! Needs E2E_JWT_SECRET and a superuser database URL (it creates its users, threads and a
 //! writer role). Bounded: it writes rate x seconds rows and stops.
@@ -46,18 +49,36 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(base), Some(db_url)) = (args.first().cloned(), args.get(1).cloned()) else {
-        eprintln!("usage: changes_bench <http-base-url> <database-url> [subscribers] [topics] [rate] [seconds]");
+        eprintln!(
+            "usage: changes_bench <http-base-url> <database-url> [subscribers] [topics] [rate] [seconds] [psql|edge|edge-batch]"
+        );
         std::process::exit(2);
     };
     let num = |i: usize, d: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     let (subscribers, topics, rate, seconds) = (num(2, 200) as usize, num(3, 10) as usize, num(4, 10), num(5, 5));
+    let via = args.get(6).map_or("psql", String::as_str).to_string();
+    // Writes per request: the batched edge mode sends full batches, as the product spec's
+    // client does when it has ten messages queued.
+    let per_request = match via.as_str() {
+        "psql" | "edge" => 1,
+        "edge-batch" => 10,
+        other => {
+            eprintln!("changes_bench: writes go through `psql`, `edge` or `edge-batch`, not {other:?}");
+            std::process::exit(2);
+        }
+    };
+    let via_edge = via != "psql";
+    // CHANGES_BENCH_SOCKET=direct: subscribers on the per-topic socket instead of the
+    // multiplexed one supabase-js uses.
+    let direct = std::env::var("CHANGES_BENCH_SOCKET").is_ok_and(|s| s == "direct");
     let tag = format!("bench-{}", std::process::id());
     let config: tokio_postgres::Config = db_url.parse().expect("a database URL");
     let db = connect(&config).await;
     let threads = setup(&db, &tag, topics).await;
     let total = (rate * seconds) as usize;
-    // Change n goes to thread n % topics.
-    let per_topic = |t: usize| (0..total).filter(|n| n % topics == t).count();
+    // Change n is request n / per_request, which goes to thread (n / per_request) % topics.
+    let topic_of = |n: usize| (n / per_request) % topics;
+    let per_topic = |t: usize| (0..total).filter(|n| topic_of(*n) == t).count();
     let latencies = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let leaked = Arc::new(AtomicU64::new(0));
     let mut expected = 0;
@@ -67,11 +88,13 @@ async fn main() {
         let stranger = who >= PARTICIPANTS;
         let wanted = if stranger { 0 } else { per_topic(topic) };
         expected += wanted;
-        let url = format!(
-            "{}/realtime/v1/websocket?apikey={}&vsn=2.0.0",
-            base.replacen("http", "ws", 1),
-            e2e::user_token(&user(who))
-        );
+        let ws_base = base.replacen("http", "ws", 1);
+        let token = e2e::user_token(&user(who));
+        let url = if direct {
+            format!("{ws_base}/realtime/v1/channel/websocket?apikey={token}&vsn=2.0.0&topic=realtime:{tag}-{topic}")
+        } else {
+            format!("{ws_base}/realtime/v1/websocket?apikey={token}&vsn=2.0.0")
+        };
         let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
         let binding = json!({"event": "INSERT", "schema": "public", "table": "messages",
                              "filter": format!("thread_id=eq.{}", threads[topic])});
@@ -116,21 +139,66 @@ async fn main() {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let writer = connect(config.clone().user(WRITER).password(WRITER)).await;
+    let http = reqwest::Client::new();
+    let tokens: Vec<String> = (0..PARTICIPANTS).map(|u| e2e::user_token(&user(u))).collect();
+    let failed = Arc::new(AtomicU64::new(0));
+    let send_times = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut requests = Vec::new();
     let before = statements(&db).await;
-    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
-    for n in 0..total {
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 * per_request as u64 / rate));
+    let started = Instant::now();
+    for n in (0..total).step_by(per_request) {
         tick.tick().await;
-        let claims = json!({"sub": user(n % PARTICIPANTS), "role": "authenticated", "aud": "authenticated"});
+        let (sender, thread) = ((n / per_request) % PARTICIPANTS, &threads[topic_of(n)]);
+        if via_edge {
+            // In flight side by side, as many phones would send: a slow request must not
+            // hold back the next tick.
+            let stamp = now_micros();
+            let request = if per_request == 1 {
+                http.post(format!("{base}/functions/v1/messages"))
+                    .json(&json!({"thread_id": thread, "body": format!("{tag} {stamp}")}))
+            } else {
+                let messages: Vec<_> = (0..per_request).map(|_| json!({"body": format!("{tag} {stamp}")})).collect();
+                http.post(format!("{base}/functions/v1/messages/batch"))
+                    .json(&json!({"thread_id": thread, "messages": messages}))
+            };
+            let request = request.bearer_auth(&tokens[sender]);
+            let (failed, send_times) = (failed.clone(), send_times.clone());
+            requests.push(tokio::spawn(async move {
+                let sent = Instant::now();
+                let outcome = request.send().await;
+                if let Ok(mut times) = send_times.lock() {
+                    times.push(sent.elapsed().as_micros() as u64);
+                }
+                let stored = match outcome {
+                    Ok(r) if r.status().as_u16() == 201 => Ok(1),
+                    Ok(r) if r.status().as_u16() == 200 => {
+                        let body: serde_json::Value = r.json().await.unwrap_or_default();
+                        let results = body["results"].as_array().cloned().unwrap_or_default();
+                        Ok(results.iter().filter(|r| r["status"] == 201).count())
+                    }
+                    other => Err(format!("{other:?}")),
+                };
+                if stored != Ok(per_request) && failed.fetch_add(1, Ordering::Relaxed) == 0 {
+                    eprintln!("changes_bench: a send failed: {stored:?}");
+                }
+            }));
+            continue;
+        }
+        let claims = json!({"sub": user(sender), "role": "authenticated", "aud": "authenticated"});
         // The stamp is taken just before the commit: what is measured is commit to delivery.
         let sql = format!(
             "begin; select set_config('request.jwt.claims', '{claims}', true); set local role authenticated;
-             insert into public.messages (thread_id, body) values ('{}', '{tag} ' || {});
+             insert into public.messages (thread_id, body) values ('{thread}', '{tag} ' || {});
              commit;",
-            threads[n % topics],
             now_micros()
         );
         writer.batch_execute(&sql).await.expect("a write");
     }
+    for r in requests {
+        let _ = r.await;
+    }
+    let sending = started.elapsed();
     for r in readers {
         let _ = r.await;
     }
@@ -138,14 +206,29 @@ async fn main() {
     let mut all = latencies.lock().await.clone();
     all.sort_unstable();
     println!(
-        "postgres_changes via psql  subscribers={subscribers} topics={topics} users={USERS} rate={rate}/s sent={total} expected={expected} delivered={} lost={} leaked={} p50={:.1}ms p99={:.1}ms max={:.1}ms",
+        "postgres_changes via {}{}  subscribers={subscribers} topics={topics} users={USERS} rate={rate}/s sent={total} expected={expected} delivered={} lost={} leaked={} p50={:.1}ms p99={:.1}ms max={:.1}ms failed_sends={}",
+        via,
+        if direct { " (direct sockets)" } else { "" },
         all.len(),
         expected.saturating_sub(all.len()),
         leaked.load(Ordering::Relaxed),
         percentile(&all, 0.5),
         percentile(&all, 0.99),
         all.last().map_or(f64::NAN, |m| *m as f64 / 1000.0),
+        failed.load(Ordering::Relaxed),
     );
+    if via_edge {
+        let mut times = send_times.lock().map(|t| t.clone()).unwrap_or_default();
+        times.sort_unstable();
+        println!(
+            "  sends: {} requests of {per_request} answered in {:.1} s ({:.0} requests/s), request p50={:.1}ms p99={:.1}ms",
+            times.len(),
+            sending.as_secs_f64(),
+            times.len() as f64 / sending.as_secs_f64(),
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
+        );
+    }
     match (before, after) {
         (Some(before), Some(after)) => {
             let calls = |name: &str| after.get(name).copied().unwrap_or(0) - before.get(name).copied().unwrap_or(0);
