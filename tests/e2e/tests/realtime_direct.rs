@@ -74,7 +74,10 @@ async fn a_direct_socket_heartbeats_joins_and_broadcasts_with_relayed_sockets() 
 async fn a_direct_socket_needs_a_topic_and_a_valid_apikey() {
     let path = "/realtime/v1/channel/websocket";
     let r = e2e::refused_upgrade_at(path, &format!("vsn=2.0.0&apikey={}", user_token(ADA)), &[]).await;
-    assert_eq!((r.status, &r.body["error"]["message"]), (400, &json!("TopicNameRequired: You must provide a topic name")));
+    assert_eq!(
+        (r.status, &r.body["error"]["message"]),
+        (400, &json!("TopicNameRequired: You must provide a topic name"))
+    );
     let r = e2e::refused_upgrade_at(path, "vsn=2.0.0&topic=realtime:x&apikey=junk", &[]).await;
     assert_eq!((r.status, &r.body["error"]["message"]), (401, &json!("The token provided is not a valid JWT")));
     let r = e2e::refused_upgrade_at(path, "vsn=2.0.0&topic=realtime:x", &[]).await;
