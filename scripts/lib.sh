@@ -39,13 +39,13 @@ read_var() {
 
 # Waits until URL answers with HTTP 200, up to SECONDS; returns 1 on time-out.
 wait_for_http() {
-    local url="$1" seconds="$2" pid="${3:-}"
+    local url="$1" seconds="$2" pid="${3:-}" status="${4:-200}"
     local deadline=$((SECONDS + seconds))
     while [ $SECONDS -lt $deadline ]; do
         if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
             return 1
         fi
-        if [ "$(curl -s -o /dev/null -w '%{http_code}' "$url" 2>/dev/null)" = "200" ]; then
+        if [ "$(curl -s -o /dev/null -w '%{http_code}' "$url" 2>/dev/null)" = "$status" ]; then
             return 0
         fi
         sleep 1

@@ -9,7 +9,8 @@
 #    the database tests (tests/db: RLS access matrix, structure, concurrency, migrations);
 # 3. wrangler dev on its own HTTP and inspector ports, so this runs beside `make dev`;
 # 4. the end-to-end suite in tests/e2e against it, the realtime-js conformance suite in
-#    tests/conformance, then the database-outage and Worker-restart tests alone;
+#    tests/conformance, then the database-outage, Worker-restart and misconfiguration tests
+#    alone;
 # 5. `wrangler deploy --dry-run`, printing the size of the wasm module.
 # Whatever it started is stopped on exit, failure or interrupt.
 set -euo pipefail
@@ -93,13 +94,15 @@ export E2E_PG_DATA="$PG_DATA"
 export E2E_PG_PORT="$PG_PORT"
 
 log "end-to-end tests"
-(cd "$ROOT" && cargo test --quiet -p e2e -- --skip database_outage --skip worker_restart)
+(cd "$ROOT" && cargo test --quiet -p e2e -- --skip database_outage --skip worker_restart --skip worker_misconfigured)
 log "conformance: the pinned @supabase/realtime-js against the stack"
 (cd "$ROOT" && node --test --test-concurrency=1 tests/conformance/*.test.mjs)
 log "end-to-end: database outage and recovery (alone: it stops PostgreSQL)"
 (cd "$ROOT" && cargo test --quiet -p e2e --test database_outage)
 log "end-to-end: workerd restarted during a stream of database changes (alone: it restarts the Worker)"
 (cd "$ROOT" && cargo test --quiet -p e2e --test worker_restart)
+log "end-to-end: a Worker started with an invalid limit (alone: it restarts the Worker twice)"
+(cd "$ROOT" && cargo test --quiet -p e2e --test worker_misconfigured)
 
 log "wrangler deploy --dry-run"
 (cd "$ROOT" && wrangler deploy --dry-run --outdir "$RUN/dist" >"$RUN/deploy.log" 2>&1) \

@@ -8,6 +8,9 @@
 #
 # Settings come from the environment scripts/test.sh exports: RUN, WORKER_PORT,
 # INSPECTOR_PORT, DATABASE_URL, JWT_SECRET, JWKS, UPSTREAM_PORT and the E2E_* limits.
+# WORKER_EXTRA_VARS ("NAME:value ...") adds vars, and WORKER_READY_STATUS (default 200)
+# is the health status that counts as started: the misconfiguration test starts a
+# Worker whose health must answer 500.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -29,6 +32,8 @@ stop() {
 
 start() {
     cd "$ROOT"
+    local extra=()
+    for var in ${WORKER_EXTRA_VARS:-}; do extra+=(--var "$var"); done
     # Vars on the command line win over a developer's .dev.vars, which may point elsewhere.
     CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE="$DATABASE_URL" \
         setsid wrangler dev --ip 127.0.0.1 --port "$WORKER_PORT" --inspector-port "$INSPECTOR_PORT" \
@@ -38,10 +43,10 @@ start() {
         --var "MAX_PAYLOAD_BYTES:$E2E_MAX_PAYLOAD" --var "IDLE_TIMEOUT_MS:$E2E_IDLE_TIMEOUT_MS" \
         --var "MAX_FRAME_BYTES:$E2E_MAX_FRAME" --var "MAX_PRESENCE_BYTES:$E2E_MAX_PRESENCE" \
         --var "MAX_BUFFERED_BYTES:$E2E_MAX_BUFFERED" --var "TOKEN_REFRESHES_PER_MINUTE:$E2E_TOKEN_REFRESHES" \
-        --var "SUPABASE_URL:http://127.0.0.1:$UPSTREAM_PORT" \
+        --var "SUPABASE_URL:http://127.0.0.1:$UPSTREAM_PORT" "${extra[@]}" \
         >>"$RUN/wrangler.log" 2>&1 </dev/null &
     echo $! >"$PID_FILE"
-    wait_for_http "http://127.0.0.1:$WORKER_PORT/functions/v1/health" 900 "$(cat "$PID_FILE")" \
+    wait_for_http "http://127.0.0.1:$WORKER_PORT/functions/v1/health" 900 "$(cat "$PID_FILE")" "${WORKER_READY_STATUS:-200}" \
         || die "wrangler dev did not become healthy (log: $RUN/wrangler.log)"
 }
 

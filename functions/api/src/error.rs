@@ -14,6 +14,7 @@
 //! | 426 | `upgrade_required` | a realtime socket endpoint called without a WebSocket upgrade |
 //! | 429 | `rate_limited` | too many requests; `Retry-After` says when to try again |
 //! | 500 | `internal` | a bug or a misconfiguration (details only in the Worker's log) |
+//! | 500 | `misconfigured` | health only: the configuration is invalid, and the message says which setting |
 //! | 502 | `upstream_unavailable` | the Supabase project behind the proxy is unreachable |
 //! | 503 | `database_unavailable` | the database cannot be reached right now; retry later |
 
@@ -73,6 +74,11 @@ impl ApiError {
     /// A failure of ours: the details go to the log, the client learns only that it happened.
     pub fn internal() -> ApiError {
         ApiError::new(500, "internal", "internal error")
+    }
+
+    /// Health's answer for an invalid configuration; the message names the setting.
+    pub fn misconfigured(message: impl Into<String>) -> ApiError {
+        ApiError::new(500, "misconfigured", message)
     }
 
     pub fn upstream_unavailable(message: impl Into<String>) -> ApiError {

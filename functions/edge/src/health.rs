@@ -1,7 +1,8 @@
 //! `GET /functions/v1/health`: is this Worker up, and can it reach its database now?
 //!
 //! 200 when a live round trip to Postgres succeeds, 503 with a JSON error when it does
-//! not. Nothing is cached, so the answer recovers as soon as the database does.
+//! not, 500 naming the setting when the configuration is invalid (a limit that is not a
+//! number, no `JWT_SECRET`, a `JWKS` that does not parse). Nothing is cached, so the answer recovers as soon as the database does.
 
 use crate::error::{json_response, EdgeError};
 use crate::{clock, db, settings};
@@ -9,6 +10,17 @@ use serde_json::json;
 use worker::{Env, Response};
 
 pub async fn get(env: &Env) -> Result<Response, EdgeError> {
+    if let Err(problem) = settings::check(env) {
+        // Said in full here (and nowhere else): an operator must see which setting.
+        return Ok(json_response(
+            500,
+            &json!({
+                "status": "misconfigured",
+                "error": edge_api::ApiError::misconfigured(problem).body()["error"],
+                "version": settings::VERSION,
+            }),
+        )?);
+    }
     let started = clock::now_millis();
     match round_trip(env).await {
         Ok(server_version) => Ok(json_response(

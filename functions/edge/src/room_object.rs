@@ -238,10 +238,10 @@ pub struct Room {
 
 impl DurableObject for Room {
     fn new(state: State, env: Env) -> Self {
-        let limits = settings::limits(&env).unwrap_or_else(|e| {
-            worker::console_error!("room: {e}; using the default limits");
-            Limits::default()
-        });
+        // A Worker whose limits do not parse refuses every upgrade and REST call before a
+        // room is reached, and health reports it; the room refuses too (in `fetch`), so
+        // these placeholder defaults never serve anyone.
+        let limits = settings::limits(&env).unwrap_or_default();
         Room {
             state,
             env,
@@ -259,6 +259,9 @@ impl DurableObject for Room {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
+        if let Err(e) = settings::limits(&self.env) {
+            return crate::error::EdgeError::Misconfigured(e.to_string()).into_response();
+        }
         self.ensure_roster().await?;
         match req.path().as_str() {
             "/socket" => self.accept(req),
@@ -524,9 +527,14 @@ impl Room {
         }
     }
 
-    fn verify(&self, token: &str) -> std::result::Result<edge_auth::Claims, AuthError> {
-        let verifier = settings::verifier(&self.env).map_err(|_| AuthError::BadSignature)?;
-        verifier.verify(token, clock::now_secs())
+    /// Verifies a token pushed on a channel. A Worker that cannot build its verifier is
+    /// misconfigured, which is said as such (not as the client's bad signature).
+    fn verify(&self, token: &str) -> std::result::Result<edge_auth::Claims, Unverified> {
+        let verifier = settings::verifier(&self.env).map_err(|e| {
+            worker::console_error!("room: cannot verify tokens: {e}");
+            Unverified::Misconfigured
+        })?;
+        verifier.verify(token, clock::now_secs()).map_err(Unverified::Token)
     }
 
     /// Verifies a refreshed token and, for private channels, re-authorizes it.
@@ -800,20 +808,29 @@ impl Room {
     }
 }
 
-fn join_error(e: AuthError) -> JoinError {
+/// Why a token pushed on a channel was not accepted.
+enum Unverified {
+    Token(AuthError),
+    /// The Worker cannot build its verifier: an operator's problem, said as such.
+    Misconfigured,
+}
+
+fn join_error(e: Unverified) -> JoinError {
     match e {
-        AuthError::Expired(ago) => JoinError::TokenExpired(ago),
-        other => match other.connect_refusal() {
+        Unverified::Misconfigured => JoinError::ServerMisconfigured,
+        Unverified::Token(AuthError::Expired(ago)) => JoinError::TokenExpired(ago),
+        Unverified::Token(other) => match other.connect_refusal() {
             realtime_protocol::ConnectRefusal::NotAJwt => JoinError::MalformedJwt,
             refusal => JoinError::InvalidToken(refusal.message().to_string()),
         },
     }
 }
 
-/// The `system` message for a refresh token that does not verify.
-fn refresh_message(e: &AuthError) -> String {
+/// The `system` message for a refreshed token that does not verify (Supabase's wording).
+fn refresh_message(e: &Unverified) -> String {
     match e {
-        AuthError::Expired(ago) => format!("Token has expired {ago} seconds ago"),
-        other => other.connect_refusal().message().to_string(),
+        Unverified::Token(AuthError::Expired(ago)) => format!("Token has expired {ago} seconds ago"),
+        Unverified::Token(other) => other.connect_refusal().message().to_string(),
+        Unverified::Misconfigured => JoinError::ServerMisconfigured.to_string(),
     }
 }

@@ -43,7 +43,24 @@ pub fn verifier(env: &Env) -> Result<std::rc::Rc<edge_auth::Verifier>, EdgeError
 /// The Worker's version, reported by the health endpoint.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The realtime endpoint's limits, from the vars (defaults and meanings: [`room::Limits`]).
+thread_local! {
+    /// The limits, parsed once per isolate (its vars cannot change under it).
+    static LIMITS: std::cell::RefCell<Option<Result<room::Limits, String>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The realtime endpoint's and edge functions' limits, from the vars (defaults and
+/// meanings: [`room::Limits`]). A value that does not parse is a configuration error,
+/// never replaced by a default: every entry point refuses and health names the variable.
 pub fn limits(env: &Env) -> Result<room::Limits, EdgeError> {
-    room::Limits::from_lookup(|name| text(env, name)).map_err(EdgeError::Misconfigured)
+    let parsed = LIMITS
+        .with(|c| c.borrow_mut().get_or_insert_with(|| room::Limits::from_lookup(|name| text(env, name))).clone());
+    parsed.map_err(EdgeError::Misconfigured)
+}
+
+/// Everything the Worker needs from its configuration to serve, checked together (for
+/// health): the token keys and the limits.
+pub fn check(env: &Env) -> Result<(), String> {
+    verifier(env).map_err(|e| e.to_string())?;
+    limits(env).map_err(|e| e.to_string())?;
+    Ok(())
 }

@@ -1,17 +1,20 @@
 //! The one table of what the realtime endpoint refuses, and how it says so.
 //!
+//! An HTTP refusal of the upgrade has the Worker's one error shape,
+//! `{"error": {"code", "message"}}` (`edge_api::error`), with the message below.
+//!
 //! | situation | where | what the client gets |
 //! |---|---|---|
-//! | no apikey | upgrade | HTTP 401 `{"error":"API key is missing"}` |
-//! | apikey past `exp` | upgrade | HTTP 401 `{"error":"Token has expired"}` |
-//! | apikey without `role` or `exp` | upgrade | HTTP 401 ``{"error":"Fields `role` and `exp` are required in JWT"}`` |
-//! | apikey not a JWT, or wrong algorithm | upgrade | HTTP 401 `{"error":"The token provided is not a valid JWT"}` |
-//! | apikey signed with another key | upgrade | HTTP 401 `{"error":"Failed to validate JWT signature"}` |
-//! | apikey whose `nbf` is in the future | upgrade | HTTP 401 `{"error":"Token is not valid yet"}` |
-//! | apikey whose claims (without `user_metadata`) exceed 4 KB | upgrade | HTTP 401 `{"error":"Token claims are too large"}` |
-//! | unknown `vsn` | upgrade | HTTP 400 `{"error":"Unsupported protocol version"}` |
-//! | not a WebSocket upgrade | upgrade | HTTP 426 `{"error":"Expected a WebSocket upgrade"}` |
-//! | direct socket without a topic | upgrade | HTTP 400 `{"error":"TopicNameRequired: You must provide a topic name"}` |
+//! | no apikey | upgrade | HTTP 401, message `API key is missing` |
+//! | apikey past `exp` | upgrade | HTTP 401, message `Token has expired` |
+//! | apikey without `role` or `exp` | upgrade | HTTP 401, message ``Fields `role` and `exp` are required in JWT`` |
+//! | apikey not a JWT, or wrong algorithm | upgrade | HTTP 401, message `The token provided is not a valid JWT` |
+//! | apikey signed with another key | upgrade | HTTP 401, message `Failed to validate JWT signature` |
+//! | apikey whose `nbf` is in the future | upgrade | HTTP 401, message `Token is not valid yet` |
+//! | apikey whose claims (without `user_metadata`) exceed 4 KB | upgrade | HTTP 401, message `Token claims are too large` |
+//! | unknown `vsn` | upgrade | HTTP 400, message `Unsupported protocol version` |
+//! | not a WebSocket upgrade | upgrade | HTTP 426, message `Expected a WebSocket upgrade` |
+//! | direct socket without a topic | upgrade | HTTP 400, message `TopicNameRequired: You must provide a topic name` |
 //! | join without a topic name | `phx_join` | reply error `TopicNameRequired: You must provide a topic name` |
 //! | topic over 246 bytes or with control characters | `phx_join` | reply error `InvalidTopic: Topic names are at most 246 bytes, without control characters` |
 //! | public join of a policy-owned name (`conversation:`, `group:`, `user:`) | `phx_join` | reply error `Unauthorized: Channel <name> is private: join it with config.private = true` |
@@ -23,6 +26,7 @@
 //! | join refused by policy | `phx_join` | reply error `Unauthorized: You do not have permissions to read from this Channel topic: <name>` |
 //! | private channel check failed (database unreachable), no earlier decision | `phx_join` | reply error `DatabaseConnectionIssue: Could not check access to this channel, retry` |
 //! | the policies could not evaluate this token (e.g. a `sub` that is not a UUID) | `phx_join` | reply error `Unauthorized: The access policies could not evaluate this token: <Postgres message>` |
+//! | the Worker cannot verify tokens (`JWT_SECRET` unset, a bad `JWKS`) | `phx_join` with an access_token, `access_token` | reply error / `system` error `ServerMisconfigured: The server cannot verify tokens now; an operator must fix its configuration` (health says what) |
 //! | room unavailable | `phx_join` | reply error `RealtimeNodeDisconnected: Room unavailable, retry` |
 //! | join over the users-per-channel limit | `phx_join` | reply error `ConnectionRateLimitReached: Too many connected users` |
 //! | joins faster than allowed on one socket | `phx_join` | reply error `ClientJoinRateLimitReached: Too many joins per second` |
@@ -149,6 +153,8 @@ pub enum JoinError {
     PolicyError(String),
     #[error("InvalidJoin: {0}")]
     InvalidJoin(String),
+    #[error("ServerMisconfigured: The server cannot verify tokens now; an operator must fix its configuration")]
+    ServerMisconfigured,
 }
 
 /// Text of the `system` message sent before a channel is closed for sending too fast.
