@@ -91,11 +91,6 @@ pub fn send_bounded(ws: &worker::WebSocket, data: &JsValue, max_buffered: usize)
     }
 }
 
-/// The close reason for a socket closed for its backlog (close code 4001).
-pub fn too_slow_reason(max_buffered: usize) -> String {
-    format!("too slow: over {max_buffered} bytes waiting to be read")
-}
-
 /// The JS value of a wire frame.
 pub fn to_js(wire: &Wire) -> JsValue {
     match wire {

@@ -195,7 +195,7 @@ impl Connection {
                         break;
                     }
                     if self.too_slow.get() {
-                        ending = (CloseCode::TooSlow, js_send::too_slow_reason(self.limits.max_buffered_bytes));
+                        ending = (CloseCode::TooSlow, reason::too_slow(self.limits.max_buffered_bytes));
                         break;
                     }
                 }
@@ -204,14 +204,21 @@ impl Connection {
                     self.on_upstream_closed(topic, generation, code);
                 }
                 Input::Notice(Notice::ClientTooSlow) => {
-                    ending = (CloseCode::TooSlow, js_send::too_slow_reason(self.limits.max_buffered_bytes));
+                    ending = (CloseCode::TooSlow, reason::too_slow(self.limits.max_buffered_bytes));
                     break;
                 }
             }
         }
         // The one cleanup path, however the loop ended: upstreams first (their rooms
-        // drop this client's presence), then the client socket.
-        for (_, upstream) in self.topics.drain() {
+        // drop this client's presence), then the client socket. A client closed for its
+        // backlog is told why on each channel, past the bound (small, and the last frames).
+        let too_slow = ending.0 == CloseCode::TooSlow;
+        for (topic, upstream) in self.topics.drain() {
+            if too_slow {
+                let message = reason::client_too_slow(self.limits.max_buffered_bytes);
+                let frame = reply::system(&topic, upstream.join_ref.as_deref(), "error", &message);
+                let _ = self.client.send_with_str(frame.encode(self.vsn));
+            }
             let _ = upstream.socket.close(Some(CloseCode::Normal.code()), Some("client left"));
         }
         // Complete the closing handshake, or the client waits for our close frame.

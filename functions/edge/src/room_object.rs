@@ -12,7 +12,7 @@
 use crate::channel_access::{self, Access, AccessError};
 use crate::{clock, db, js_send, settings};
 use edge_auth::AuthError;
-use realtime_protocol::{event, reply, BinaryBroadcast, CloseCode, Frame, JoinError, Topic, Vsn};
+use realtime_protocol::{event, reason, reply, BinaryBroadcast, CloseCode, Frame, JoinError, Topic, Vsn};
 use room::handle::{self as rules, Admission, Ctx, Effect, Inbound, Refresh};
 use room::{Identity, Limits, Member, Outbound, Tracked, Wire};
 use serde::{Deserialize, Serialize};
@@ -685,28 +685,41 @@ impl Room {
         let mut stats = self.stats.borrow_mut();
         stats.messages_out += sent;
         stats.send_failures += dead.len() as u64;
-        stats.closed_too_slow += slow.len() as u64;
         drop(stats);
         for ws in &dead {
             let _ = ws.close(Some(CloseCode::InternalError.code()), Some("send failed"));
         }
-        let reason = js_send::too_slow_reason(self.limits.max_buffered_bytes);
+        self.closing.borrow_mut().extend(dead);
         for ws in &slow {
-            let _ = ws.close(Some(CloseCode::TooSlow.code()), Some(&reason));
+            self.close_too_slow(ws);
         }
-        self.closing.borrow_mut().extend(dead.into_iter().chain(slow));
+    }
+
+    /// The one way a socket whose client stopped reading is closed: counted, told why on
+    /// its channel, closed with 4001, and forgotten like any closed socket (`drop_closed`).
+    /// The `system` message goes past the bound on purpose: it is small, it is the last
+    /// frame, and without it the client only sees a close code.
+    fn close_too_slow(&self, ws: &WebSocket) {
+        self.stats.borrow_mut().closed_too_slow += 1;
+        let max = self.limits.max_buffered_bytes;
+        let channel = self.key_of(ws).and_then(|key| {
+            self.with_entry(&key, |e| {
+                let channel = e.member.channel.as_ref()?;
+                Some((e.topic.clone(), channel.join_ref.clone(), e.member.vsn))
+            })
+        });
+        if let Some(Some((topic, join_ref, vsn))) = channel {
+            let frame = reply::system(&topic, join_ref.as_deref(), "error", &reason::client_too_slow(max));
+            let _ = ws.send_with_str(frame.encode(vsn));
+        }
+        let _ = ws.close(Some(CloseCode::TooSlow.code()), Some(&reason::too_slow(max)));
+        self.closing.borrow_mut().push(ws.clone());
     }
 
     fn send(&self, ws: &WebSocket, wire: &Wire) {
         match js_send::send_bounded(ws, &js_send::to_js(wire), self.limits.max_buffered_bytes) {
             js_send::Sent::Yes => self.stats.borrow_mut().messages_out += 1,
-            js_send::Sent::Backlogged => {
-                self.stats.borrow_mut().closed_too_slow += 1;
-                let _ = ws.close(
-                    Some(CloseCode::TooSlow.code()),
-                    Some(&js_send::too_slow_reason(self.limits.max_buffered_bytes)),
-                );
-            }
+            js_send::Sent::Backlogged => self.close_too_slow(ws),
             js_send::Sent::Failed => self.stats.borrow_mut().send_failures += 1,
         }
     }

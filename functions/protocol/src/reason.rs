@@ -44,7 +44,7 @@
 //! | `track` payload not an object | `presence` | reply error `Presence track payload must be a map` |
 //! | `track` payload over `MAX_PRESENCE_BYTES` | `presence` | reply error `PresencePayloadTooLarge: Presence payload exceeds N bytes` |
 //! | frame over `MAX_FRAME_BYTES` | socket | closed with 1009; the reason names the limit |
-//! | outgoing backlog over `MAX_BUFFERED_BYTES` (a client that stops reading) | socket | closed with 4001; the reason names the limit |
+//! | outgoing backlog over `MAX_BUFFERED_BYTES` (a client that stops reading) | socket | a `system` error `ClientTooSlow: ...` on each joined channel (after what was already queued), then closed with 4001; the reason names the limit; the room counts it (`closed_too_slow`) |
 //! | `access_token` pushes over `TOKEN_REFRESHES_PER_MINUTE` on one channel | `access_token` | `system` error `Too many token refreshes`, then `phx_close` |
 //! | token refresh while the database is unreachable | `access_token` | nothing: the channel keeps its last good decision |
 //! | write to a private channel without write access | `broadcast` / `presence` | reply error `Unauthorized: You do not have permissions to write to this Channel topic: <name>` |
@@ -159,6 +159,21 @@ pub enum JoinError {
 
 /// Text of the `system` message sent before a channel is closed for sending too fast.
 pub const TOO_MANY_MESSAGES: &str = "Too many messages per second";
+/// The close reason of a socket closed for its backlog (close code 4001).
+pub fn too_slow(max_buffered: usize) -> String {
+    format!("too slow: over {max_buffered} bytes waiting to be read")
+}
+
+/// The `system` message a channel gets before its socket is closed for its backlog: what
+/// happened and how to catch up (a rejoin with `postgres_changes_replay.after` for
+/// database changes, `broadcast.replay` for the stored broadcasts of a private channel).
+pub fn client_too_slow(max_buffered: usize) -> String {
+    format!(
+        "ClientTooSlow: over {max_buffered} bytes were waiting to be read, so the socket is closed; \
+         reconnect and rejoin with your last position to catch up"
+    )
+}
+
 /// Text of the `system` message for a socket over its presence call budget.
 pub const PRESENCE_RATE_LIMITED: &str = "Client presence rate limit exceeded";
 /// Ack reply `response` for a broadcast over the payload size limit.

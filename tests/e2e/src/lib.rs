@@ -340,14 +340,22 @@ impl Client {
     /// Reads until the server closes the socket; returns the close code and reason
     /// (None if the connection ended without a close frame). Panics after `within`.
     pub async fn closed(&mut self, within: Duration) -> Option<(u16, String)> {
+        self.closed_after(within).await.0
+    }
+
+    /// Reads until the server closes the socket; the close code and reason, and the text
+    /// frames read on the way (decoded where they decode).
+    pub async fn closed_after(&mut self, within: Duration) -> (Option<(u16, String)>, Vec<Frame>) {
         let deadline = tokio::time::Instant::now() + within;
+        let mut frames = Vec::new();
         loop {
             match tokio::time::timeout_at(deadline, self.ws.next()).await {
                 Err(_) => panic!("the server did not close the socket within {within:?}"),
-                Ok(None) | Ok(Some(Err(_))) => return None,
+                Ok(None) | Ok(Some(Err(_))) => return (None, frames),
                 Ok(Some(Ok(Message::Close(frame)))) => {
-                    return frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                    return (frame.map(|f| (u16::from(f.code), f.reason.to_string())), frames);
                 }
+                Ok(Some(Ok(Message::Text(text)))) => frames.extend(Frame::decode(self.vsn, text.as_str()).ok()),
                 Ok(Some(Ok(_))) => continue,
             }
         }

@@ -111,7 +111,7 @@ async fn presence_over_the_limit_is_refused_and_never_reaches_later_joiners() {
 }
 
 #[tokio::test]
-async fn a_reader_that_stops_reading_is_closed_with_4001_before_its_backlog_grows_past_the_bound() {
+async fn a_reader_that_stops_reading_is_told_and_closed_with_4001_while_the_others_lose_nothing() {
     let bound = limit("E2E_MAX_BUFFERED");
     let payload = limit("E2E_MAX_PAYLOAD") / 2;
     for direct in [false, true] {
@@ -125,11 +125,34 @@ async fn a_reader_that_stops_reading_is_closed_with_4001_before_its_backlog_grow
         paused.join(&topic, json!({})).await;
         let mut publisher = Client::connect(ADA, Vsn::V2).await;
         let join_ref = publisher.join(&topic, json!({})).await;
+        // A reader that keeps up, on the same kind of socket: it must get every message.
+        let mut reader = socket(direct, ADA, &topic).await;
+        reader.join(&topic, json!({})).await;
+        let reading = tokio::spawn(async move {
+            let (mut got, mut quiet, mut beat) = (Vec::new(), 0, tokio::time::Instant::now());
+            while quiet < 5 {
+                if beat.elapsed() > Duration::from_secs(2) {
+                    reader.try_send(Message::text(r#"[null,"hb","phoenix","heartbeat",{}]"#)).await;
+                    beat = tokio::time::Instant::now();
+                }
+                match reader.try_recv(Duration::from_secs(1)).await {
+                    Some(e2e::Received::Frame(f)) if f.event == "broadcast" => {
+                        got.push(f.payload["payload"]["n"].as_u64().unwrap_or(u64::MAX));
+                        quiet = 0;
+                    }
+                    Some(_) => {}
+                    None => quiet += 1,
+                }
+            }
+            got
+        });
         // Sixteen times the bound (the kernel's socket buffers hold a few megabytes before
         // the server's own queue grows), at 50 messages a second (under the rate limit),
         // while the paused client reads nothing but keeps sending heartbeats.
         let total = 16 * bound / payload + 1;
+        let mut pushed = 0u64;
         for n in 0..total {
+            pushed += 1;
             let message = json!({"type": "broadcast", "event": "bulk", "payload": {"n": n, "b": "x".repeat(payload)}});
             publisher.push(&topic, "broadcast", message, Some(&join_ref)).await;
             if n % 25 == 0
@@ -139,10 +162,17 @@ async fn a_reader_that_stops_reading_is_closed_with_4001_before_its_backlog_grow
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let close = paused.closed(Duration::from_secs(30)).await;
+        let (close, frames) = paused.closed_after(Duration::from_secs(30)).await;
         let (code, reason) = close.expect("a close frame after the backlog");
         assert_eq!(code, 4001, "direct {direct}: {reason}");
         assert!(reason.contains(&bound.to_string()), "the reason names the bound: {reason}");
+        let told = frames.iter().rev().find(|f| f.event == "system");
+        let message = told.and_then(|f| f.payload["message"].as_str()).unwrap_or_default();
+        assert!(message.starts_with("ClientTooSlow:"), "direct {direct}: the last frames say why: {told:?}");
+        let got = reading.await.expect("the reader");
+        let sent: Vec<u64> = (0..pushed).collect();
+        assert_eq!(got.len(), sent.len(), "direct {direct}: the reader that keeps up loses nothing");
+        assert_eq!(got, sent, "direct {direct}: in order");
         // The room has forgotten the slow socket (it never completed the close): only the
         // publisher is left, and a direct socket's closing is counted.
         let stats = room_stats(&topic).await;
