@@ -179,6 +179,7 @@ impl Connection {
                     if self.session.is_idle(clock::now_millis()) {
                         // Silent for too long (a client heartbeats every 25 s): close, and a
                         // Supabase client reconnects and rejoins.
+                        ending = (CloseCode::Normal, reason::IDLE.into());
                         break;
                     }
                 }

@@ -264,7 +264,12 @@ impl DurableObject for Room {
         }
         self.ensure_roster().await?;
         match req.path().as_str() {
-            "/socket" => self.accept(req),
+            "/socket" => {
+                let accepted = self.accept(req);
+                // A direct socket is swept for idleness by the alarm.
+                self.schedule_alarm().await?;
+                accepted
+            }
             "/stats" => Response::from_json(&self.stats_json()),
             "/forget" => {
                 // What eviction does: nothing in memory survives; the next event rebuilds
@@ -307,7 +312,8 @@ impl DurableObject for Room {
         self.drop_closed().await
     }
 
-    /// Closes every channel whose token has expired, then waits for the next expiry.
+    /// Closes every channel whose token has expired and every direct socket silent for
+    /// the idle timeout, then waits for the next expiry or sweep.
     async fn alarm(&self) -> Result<Response> {
         self.ensure_roster().await?;
         let now = clock::now_secs();
@@ -315,7 +321,8 @@ impl DurableObject for Room {
         for key in keys {
             self.run(&key, |member, topic, _| rules::expire(member, topic, now)).await?;
         }
-        self.schedule_expiry().await?;
+        self.close_idle(clock::now_millis());
+        self.schedule_alarm().await?;
         self.drop_closed().await?;
         Response::ok("")
     }
@@ -454,6 +461,7 @@ impl Room {
         let pair = WebSocketPair::new()?;
         let mut member = Member::new(key.clone(), conn, identity, vsn);
         member.direct = query("direct").as_deref() == Some("1");
+        member.last_seen_ms = clock::now_millis();
         member.room_private = query("private").as_deref() == Some("1");
         let attachment = Attachment { topic: topic.clone(), member: member.clone() };
         // The key as the socket's tag finds its roster entry without scanning the roster.
@@ -632,7 +640,7 @@ impl Room {
             }
         }
         if joined_changed {
-            self.schedule_expiry().await?;
+            self.schedule_alarm().await?;
         }
         Ok(())
     }
@@ -753,17 +761,41 @@ impl Room {
         Ok(())
     }
 
-    /// Sets the alarm to the earliest token expiry among joined channels.
-    async fn schedule_expiry(&self) -> Result<()> {
-        let earliest =
-            self.roster.borrow().as_ref().and_then(|r| {
-                r.entries.values().filter_map(|e| e.member.channel.as_ref().map(|c| c.identity.exp)).min()
-            });
-        let Some(exp) = earliest else {
+    /// Closes the direct sockets whose clients have been silent for the idle timeout
+    /// (1000, as the multiplexed socket does; a Supabase client reconnects and rejoins).
+    /// A multiplexed socket's upstreams are left alone: its Worker answers the heartbeats
+    /// and keeps the timeout, so an upstream is quiet while its client is alive.
+    fn close_idle(&self, now_ms: u64) {
+        let limits = self.limits;
+        let mut idle = Vec::new();
+        if let Some(roster) = self.roster.borrow_mut().as_mut() {
+            for entry in roster.entries.values_mut().filter(|e| e.member.direct) {
+                if entry.member.is_idle(now_ms, &limits) {
+                    idle.push(entry.ws.clone());
+                }
+            }
+        }
+        for ws in &idle {
+            let _ = ws.close(Some(CloseCode::Normal.code()), Some(reason::IDLE));
+        }
+        self.closing.borrow_mut().extend(idle);
+    }
+
+    /// Sets the alarm to the earliest token expiry among joined channels, or sooner to
+    /// sweep for idle direct sockets (every half idle timeout while there are any).
+    async fn schedule_alarm(&self) -> Result<()> {
+        let (expiry_ms, any_direct) = {
+            let roster = self.roster.borrow();
+            let entries = roster.as_ref().map(|r| r.entries.values().collect::<Vec<_>>()).unwrap_or_default();
+            let expiry = entries.iter().filter_map(|e| e.member.channel.as_ref().map(|c| c.identity.exp)).min();
+            // exp is bounded by the verifier (edge_auth), so this stays a safe JS number.
+            (expiry.map(|exp| exp.saturating_add(1).saturating_mul(1000)), entries.iter().any(|e| e.member.direct))
+        };
+        let sweep_ms = any_direct.then(|| clock::now_millis().saturating_add(self.limits.idle_timeout_ms / 2));
+        let Some(at_ms) = [expiry_ms, sweep_ms].into_iter().flatten().min() else {
             return self.state.storage().delete_alarm().await;
         };
-        // exp is bounded by the verifier (edge_auth), so this stays a safe JS number.
-        let at_ms = (exp.saturating_add(1)).saturating_mul(1000).min(i64::MAX as u64) as i64;
+        let at_ms = at_ms.min(i64::MAX as u64) as i64;
         match self.state.storage().get_alarm().await? {
             Some(current) if current <= at_ms && current > clock::now_millis() as i64 => Ok(()),
             _ => {

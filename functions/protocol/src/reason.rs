@@ -50,7 +50,7 @@
 //! | write to a private channel without write access | `broadcast` / `presence` | reply error `Unauthorized: You do not have permissions to write to this Channel topic: <name>` |
 //! | token refresh invalid, or for another user | `access_token` | `system` error with the reason, then `phx_close` |
 //! | channel token expires | (timer) | `system` error `Token has expired N seconds ago`, then `phx_close` |
-//! | socket silent for `IDLE_TIMEOUT_MS` (60 s) | socket | closed with 1000; clients reconnect and rejoin |
+//! | socket silent for `IDLE_TIMEOUT_MS` (60 s) | socket | closed with 1000 (`idle timeout`), on both sockets (the per-topic one within 1.75 timeouts: its room sweeps every half timeout, and keeps the time coarsely); clients reconnect and rejoin |
 //! | frame for a topic not joined | any | reply error `unmatched topic` |
 //! | frame that is not valid JSON or not a frame | any | dropped (logged); the socket stays open |
 //! | room lost while joined | server push | `phx_error` on the topic: the client rejoins |
@@ -159,6 +159,9 @@ pub enum JoinError {
 
 /// Text of the `system` message sent before a channel is closed for sending too fast.
 pub const TOO_MANY_MESSAGES: &str = "Too many messages per second";
+/// The close reason of a socket closed after `IDLE_TIMEOUT_MS` without a frame (1000).
+pub const IDLE: &str = "idle timeout";
+
 /// The close reason of a socket closed for its backlog (close code 4001).
 pub fn too_slow(max_buffered: usize) -> String {
     format!("too slow: over {max_buffered} bytes waiting to be read")

@@ -195,6 +195,7 @@ pub fn direct_preamble(member: &mut Member, topic: &str, inbound: &Inbound, ctx:
     };
     let joined = member.is_joined();
     let channels = usize::from(joined);
+    member.heard(ctx.now_ms, ctx.limits);
     let session = member.session.get_or_insert_with(|| crate::session::Session::new(ctx.limits, ctx.now_ms));
     session.seen(ctx.now_ms);
     if frame_topic == realtime_protocol::PHOENIX_TOPIC {

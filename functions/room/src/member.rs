@@ -28,6 +28,11 @@ pub struct Member {
     /// The privacy of the room this socket was opened on: a join must ask for the same.
     #[serde(default)]
     pub room_private: bool,
+    /// When a direct socket's client was last heard from, in milliseconds, kept coarsely
+    /// (see [`Member::heard`]) so that it survives a hibernation without a write per
+    /// frame. 0: not known (a socket from before this field; counted from the next sweep).
+    #[serde(default)]
+    pub last_seen_ms: u64,
     #[serde(skip)]
     pub presence_bucket: Transient<TokenBucket>,
     #[serde(skip)]
@@ -66,6 +71,7 @@ impl Member {
             presence_seq: 0,
             direct: false,
             room_private: false,
+            last_seen_ms: 0,
             presence_bucket: Transient::default(),
             refresh_bucket: Transient::default(),
             session: Transient::default(),
@@ -81,8 +87,72 @@ impl Member {
         self.channel.as_ref().map(|c| c.identity.user_key(&self.conn_id))
     }
 
+    /// The client sent something. The time is stored only when it moved by more than a
+    /// quarter of the idle timeout, so a member (and the socket attachment the room keeps
+    /// it in) changes about once per heartbeat period at most, not on every frame.
+    pub fn heard(&mut self, now_ms: u64, limits: &crate::Limits) {
+        if now_ms.saturating_sub(self.last_seen_ms) > limits.idle_timeout_ms / 4 {
+            self.last_seen_ms = now_ms;
+        }
+    }
+
+    /// Whether a direct socket's client has been silent for the idle timeout. What is
+    /// stored may lag the last frame by a quarter of the timeout, so a socket counts as
+    /// idle only past 1.25 timeouts since the stored time: never one silent for less than
+    /// the timeout. An unknown time starts counting now.
+    pub fn is_idle(&mut self, now_ms: u64, limits: &crate::Limits) -> bool {
+        if self.last_seen_ms == 0 {
+            self.last_seen_ms = now_ms;
+        }
+        let slack = limits.idle_timeout_ms / 4;
+        now_ms.saturating_sub(self.last_seen_ms) > limits.idle_timeout_ms.saturating_add(slack)
+    }
+
     pub fn tracked(&self) -> Option<&Tracked> {
         self.channel.as_ref().and_then(|c| c.presence.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod idle_tests {
+    use super::*;
+
+    fn member() -> Member {
+        let identity = Identity { user_id: None, role: "anon".into(), exp: 0, claims: "{}".into() };
+        Member::new("k", "c", identity, Vsn::V2)
+    }
+
+    #[test]
+    fn the_last_heard_time_moves_coarsely_and_survives_as_data() {
+        let limits = crate::Limits { idle_timeout_ms: 60_000, ..Default::default() };
+        let mut m = member();
+        m.heard(1_000_000, &limits);
+        assert_eq!(m.last_seen_ms, 1_000_000);
+        let before = m.clone();
+        m.heard(1_010_000, &limits);
+        assert_eq!(m, before, "a frame 10 s later changes nothing stored");
+        m.heard(1_016_000, &limits);
+        assert_eq!(m.last_seen_ms, 1_016_000, "past a quarter of the timeout it is stored");
+    }
+
+    #[test]
+    fn a_socket_is_idle_only_after_the_timeout_and_its_slack() {
+        let limits = crate::Limits { idle_timeout_ms: 60_000, ..Default::default() };
+        let mut m = member();
+        m.heard(1_000_000, &limits);
+        m.heard(1_014_000, &limits); // not stored: the real last frame is 14 s later
+        assert!(!m.is_idle(1_074_000, &limits), "60 s after the real last frame: not yet");
+        assert!(!m.is_idle(1_075_000, &limits));
+        assert!(m.is_idle(1_075_001, &limits));
+    }
+
+    #[test]
+    fn an_unknown_last_time_counts_from_the_first_sweep() {
+        let limits = crate::Limits { idle_timeout_ms: 1_000, ..Default::default() };
+        let mut m = member();
+        assert!(!m.is_idle(5_000, &limits));
+        assert!(!m.is_idle(6_250, &limits));
+        assert!(m.is_idle(6_251, &limits));
     }
 }
 

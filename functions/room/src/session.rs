@@ -5,7 +5,8 @@
 //! socket (the Worker's relay) hosts one per connection; the per-topic socket's room holds
 //! one per member for its heartbeats, `stats`, join and events rates (in memory: after a
 //! hibernation it starts afresh). Its frame cap is checked before decoding, and its idle
-//! timeout is not enforced yet (issue "Realtime core v2").
+//! timeout is kept by the room from the member's coarse last-heard time
+//! ([`crate::Member::is_idle`]), which survives hibernation.
 
 use crate::{Limits, TokenBucket};
 use realtime_protocol::{event, reply, CloseCode, Frame, JoinError};

@@ -149,3 +149,52 @@ async fn joins_faster_than_allowed_are_refused_on_the_per_topic_socket_too() {
     let client = Client::connect_direct(&e2e::user_token(ADA), &topic, false, Vsn::V2).await;
     a_join_burst_is_rate_limited(client, &topic).await;
 }
+
+/// One body for both sockets: a socket that goes silent after its join is closed with
+/// 1000 `idle timeout`, never before the timeout; one that heartbeats stays open.
+async fn a_silent_socket_is_closed_and_a_heartbeating_one_is_not(mut silent: Client, mut alive: Client, topic: &str) {
+    let idle = std::time::Duration::from_millis(limit("E2E_IDLE_TIMEOUT_MS") as u64);
+    silent.join(topic, json!({})).await;
+    alive.join(topic, json!({})).await;
+    let since_last_frame = std::time::Instant::now();
+    let heartbeating = async move {
+        let deadline = std::time::Instant::now() + 2 * idle;
+        while std::time::Instant::now() < deadline {
+            let r = alive.push("phoenix", "heartbeat", json!({}), None).await;
+            assert_eq!(alive.reply_to(&r).await["status"], "ok", "a heartbeating socket is answered");
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        alive
+    };
+    let closing = async move {
+        let (close, _) = silent.closed_after(3 * idle).await;
+        (close, since_last_frame.elapsed())
+    };
+    let (mut alive, (close, after)) = tokio::join!(heartbeating, closing);
+    assert_eq!(close, Some((1000, "idle timeout".to_string())), "the silent socket is closed as idle");
+    assert!(after >= idle, "not before the timeout: closed {after:?} after its last frame");
+    let r = alive.push("phoenix", "heartbeat", json!({}), None).await;
+    assert_eq!(alive.reply_to(&r).await["status"], "ok", "the heartbeating socket is still open after two timeouts");
+}
+
+#[tokio::test]
+async fn a_silent_socket_is_closed_after_the_idle_timeout() {
+    let topic = unique_topic("idle");
+    a_silent_socket_is_closed_and_a_heartbeating_one_is_not(
+        Client::connect(ADA, Vsn::V2).await,
+        Client::connect(BASIL, Vsn::V2).await,
+        &topic,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_silent_socket_is_closed_after_the_idle_timeout_on_the_per_topic_socket_too() {
+    let topic = unique_topic("idle-direct");
+    a_silent_socket_is_closed_and_a_heartbeating_one_is_not(
+        Client::connect_direct(&e2e::user_token(ADA), &topic, false, Vsn::V2).await,
+        Client::connect_direct(&e2e::user_token(BASIL), &topic, false, Vsn::V2).await,
+        &topic,
+    )
+    .await;
+}
