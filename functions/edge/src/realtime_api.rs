@@ -8,20 +8,13 @@
 
 use crate::error::{json_response, EdgeError};
 use crate::room_object::{Delivery, ServerBroadcast};
+use crate::user_object::{self, UserCall};
 use crate::{clock, room_object, settings};
 use edge_auth::Claims;
 use realtime_protocol::{reason, JoinError, Topic};
-use room::{Identity, Limits, TokenBucket};
+use room::{Identity, Limits};
 use serde_json::{json, Map, Value};
-use std::cell::RefCell;
-use std::collections::HashMap;
 use worker::{Env, Request, Response};
-
-thread_local! {
-    /// Per-user send budgets for the REST broadcast, per isolate. A user spread over
-    /// many isolates gets more; the per-socket limit in the relay is the strict one.
-    static BUDGETS: RefCell<HashMap<String, TokenBucket>> = RefCell::new(HashMap::new());
-}
 
 fn unauthorized() -> Result<Response, EdgeError> {
     Ok(json_response(401, &json!({"message": "Unauthorized"}))?)
@@ -146,14 +139,20 @@ pub async fn broadcast(mut req: Request, env: Env) -> Result<Response, EdgeError
     if let Some(Err(e)) = messages.iter().map(|m| m.topic.check_privacy(m.private)).find(Result::is_err) {
         return refused(&e.to_string());
     }
+    // The caller's budget lives in their user object, so it holds across isolates; the
+    // project's anon and service keys (no `sub`) each share one budget per role.
     let user = claims.sub.clone().unwrap_or_else(|| format!("role:{}", claims.role));
-    let allowed = BUDGETS.with(|b| {
-        let mut budgets = b.borrow_mut();
-        let bucket = budgets.entry(user).or_insert_with(|| limits.events_bucket(clock::now_millis()));
-        (0..messages.len()).all(|_| bucket.try_take(clock::now_millis()))
-    });
-    if !allowed {
-        return Ok(json_response(429, &json!({"message": "Too many requests"}))?);
+    let n = u32::try_from(messages.len()).unwrap_or(u32::MAX);
+    match user_object::call(&env, &user, &UserCall::SpendBroadcasts { n }).await {
+        Ok(_) => {}
+        Err(EdgeError::Api(e)) if e.status == 429 => {
+            let mut response = json_response(429, &json!({"message": "Too many requests"}))?;
+            if let Some(seconds) = e.retry_after {
+                response.headers_mut().set("retry-after", &seconds.to_string())?;
+            }
+            return Ok(response);
+        }
+        Err(other) => return Err(other),
     }
     let sender = Identity::from(&claims);
     for m in messages {

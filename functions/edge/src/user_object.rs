@@ -1,8 +1,9 @@
 //! The `User` Durable Object: one per user id, for what must hold for a user across every
 //! isolate of the Worker.
 //!
-//! - The user's budget of messages ([`room::Limits::messages_per_second`]): an isolate
-//!   cannot see what another one let through, the user's object sees every send.
+//! - The user's budgets: messages sent through the edge functions
+//!   ([`room::Limits::messages_per_second`]) and REST broadcasts (the events rate). An
+//!   isolate cannot see what another one let through; the user's object sees every call.
 //! - A database connection kept for the user's edge-function statements. Opening one per
 //!   request costs a TCP connect and the SCRAM handshake, computed in wasm: measured on
 //!   the 2-core machine, a send took 22 ms that way and the Worker topped out near 45
@@ -29,6 +30,9 @@ pub enum UserCall {
     /// `public.send_messages(thread, batch)` as `identity`; costs `batch.len()` from the
     /// user's budget.
     SendMessages { identity: Identity, thread_id: String, batch: Vec<Value> },
+    /// Takes `n` REST broadcasts from the caller's event budget
+    /// ([`room::Limits::events_bucket`]); answers `null`, or 429.
+    SpendBroadcasts { n: u32 },
 }
 
 /// Sends `call` to the object of `user_id`; the database's answer (a JSON array for
@@ -53,12 +57,13 @@ pub async fn call(env: &Env, user_id: &str, call: &UserCall) -> std::result::Res
 pub struct User {
     env: Env,
     db: db::KeptConnection,
-    budget: RefCell<Option<TokenBucket>>,
+    messages: RefCell<Option<TokenBucket>>,
+    broadcasts: RefCell<Option<TokenBucket>>,
 }
 
 impl DurableObject for User {
     fn new(_state: State, env: Env) -> Self {
-        User { env, db: db::KeptConnection::default(), budget: RefCell::new(None) }
+        User { env, db: db::KeptConnection::default(), messages: RefCell::new(None), broadcasts: RefCell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -75,8 +80,13 @@ impl DurableObject for User {
 impl User {
     async fn answer(&self, call: UserCall) -> std::result::Result<Value, EdgeError> {
         match call {
+            UserCall::SpendBroadcasts { n } => {
+                spend(&self.broadcasts, n, |limits, now| limits.events_bucket(now), &self.env)?;
+                Ok(Value::Null)
+            }
             UserCall::SendMessages { identity, thread_id, batch } => {
-                self.spend(batch.len())?;
+                let n = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+                spend(&self.messages, n, |limits, now| limits.messages_bucket(now), &self.env)?;
                 let batch = Value::Array(batch).to_string();
                 let rows = self
                     .db
@@ -95,16 +105,24 @@ impl User {
             }
         }
     }
+}
 
-    /// Takes `n` messages from the user's budget, or answers 429 with when to retry.
-    fn spend(&self, n: usize) -> std::result::Result<(), EdgeError> {
-        let now = clock::now_millis();
-        let mut budget = self.budget.borrow_mut();
-        let bucket = match budget.as_mut() {
-            Some(bucket) => bucket,
-            None => budget.insert(settings::limits(&self.env)?.messages_bucket(now)),
-        };
-        let n = u32::try_from(n).unwrap_or(u32::MAX);
-        bucket.take(n, now).map_err(|wait_ms| ApiError::rate_limited(wait_ms.div_ceil(1000)).into())
-    }
+/// Takes `n` from `budget` (made by `make` on first use), or answers 429 with when to retry.
+fn spend(
+    budget: &RefCell<Option<TokenBucket>>,
+    n: u32,
+    make: impl FnOnce(&room::Limits, u64) -> TokenBucket,
+    env: &Env,
+) -> std::result::Result<(), EdgeError> {
+    let now = clock::now_millis();
+    let mut budget = budget.borrow_mut();
+    let bucket = match budget.as_mut() {
+        Some(bucket) => bucket,
+        None => budget.insert(make(&settings::limits(env)?, now)),
+    };
+    bucket.take(n, now).map_err(|wait_ms| match wait_ms {
+        // More than the whole budget at once: waiting will not help.
+        u64::MAX => ApiError { retry_after: None, ..ApiError::rate_limited(1) }.into(),
+        wait_ms => ApiError::rate_limited(wait_ms.div_ceil(1000)).into(),
+    })
 }

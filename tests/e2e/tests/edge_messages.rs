@@ -197,3 +197,37 @@ async fn malformed_oversized_and_misdirected_requests_are_refused_with_the_field
     assert_eq!((status, body["error"]["code"].as_str()), (405, Some("method_not_allowed")));
     e2e::assert_still_serving().await;
 }
+
+#[tokio::test]
+async fn a_sender_over_the_per_user_budget_gets_429_with_retry_after() {
+    let thread = e2e::new_group_thread(ADA, &[BASIL]).await;
+    // A user of their own, so no other test spends the same budget.
+    let (sender, token) = stranger_token("edge-budget");
+    let db = e2e::database().await;
+    db.execute(
+        "insert into auth.users (id, aud, role, email) values ($1::text::uuid, 'authenticated', 'authenticated', $1 || '@e2e.test')
+         on conflict (id) do nothing",
+        &[&sender],
+    )
+    .await
+    .expect("the sender");
+    db.execute(
+        "insert into public.conversation_participants (thread_id, user_id) values ($1::text::uuid, $2::text::uuid)",
+        &[&thread, &sender],
+    )
+    .await
+    .expect("a participant");
+    let ten = json!({"thread_id": thread, "messages": vec![json!({"body": "fast"}); 10]});
+    let mut limited = None;
+    for _ in 0..20 {
+        let r = post_json("/functions/v1/messages/batch", Some(&token), &ten).await;
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+    let r = limited.expect("200 messages at once are over a budget of 100 per second");
+    assert_eq!(r.body["error"]["code"], "rate_limited");
+    assert_eq!(r.retry_after.as_deref(), Some("1"), "Retry-After says when");
+}

@@ -78,6 +78,25 @@ async fn too_many_rest_messages_at_once_is_429() {
 }
 
 #[tokio::test]
+async fn the_rest_budget_is_the_user_s_and_a_refusal_says_when_to_retry() {
+    let (_, token) = e2e::stranger_token("rest-budget");
+    let batch = |n: usize| json!({"messages": (0..n).map(|i| json!({"topic": "budget", "event": "e", "payload": {"i": i}})).collect::<Vec<_>>()});
+    let (status, _) = post(Some(&anon()), Some(&token), &batch(150)).await;
+    assert_eq!(status, 202, "150 of a two-second allowance of 200");
+    let response = reqwest::Client::new()
+        .post(format!("{}/realtime/v1/api/broadcast", base_url()))
+        .header("apikey", anon())
+        .bearer_auth(&token)
+        .json(&batch(100))
+        .send()
+        .await
+        .expect("POST broadcast");
+    assert_eq!(response.status().as_u16(), 429, "the next 100 do not fit what is left");
+    let retry = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    assert!(retry.is_some_and(|s| (1..=2).contains(&s)), "Retry-After says when 100 fit again: {retry:?}");
+}
+
+#[tokio::test]
 async fn room_health_is_for_the_service_role_and_counts_what_happened() {
     let topic = unique_topic("stats");
     let mut a = Client::connect(ADA, Vsn::V2).await;
