@@ -234,6 +234,8 @@ pub struct Room {
     /// Sockets whose channel asked for a broadcast replay: live database broadcasts wait
     /// while it runs, and those it could see are not sent again afterwards.
     broadcast_replays: RefCell<HashMap<String, changes::BroadcastReplayState>>,
+    /// Each user's events budget in this room, shared by their sockets.
+    user_budgets: RefCell<room::user_budget::UserBudgets>,
 }
 
 impl DurableObject for Room {
@@ -251,6 +253,7 @@ impl DurableObject for Room {
             db: db::KeptConnection::default(),
             decisions: RefCell::new(Decisions::default()),
             closing: RefCell::new(Vec::new()),
+            user_budgets: RefCell::new(Default::default()),
             announced: std::cell::Cell::new(false),
             replaying: RefCell::new(HashMap::new()),
             delivered: RefCell::new(HashMap::new()),
@@ -369,6 +372,12 @@ impl Room {
         if direct
             && self.answered_by(&key, |member, topic, ctx| rules::direct_preamble(member, topic, &inbound, ctx)).await?
         {
+            return Ok(());
+        }
+        let over_budget = |member: &mut Member, topic: &str, ctx: &Ctx| {
+            rules::user_budget(member, topic, &inbound, &mut self.user_budgets.borrow_mut(), ctx)
+        };
+        if self.answered_by(&key, over_budget).await? {
             return Ok(());
         }
         match inbound {
@@ -754,9 +763,15 @@ impl Room {
         let Some(key) = self.key_of(ws) else { return Ok(()) };
         self.delivered.borrow_mut().remove(&key);
         self.broadcast_replays.borrow_mut().remove(&key);
+        let user = self.with_entry(&key, |e| e.member.user_key()).flatten();
         self.run(&key, |member, _, _| rules::disconnect(member)).await?;
         if let Some(roster) = self.roster.borrow_mut().as_mut() {
             roster.entries.remove(&key);
+            if let Some(user) =
+                user.filter(|u| !roster.entries.values().any(|e| e.member.user_key().as_ref() == Some(u)))
+            {
+                self.user_budgets.borrow_mut().forget(&user);
+            }
         }
         Ok(())
     }

@@ -227,6 +227,34 @@ pub fn direct_preamble(member: &mut Member, topic: &str, inbound: &Inbound, ctx:
     None
 }
 
+/// The user's budget in this room, shared by all their sockets on the topic (see
+/// [`crate::user_budget`]), for a broadcast or presence push on a joined channel: `Some`
+/// (the channel closed with the `system` message) when it is spent. Runs after a direct
+/// socket's own preamble and before [`handle`], for every socket.
+pub fn user_budget(
+    member: &mut Member,
+    topic: &str,
+    inbound: &Inbound,
+    budgets: &mut crate::user_budget::UserBudgets,
+    ctx: &Ctx,
+) -> Option<Vec<Effect>> {
+    let (frame_topic, event_name) = match inbound {
+        Inbound::Text(frame) => (frame.topic.as_str(), frame.event.as_str()),
+        Inbound::Binary(b) => (b.topic.as_str(), event::BROADCAST),
+    };
+    if frame_topic != topic || !crate::session::counts_as_event(event_name) {
+        return None;
+    }
+    let user = member.user_key()?;
+    if budgets.take(&user, ctx.limits, ctx.now_ms) {
+        return None;
+    }
+    if let Some(session) = member.session.as_mut() {
+        session.closed_for_rate();
+    }
+    Some(close_with_system(member, topic, reason::TOO_MANY_MESSAGES))
+}
+
 /// Answers any frame other than a join or a token refresh.
 pub fn handle(member: &mut Member, topic: &str, inbound: Inbound, ctx: &Ctx) -> Vec<Effect> {
     let Some(channel) = member.channel.clone() else {

@@ -14,6 +14,7 @@
 //! - [`rate_limit`]: the token bucket behind every rate limit (also used by the Worker).
 //! - [`session`]: one client socket's own rules (frame cap, idle timeout, heartbeat and
 //!   `stats`, join and events rates), hosted by the Worker's multiplexed socket.
+//! - [`user_budget`]: each user's events budget in one room, shared by their sockets.
 //! - [`limits`]: every configurable limit of the endpoint, read once ([`Limits`]).
 //! - [`handle`]: the room's answer to joins, pushes, token refreshes, expiry and
 //!   disconnects, as a list of effects.
@@ -28,6 +29,7 @@ pub mod outbound;
 pub mod presence;
 pub mod rate_limit;
 pub mod session;
+pub mod user_budget;
 
 pub use handle::{Admission, Ctx, Effect, Inbound, Roster};
 pub use identity::Identity;

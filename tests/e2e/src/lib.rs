@@ -325,6 +325,19 @@ impl Client {
         }
     }
 
+    /// Whether a frame satisfying `pred` arrives within `within` (frames before it are skipped).
+    pub async fn try_recv_until(&mut self, within: Duration, pred: impl Fn(&Frame) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.try_recv(left).await {
+                Some(Received::Frame(f)) if pred(&f) => return true,
+                Some(_) => continue,
+                None => return false,
+            }
+        }
+    }
+
     /// Joins with a full join payload (e.g. with an `access_token`); returns (join_ref, reply).
     pub async fn join_payload(&mut self, topic: &str, payload: Value) -> (String, Map<String, Value>) {
         let join_ref = self.next_ref();

@@ -198,3 +198,32 @@ async fn a_silent_socket_is_closed_after_the_idle_timeout_on_the_per_topic_socke
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_user_s_sockets_on_one_topic_share_one_events_budget() {
+    let topic = unique_topic("shared-budget");
+    // One user on both kinds of socket, each under its own socket's allowance (200 in two
+    // seconds), together well over the user's.
+    let mut relayed = Client::connect(ADA, Vsn::V2).await;
+    let mut direct = Client::connect_direct(&e2e::user_token(ADA), &topic, false, Vsn::V2).await;
+    let mut other = Client::connect(BASIL, Vsn::V2).await;
+    let relayed_ref = relayed.join(&topic, json!({})).await;
+    let direct_ref = direct.join(&topic, json!({})).await;
+    let other_ref = other.join(&topic, json!({})).await;
+    for i in 0..150 {
+        relayed.push(&topic, "broadcast", broadcast(json!({"r": i})), Some(&relayed_ref)).await;
+        direct.push(&topic, "broadcast", broadcast(json!({"d": i})), Some(&direct_ref)).await;
+    }
+    let cut =
+        |f: &realtime_protocol::Frame| f.event == "system" && f.payload["message"] == "Too many messages per second";
+    let relayed_cut = relayed.try_recv_until(std::time::Duration::from_secs(3), cut).await;
+    let direct_cut = direct.try_recv_until(std::time::Duration::from_secs(3), cut).await;
+    assert!(relayed_cut || direct_cut, "300 events in a moment from one user: the channel that went over is closed");
+
+    other.push(&topic, "broadcast", broadcast(json!({"other": true})), Some(&other_ref)).await;
+    let mut listener = Client::connect(BASIL, Vsn::V2).await;
+    listener.join(&topic, json!({})).await;
+    other.push(&topic, "broadcast", broadcast(json!({"other": 2})), Some(&other_ref)).await;
+    let got = listener.recv_until("another user's message", |f| f.payload["payload"]["other"] == 2).await;
+    assert_eq!(got.event, "broadcast", "another user keeps sending");
+}

@@ -600,3 +600,29 @@ fn relayed_sockets_are_left_to_the_worker() {
     let hb = Frame::new("phoenix", "heartbeat", Map::new());
     assert_eq!(preamble(&mut m, hb, 0), None);
 }
+
+#[test]
+fn a_user_s_two_sockets_share_the_room_s_events_budget_and_the_one_over_it_loses_its_channel() {
+    let limits = Limits { events_per_second: 10, ..Default::default() };
+    let roster = FakeRoster::default();
+    let mut budgets = crate::user_budget::UserBudgets::default();
+    let (mut phone, mut laptop) = (joined(json!({})), joined(json!({})));
+    let mut other = joined(json!({}));
+    other.channel.as_mut().unwrap().identity = identity("u2", 10_000);
+    let event = || Inbound::Text(frame("broadcast", json!({"type": "broadcast", "event": "e", "payload": {}}), "5"));
+    with_ctx(&roster, &limits, 0, |ctx| {
+        for _ in 0..10 {
+            assert!(user_budget(&mut phone, TOPIC, &event(), &mut budgets, ctx).is_none());
+            assert!(user_budget(&mut laptop, TOPIC, &event(), &mut budgets, ctx).is_none());
+        }
+        let over = user_budget(&mut laptop, TOPIC, &event(), &mut budgets, ctx).expect("the 21st event of the user");
+        let sent = replies(&over);
+        assert_eq!(sent[0][3], "system");
+        assert_eq!(sent[0][4]["message"], reason::TOO_MANY_MESSAGES);
+        assert_eq!(sent[1][3], "phx_close");
+        assert!(!laptop.is_joined(), "the channel that went over is closed");
+        assert!(user_budget(&mut other, TOPIC, &event(), &mut budgets, ctx).is_none(), "another user is not affected");
+        let heartbeat = Inbound::Text(Frame::new("phoenix", "heartbeat", Map::new()).with_refs(None, Some("7".into())));
+        assert!(user_budget(&mut phone, TOPIC, &heartbeat, &mut budgets, ctx).is_none(), "only events count");
+    });
+}
