@@ -314,26 +314,21 @@ fn fxhash(s: &str) -> u64 {
 impl Client {
     /// Skips frames until one satisfies `pred`; panics after [`RECV_TIMEOUT`].
     pub async fn recv_until(&mut self, what: &str, pred: impl Fn(&Frame) -> bool) -> Frame {
-        let deadline = tokio::time::Instant::now() + RECV_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match self.try_recv(left).await {
-                Some(Received::Frame(f)) if pred(&f) => return f,
-                Some(_) => continue,
-                None => panic!("timed out waiting for {what}"),
-            }
+        match self.try_recv_until(RECV_TIMEOUT, pred).await {
+            Some(f) => f,
+            None => panic!("timed out waiting for {what}"),
         }
     }
 
-    /// Whether a frame satisfying `pred` arrives within `within` (frames before it are skipped).
-    pub async fn try_recv_until(&mut self, within: Duration, pred: impl Fn(&Frame) -> bool) -> bool {
+    /// The first frame satisfying `pred` within `within` (frames before it are skipped).
+    pub async fn try_recv_until(&mut self, within: Duration, pred: impl Fn(&Frame) -> bool) -> Option<Frame> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.try_recv(left).await {
-                Some(Received::Frame(f)) if pred(&f) => return true,
+                Some(Received::Frame(f)) if pred(&f) => return Some(f),
                 Some(_) => continue,
-                None => return false,
+                None => return None,
             }
         }
     }
