@@ -346,18 +346,28 @@ impl Room {
             WebSocketIncomingMessage::String(text) => text.len(),
             WebSocketIncomingMessage::Binary(bytes) => bytes.len(),
         };
-        // Relayed frames were measured by the Worker already; a direct socket's come here first.
-        if direct && size > self.limits.max_frame_bytes {
-            self.stats.borrow_mut().closed_too_big += 1;
-            let reason = format!("frame of {size} bytes is over the {} byte limit", self.limits.max_frame_bytes);
-            let _ = ws.close(Some(CloseCode::TooBig.code()), Some(&reason));
-            return self.drop_socket(&ws).await;
+        // Relayed frames were measured (and counted) by the Worker's session already; a
+        // direct socket's come here first, to the same rule in the member's session.
+        if direct {
+            let (limits, now_ms) = (self.limits, clock::now_millis());
+            let verdict = self.roster.borrow_mut().as_mut().and_then(|r| r.entries.get_mut(&key)).map(|e| {
+                e.member
+                    .session
+                    .get_or_insert_with(|| room::session::Session::new(&limits, now_ms))
+                    .frame_in(size, now_ms)
+            });
+            if let Some(Err((code, reason))) = verdict {
+                self.stats.borrow_mut().closed_too_big += 1;
+                let _ = ws.close(Some(code.code()), Some(&reason));
+                return self.drop_socket(&ws).await;
+            }
         }
         let inbound = match message {
             WebSocketIncomingMessage::String(text) => match Frame::decode(vsn, &text) {
                 Ok(frame) => Inbound::Text(frame),
                 Err(e) => {
                     worker::console_warn!("room: dropped undecodable frame: {e}");
+                    self.with_session(&key, room::session::Session::dropped);
                     return Ok(());
                 }
             },
@@ -365,6 +375,7 @@ impl Room {
                 Ok(b) => Inbound::Binary(b),
                 Err(e) => {
                     worker::console_warn!("room: dropped malformed binary frame: {e}");
+                    self.with_session(&key, room::session::Session::dropped);
                     return Ok(());
                 }
             },
@@ -449,6 +460,14 @@ impl Room {
             .into_iter()
             .next()
             .or_else(|| ws.deserialize_attachment::<Attachment>().ok().flatten().map(|a| a.member.socket_key))
+    }
+
+    /// The session of a direct socket's member (made on first use, as after a hibernation).
+    fn with_session<T>(&self, key: &str, f: impl FnOnce(&mut room::session::Session) -> T) -> Option<T> {
+        let (limits, now_ms) = (self.limits, clock::now_millis());
+        let mut roster = self.roster.borrow_mut();
+        let entry = roster.as_mut()?.entries.get_mut(key)?;
+        Some(f(entry.member.session.get_or_insert_with(|| room::session::Session::new(&limits, now_ms))))
     }
 
     fn with_entry<T>(&self, key: &str, f: impl FnOnce(&Entry) -> T) -> Option<T> {

@@ -219,11 +219,9 @@ async fn garbage_frames_never_break_the_socket_or_the_room() {
     assert!(matches!(peer.recv().await, Received::Binary(_)));
 }
 
-#[tokio::test]
-async fn a_socket_reports_its_own_counters() {
-    let topic = unique_topic("counters");
-    let mut client = Client::connect(ADA, Vsn::V2).await;
-    client.join(&topic, json!({})).await;
+/// One body for both sockets: the same session answers `stats`.
+async fn a_socket_reports_its_own_counters(mut client: Client, topic: &str) {
+    client.join(topic, json!({})).await;
     client.send_text("garbage").await;
     client.send_binary(vec![9]).await;
     let r = client.push("phoenix", "stats", json!({}), None).await;
@@ -234,4 +232,17 @@ async fn a_socket_reports_its_own_counters() {
     assert_eq!(stats["dropped_frames"], 2);
     assert!(stats["frames_in"].as_u64().unwrap_or(0) >= 4, "{stats}");
     assert_eq!(stats["rate_limited_events"], 0);
+}
+
+#[tokio::test]
+async fn the_multiplexed_socket_reports_its_own_counters() {
+    let topic = unique_topic("counters");
+    a_socket_reports_its_own_counters(Client::connect(ADA, Vsn::V2).await, &topic).await;
+}
+
+#[tokio::test]
+async fn the_per_topic_socket_reports_its_own_counters() {
+    let topic = unique_topic("counters-direct");
+    let client = Client::connect_direct(&e2e::user_token(ADA), &topic, false, Vsn::V2).await;
+    a_socket_reports_its_own_counters(client, &topic).await;
 }
