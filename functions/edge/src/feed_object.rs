@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use tokio_postgres::types::Type;
 use worker::{durable_object, DurableObject, Env, Request, RequestInit, Response, Result, State};
 
 const INTERNAL_URL: &str = "https://feed.internal";
@@ -585,9 +586,14 @@ pub async fn fetch(
                                   to_char(committed_at at time zone 'utc', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
                                   schema_name, table_name, op, pk::text, record::text, old_record::text";
     let rows = match source {
-        Source::Next(max) => client.query(&format!("{COLUMNS} from feed.read($1)"), &[&max]).await?,
+        // Typed parameters: no prepare round trip on every poll.
+        Source::Next(max) => {
+            client.query_typed(&format!("{COLUMNS} from feed.read($1)"), &[(&max, Type::INT4)]).await?
+        }
         Source::After(after, max) => {
-            client.query(&format!("{COLUMNS} from feed.since($1, $2)"), &[&after, &max]).await?
+            client
+                .query_typed(&format!("{COLUMNS} from feed.since($1, $2)"), &[(&after, Type::INT8), (&max, Type::INT4)])
+                .await?
         }
     };
     let object = |text: Option<String>| text.and_then(|t| serde_json::from_str::<Map<String, Value>>(&t).ok());

@@ -10,6 +10,7 @@ use room::handle::Admission;
 use room::{Outbound, Wire};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
+use tokio_postgres::types::Type;
 use worker::{Request, Response, Result, WebSocket};
 
 impl Room {
@@ -488,10 +489,11 @@ impl Room {
         let found = self
             .db
             .run(&self.env, async |client| {
+                // Typed parameters: no prepare round trip, one per batch and room.
                 client
-                    .query(
-                        "select claim_set, change from feed.visible($1::text::jsonb, $2::text::jsonb)",
-                        &[&sets, &rows],
+                    .query_typed(
+                        "select claim_set, change from feed.visible($1::jsonb, $2::jsonb)",
+                        &[(&sets, Type::TEXT), (&rows, Type::TEXT)],
                     )
                     .await
             })
