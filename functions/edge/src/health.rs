@@ -2,7 +2,8 @@
 //!
 //! 200 when a live round trip to Postgres succeeds, 503 with a JSON error when it does
 //! not, 500 naming the setting when the configuration is invalid (a limit that is not a
-//! number, no `JWT_SECRET`, a `JWKS` that does not parse). Nothing is cached, so the answer recovers as soon as the database does.
+//! number, no `JWT_SECRET`, a `JWKS` that does not parse). The database's answer is not
+//! cached, so it recovers as soon as the database does.
 
 use crate::error::{json_response, EdgeError};
 use crate::{clock, db, settings};
