@@ -79,9 +79,14 @@ pub async fn forget(env: &Env) -> Result<u16> {
 }
 
 thread_local! {
-    /// This isolate's wake in flight, and whether another commit came after it was sent.
-    static WAKING: std::cell::Cell<(bool, bool)> = const { std::cell::Cell::new((false, false)) };
+    /// When this isolate's wake in flight was sent (ms), and whether another commit came
+    /// after it was sent.
+    static WAKING: std::cell::Cell<(Option<u64>, bool)> = const { std::cell::Cell::new((None, false)) };
 }
+
+/// A wake in flight for longer than this is taken as lost (its `waitUntil` may have been
+/// cancelled before it could clear the flag), so the isolate's wakes never stop for good.
+const WAKE_STALE_MS: u64 = 2_000;
 
 /// Tells the feed that a transaction just committed, so it reads now rather than at its
 /// next poll (the edge functions call it after their own commits). Harmless when nobody
@@ -93,16 +98,16 @@ thread_local! {
 /// send (measured: sends topped out lower with one wake each).
 pub async fn wake(env: &Env) -> Result<()> {
     let (in_flight, _) = WAKING.get();
-    if in_flight {
-        WAKING.set((true, true));
+    if in_flight.is_some_and(|sent| clock::now_millis().saturating_sub(sent) < WAKE_STALE_MS) {
+        WAKING.set((in_flight, true));
         return Ok(());
     }
     loop {
-        WAKING.set((true, false));
+        WAKING.set((Some(clock::now_millis()), false));
         let sent = wake_once(env).await;
         let (_, again) = WAKING.get();
         if sent.is_err() || !again {
-            WAKING.set((false, false));
+            WAKING.set((None, false));
             return sent;
         }
     }
