@@ -70,12 +70,17 @@ pub struct Batch {
     pub columns: HashMap<String, Vec<(String, String)>>,
 }
 
-/// Makes the feed object drop everything it holds in memory, as an eviction would.
-pub async fn forget(env: &Env) -> Result<u16> {
+/// POSTs `body` to `path` of the one feed object; its status.
+async fn post_to_feed(env: &Env, path: &str, body: Option<String>) -> Result<u16> {
     let stub = env.durable_object("FEED")?.get_by_name(FEED_NAME)?;
     let mut init = RequestInit::new();
-    init.with_method(worker::Method::Post);
-    Ok(stub.fetch_with_request(Request::new_with_init(&format!("{INTERNAL_URL}/forget"), &init)?).await?.status_code())
+    init.with_method(worker::Method::Post).with_body(body.map(Into::into));
+    Ok(stub.fetch_with_request(Request::new_with_init(&format!("{INTERNAL_URL}{path}"), &init)?).await?.status_code())
+}
+
+/// Makes the feed object drop everything it holds in memory, as an eviction would.
+pub async fn forget(env: &Env) -> Result<u16> {
+    post_to_feed(env, "/forget", None).await
 }
 
 thread_local! {
@@ -114,21 +119,13 @@ pub async fn wake(env: &Env) -> Result<()> {
 }
 
 async fn wake_once(env: &Env) -> Result<()> {
-    let stub = env.durable_object("FEED")?.get_by_name(FEED_NAME)?;
-    let mut init = RequestInit::new();
-    init.with_method(worker::Method::Post);
-    stub.fetch_with_request(Request::new_with_init(&format!("{INTERNAL_URL}/wake"), &init)?).await?;
-    Ok(())
+    post_to_feed(env, "/wake", None).await.map(drop)
 }
 
 /// Registers `registration.room` with the feed, which starts polling if it was idle.
 pub async fn register(env: &Env, registration: &Registration) -> Result<()> {
-    let stub = env.durable_object("FEED")?.get_by_name(FEED_NAME)?;
     let body = serde_json::to_string(registration).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let mut init = RequestInit::new();
-    init.with_method(worker::Method::Post).with_body(Some(body.into()));
-    let response = stub.fetch_with_request(Request::new_with_init(&format!("{INTERNAL_URL}/register"), &init)?).await?;
-    match response.status_code() {
+    match post_to_feed(env, "/register", Some(body)).await? {
         204 => Ok(()),
         other => Err(worker::Error::RustError(format!("the feed refused a registration: {other}"))),
     }
