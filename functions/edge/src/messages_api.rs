@@ -23,7 +23,7 @@ use worker::{Context, Env, Request, Response};
 pub async fn send(req: Request, env: Env, ctx: &Context) -> Result<Response, EdgeError> {
     let (identity, send) = read::<SendMessage>(req, &env).await?;
     let batch = send.into_batch();
-    let outcomes = store(&env, ctx, &identity, &batch).await?;
+    let outcomes = store(&env, ctx, &identity, &batch, |_| String::new()).await?;
     match outcomes.into_iter().next() {
         Some(Outcome::Created(m)) => Ok(json_response(201, &m)?),
         Some(Outcome::Existing(m)) => Ok(json_response(200, &m)?),
@@ -35,7 +35,7 @@ pub async fn send(req: Request, env: Env, ctx: &Context) -> Result<Response, Edg
 /// `POST /functions/v1/messages/batch`: 200 with one result per message, in order.
 pub async fn send_batch(req: Request, env: Env, ctx: &Context) -> Result<Response, EdgeError> {
     let (identity, batch) = read::<SendBatch>(req, &env).await?;
-    let outcomes = store(&env, ctx, &identity, &batch).await?;
+    let outcomes = store(&env, ctx, &identity, &batch, |i| format!("messages[{i}].")).await?;
     let results: Vec<Value> = outcomes.iter().map(Outcome::to_json).collect();
     Ok(json_response(200, &json!({ "results": results }))?)
 }
@@ -54,17 +54,19 @@ async fn read<T: serde::de::DeserializeOwned>(mut req: Request, env: &Env) -> Re
 
 /// Stores the batch as `identity` (through the user's object, which keeps their budget
 /// and a connection) and wakes the feed after the commit. Messages that fail the checks
-/// here are answered without reaching the database.
-async fn store(env: &Env, ctx: &Context, identity: &Identity, batch: &SendBatch) -> Result<Vec<Outcome>, EdgeError> {
+/// here are answered without reaching the database; `path_of(i)` is where message `i`
+/// sits in the request body, so an error names the field as the client wrote it.
+async fn store(
+    env: &Env,
+    ctx: &Context,
+    identity: &Identity,
+    batch: &SendBatch,
+    path_of: impl Fn(usize) -> String,
+) -> Result<Vec<Outcome>, EdgeError> {
     batch.check_shape()?;
     let user_id = caller::user_id(identity)?;
-    let single = batch.messages.len() == 1;
-    let checked: Vec<Result<&NewMessage, ApiError>> = batch
-        .messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| m.check(&if single { String::new() } else { format!("messages[{i}].") }).map(|()| m))
-        .collect();
+    let checked: Vec<Result<&NewMessage, ApiError>> =
+        batch.messages.iter().enumerate().map(|(i, m)| m.check(&path_of(i)).map(|()| m)).collect();
     let valid: Vec<Value> = checked
         .iter()
         .filter_map(|c| c.as_ref().ok())
