@@ -24,49 +24,6 @@ extern "C" {
     fn buffered_amount(this: &RawSocket) -> f64;
 }
 
-#[wasm_bindgen(inline_js = r#"
-export function pipe(upstream, client, maxBuffered, onEnd, onSlow) {
-  let ended = false;
-  const end = (code) => { if (!ended) { ended = true; onEnd(code); } };
-  upstream.addEventListener('message', (e) => {
-    if ((client.bufferedAmount || 0) > maxBuffered) { onSlow(); return; }
-    try { client.send(e.data); } catch (_) {}
-  });
-  upstream.addEventListener('close', (e) => end(e.code));
-  upstream.addEventListener('error', () => end(1011));
-  upstream.accept();
-}
-"#)]
-extern "C" {
-    #[wasm_bindgen(catch, js_name = pipe)]
-    fn pipe_js(
-        upstream: &JsValue,
-        client: &JsValue,
-        max_buffered: f64,
-        on_end: &JsValue,
-        on_slow: &JsValue,
-    ) -> Result<(), JsValue>;
-}
-
-/// Forwards every message of `upstream` to `client` inside JavaScript, so relayed frames
-/// never cross into wasm; `on_end` runs once, with the close code, when `upstream` ends.
-/// While `client` holds more than `max_buffered` unsent bytes (it stopped reading),
-/// nothing more is queued for it and `on_slow` runs instead: the caller closes it.
-/// Accepts `upstream`.
-pub fn pipe(
-    upstream: &worker::WebSocket,
-    client: &worker::WebSocket,
-    max_buffered: usize,
-    on_end: impl FnOnce(u16) + 'static,
-    on_slow: impl FnMut() + 'static,
-) -> bool {
-    let upstream: &web_sys::WebSocket = upstream.as_ref();
-    let client: &web_sys::WebSocket = client.as_ref();
-    let on_end = Closure::once_into_js(on_end);
-    let on_slow = Closure::<dyn FnMut()>::new(on_slow).into_js_value();
-    pipe_js(upstream, client, max_buffered as f64, &on_end, &on_slow).is_ok()
-}
-
 /// What became of a bounded send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sent {

@@ -9,8 +9,11 @@
 //! - [`caller`]: who calls an edge function, and the transaction that runs as them.
 //! - [`messages_api`]: sending messages (one, or a batch), as the caller.
 //! - [`db`]: Postgres over the Workers socket API (direct locally, Hyperdrive in production).
-//! - [`realtime_socket`]: the client WebSocket: JWT check, heartbeat, rate limits, one
-//!   upstream per topic.
+//! - [`realtime_socket`]: the client WebSocket: JWT check, heartbeat, rate limits, each
+//!   joined topic a member of its gateway's hub for the room.
+//! - [`gateway_object`]: the `Gateway` Durable Object, where multiplexed client sockets
+//!   live (sharded), so that clients can share their upstreams.
+//! - [`hub`]: a gateway's one socket per room, shared by its clients (the fan-out tree).
 //! - [`realtime_api`]: REST broadcast and room health.
 //! - [`room_object`]: the `Room` Durable Object, one per topic, with hibernating sockets.
 //! - [`feed_object`]: the `Feed` Durable Object: reads the database's change feed and hands
@@ -32,7 +35,9 @@ mod clock;
 mod db;
 mod error;
 mod feed_object;
+mod gateway_object;
 mod health;
+mod hub;
 mod js_send;
 mod messages_api;
 mod realtime_api;

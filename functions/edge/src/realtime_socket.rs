@@ -1,15 +1,16 @@
 //! The client's realtime WebSocket, terminated in the Worker.
 //!
 //! One client socket carries many topics. The Worker verifies the apikey JWT before the
-//! upgrade, answers heartbeats itself, and relays each joined topic over its own upstream
-//! WebSocket to the topic's `Room` object. It reads only what it needs to route (topic
-//! and event of client frames); room-to-client frames are forwarded as they are, by a few
-//! lines of JavaScript ([`js_send::pipe`]) that never bring them into wasm, because the
-//! room already encoded them for this client's framing.
+//! upgrade, answers heartbeats itself, and relays each joined topic to the topic's `Room`
+//! object as a member of the isolate's hub for that room ([`hub`]: one socket per
+//! isolate and room, shared by its clients). It reads only what it needs to route (topic
+//! and event of client frames); room-to-client frames are forwarded as they are, in
+//! JavaScript, without entering wasm, because the room already encoded them for this
+//! client's framing.
 
 use crate::error::EdgeError;
 use crate::settings;
-use crate::{clock, js_send, room_object};
+use crate::{clock, hub, js_send, room_object};
 use futures_channel::mpsc;
 use futures_util::{stream, StreamExt};
 use realtime_protocol::{
@@ -24,7 +25,6 @@ use worker::{Env, Request, Response, WebSocket, WebSocketPair, WebsocketEvent};
 struct Verified {
     identity: Identity,
     vsn: Vsn,
-    limits: Limits,
     url: url::Url,
 }
 
@@ -43,8 +43,9 @@ fn verify_upgrade(req: &Request, env: &Env) -> Result<Verified, EdgeError> {
         .verify(&apikey, clock::now_secs())
         .map_err(|e| EdgeError::Refused(e.connect_refusal()))?;
     let vsn = Vsn::from_query(query("vsn").as_deref()).ok_or(EdgeError::Refused(ConnectRefusal::UnsupportedVsn))?;
-    let limits = settings::limits(env)?;
-    Ok(Verified { identity: Identity::from(&claims), vsn, limits, url })
+    // Checked here too, so a misconfigured Worker refuses before any object is reached.
+    settings::limits(env)?;
+    Ok(Verified { identity: Identity::from(&claims), vsn, url })
 }
 
 /// `GET /realtime/v1/channel/websocket?apikey=<jwt>&vsn=..&topic=realtime:<name>[&private=true]`:
@@ -73,27 +74,42 @@ pub async fn upgrade_direct(req: Request, env: Env) -> Result<Response, EdgeErro
     Ok(room_object::open_direct(&env, upstream).await?)
 }
 
-/// `GET /realtime/v1/websocket?apikey=<jwt>&vsn=<1.0.0|2.0.0>`
+/// `GET /realtime/v1/websocket?apikey=<jwt>&vsn=<1.0.0|2.0.0>`: verified here, then
+/// served by a gateway (`crate::gateway_object`), which shares upstreams among clients.
 pub async fn upgrade(req: Request, env: Env) -> Result<Response, EdgeError> {
-    let Verified { identity, vsn, limits, .. } = verify_upgrade(&req, &env)?;
+    let Verified { identity, vsn, .. } = verify_upgrade(&req, &env)?;
+    Ok(crate::gateway_object::connect(&env, &new_conn_id(), &identity, vsn).await?)
+}
 
+/// A verified client, as its gateway receives it.
+pub struct Client {
+    pub conn_id: String,
+    pub identity: Identity,
+    pub vsn: Vsn,
+    pub limits: Limits,
+}
+
+/// Serves one client connection in a gateway, joining its channels through `hubs`.
+pub fn serve(env: Env, hubs: hub::Hubs, client: Client) -> worker::Result<Response> {
     let pair = WebSocketPair::new()?;
     pair.server.accept()?;
     let now = clock::now_millis();
     let connection = Connection {
         client: pair.server,
         env,
-        identity,
-        vsn,
-        conn_id: new_conn_id(),
+        hubs,
+        identity: client.identity,
+        vsn: client.vsn,
+        conn_id: client.conn_id,
         topics: HashMap::new(),
+        leaving: Vec::new(),
         next_generation: 0,
-        session: Session::new(&limits, now),
+        session: Session::new(&client.limits, now),
         too_slow: std::cell::Cell::new(false),
-        limits,
+        limits: client.limits,
     };
     wasm_bindgen_futures::spawn_local(connection.run());
-    Ok(Response::from_websocket(pair.client)?)
+    Response::from_websocket(pair.client)
 }
 
 /// A process-unique id for one client connection, used by rooms to tell apart several
@@ -108,9 +124,9 @@ fn new_conn_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// One joined topic: the upstream socket to its room.
+/// One joined topic: the channel's membership of its room's hub.
 struct Upstream {
-    socket: WebSocket,
+    member: hub::Membership,
     /// Which of the topic's rooms: a join with the other privacy needs a new upstream.
     private: bool,
     join_ref: Option<String>,
@@ -139,11 +155,15 @@ enum Input {
 struct Connection {
     client: WebSocket,
     env: Env,
+    /// The gateway's hubs, shared by its connections.
+    hubs: hub::Hubs,
     identity: Identity,
     vsn: Vsn,
     limits: Limits,
     conn_id: String,
     topics: HashMap<String, Upstream>,
+    /// Channels left by the client, kept until the room has answered and released them.
+    leaving: Vec<Upstream>,
     next_generation: u64,
     /// The socket's own rules and counters (frame cap, idle, heartbeat, stats, rates).
     session: Session,
@@ -220,7 +240,10 @@ impl Connection {
                 let frame = reply::system(&topic, upstream.join_ref.as_deref(), "error", &message);
                 let _ = self.client.send_with_str(frame.encode(self.vsn));
             }
-            let _ = upstream.socket.close(Some(CloseCode::Normal.code()), Some("client left"));
+            upstream.member.leave(ending.0.code());
+        }
+        for upstream in self.leaving.drain(..) {
+            upstream.member.leave(CloseCode::Normal.code());
         }
         // Complete the closing handshake, or the client waits for our close frame.
         let (code, reason) = ending;
@@ -275,17 +298,21 @@ impl Connection {
         if frame.event == event::JOIN {
             upstream.join_ref = frame.join_ref.clone();
         }
-        if let Err(e) = upstream.socket.send_with_str(&text) {
+        if let Err(e) = upstream.member.send_text(&text) {
             worker::console_warn!("relay to room failed: {e}");
             let join_ref = upstream.join_ref.clone();
-            self.topics.remove(&frame.topic);
+            if let Some(upstream) = self.topics.remove(&frame.topic) {
+                upstream.member.leave(CloseCode::InternalError.code());
+            }
             self.send(&reply::channel_error(&frame.topic, join_ref.as_deref()));
             return Ok(());
         }
         if leaving {
-            // The room answers, sends phx_close and closes this upstream; a new join
-            // on the topic gets a fresh upstream meanwhile.
-            self.topics.remove(&frame.topic);
+            // The room answers, sends phx_close and releases the member; a new join on
+            // the topic gets a fresh member meanwhile.
+            if let Some(upstream) = self.topics.remove(&frame.topic) {
+                self.leaving.push(upstream);
+            }
         }
         Ok(())
     }
@@ -311,7 +338,7 @@ impl Connection {
         }
         match self.topics.get(&topic) {
             Some(upstream) => {
-                if let Err(e) = upstream.socket.send_with_bytes(&bytes) {
+                if let Err(e) = upstream.member.send_binary(&bytes) {
                     worker::console_warn!("relay to room failed: {e}");
                 }
             }
@@ -343,7 +370,7 @@ impl Connection {
                 // first within one room.
                 if let Some(old) = self.topics.remove(&join.topic) {
                     self.send(&reply::close(&join.topic, old.join_ref.as_deref()));
-                    let _ = old.socket.close(Some(CloseCode::Normal.code()), Some("rejoined"));
+                    old.member.leave(CloseCode::Normal.code());
                 }
             }
             None => {}
@@ -362,10 +389,6 @@ impl Connection {
             identity: &self.identity,
             vsn: self.vsn,
         };
-        let socket = room_object::open_upstream(&self.env, upstream).await.map_err(|e| {
-            worker::console_error!("cannot reach room {topic}: {e}");
-            JoinError::RoomUnavailable
-        })?;
         let on_end = {
             let notices = notices.clone();
             let topic = join.topic.clone();
@@ -376,10 +399,14 @@ impl Connection {
             let notices = notices.clone();
             move || drop(notices.unbounded_send(Notice::ClientTooSlow))
         };
-        if !js_send::pipe(&socket, &self.client, self.limits.max_buffered_bytes, on_end, on_slow) {
-            return Err(JoinError::RoomUnavailable);
-        }
-        self.topics.insert(join.topic.clone(), Upstream { socket, private, join_ref: None, generation });
+        let member =
+            hub::join(&self.env, &self.hubs, upstream, &self.client, self.limits.max_buffered_bytes, on_end, on_slow)
+                .await
+                .map_err(|e| {
+                    worker::console_error!("cannot reach room {topic}: {e}");
+                    JoinError::RoomUnavailable
+                })?;
+        self.topics.insert(join.topic.clone(), Upstream { member, private, join_ref: None, generation });
         Ok(())
     }
 
@@ -395,10 +422,12 @@ impl Connection {
         let join_ref = upstream.join_ref.as_deref();
         self.send(&reply::system(topic, join_ref, "error", reason::TOO_MANY_MESSAGES));
         self.send(&reply::close(topic, join_ref));
-        let _ = upstream.socket.close(Some(CloseCode::Normal.code()), Some("rate limited"));
+        upstream.member.leave(CloseCode::Normal.code());
     }
 
+    /// The room released a member (1000), or its hub ended under it.
     fn on_upstream_closed(&mut self, topic: String, generation: u64, code: u16) {
+        self.leaving.retain(|u| u.generation != generation);
         let current = self.topics.get(&topic).is_some_and(|u| u.generation == generation);
         if !current {
             return;

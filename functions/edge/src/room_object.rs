@@ -1,10 +1,13 @@
 //! The `Room` Durable Object: one per topic and privacy, named by
 //! `Topic::room_name` (a name's private and public channels never share a room).
 //!
-//! Each upstream socket from a Worker (one client connection's view of this topic) is
-//! accepted with the Hibernation API. What the room must remember survives hibernation
-//! and eviction: each [`room::Member`] in its socket's attachment, each tracked presence
-//! in the object's storage. In memory the room keeps a roster (socket, member) built
+//! A room's members are client channels on the topic, reached one of two ways (a
+//! [`Route`]): a per-topic client socket handed to the room, or a member of a Worker
+//! isolate's hub (`crate::hub`: one socket per isolate shared by all its clients here, so
+//! a broadcast leaves the room once per hub). Sockets are accepted with the Hibernation
+//! API. What the room must remember survives hibernation and eviction: a direct socket's
+//! [`room::Member`] in its attachment, a hub member's in the object's storage, each
+//! tracked presence in storage. In memory the room keeps a roster (route, member) built
 //! from those on wake-up, so a fan-out decodes nothing. The rules are in the `room`
 //! crate; this file does the I/O (token checks, Postgres, sockets, storage, alarms), and
 //! [`changes`] the room's side of the change feed (bindings, deliveries, replay).
@@ -14,21 +17,33 @@ use crate::{clock, db, js_send, settings};
 use edge_auth::AuthError;
 use realtime_protocol::{event, reason, reply, BinaryBroadcast, CloseCode, Frame, JoinError, Topic, Vsn};
 use room::handle::{self as rules, Admission, Ctx, Effect, Inbound, Refresh};
+use room::hub_wire;
 use room::{Identity, Limits, Member, Outbound, Tracked, Wire};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use wasm_bindgen::JsValue;
 use worker::{
     durable_object, DurableObject, Env, Headers, Request, RequestInit, Response, Result, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair,
 };
 
 mod changes;
+mod hubs;
+
+use hubs::list_prefixed;
 
 /// The internal URL the Worker uses to reach a room; never exposed to clients.
 const INTERNAL_URL: &str = "https://room.internal";
 const PRESENCE_PREFIX: &str = "presence:";
+/// Storage prefix of hub members (a direct socket's member is its attachment).
+const MEMBER_PREFIX: &str = "member:";
+/// A hub socket's tag: this prefix and the hub's id.
+const HUB_TAG_PREFIX: &str = "hub:";
+/// A hub carries many clients' traffic, so it may hold this many times one client's
+/// bound before the room counts the isolate behind it as too slow.
+const HUB_BUFFER_FACTOR: usize = 16;
 /// Most `postgres_changes` bindings one channel may ask for (they live in its attachment).
 const MAX_BINDINGS: usize = 10;
 
@@ -41,7 +56,24 @@ struct Attachment {
     member: Member,
 }
 
-/// What the Worker tells a room about a new upstream socket.
+/// What a hub socket's attachment holds (its members are in storage, [`StoredMember`]).
+#[derive(Debug, Serialize, Deserialize)]
+struct HubAttachment {
+    hub: String,
+    topic: String,
+    vsn: Vsn,
+    private: bool,
+}
+
+/// A hub member as kept in storage.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredMember {
+    hub: String,
+    topic: String,
+    member: Member,
+}
+
+/// What the Worker tells a room about a new client channel.
 pub struct Upstream<'a> {
     pub topic: &'a Topic,
     /// Which of the topic's two rooms: private channels and public ones never meet.
@@ -56,41 +88,42 @@ fn stub(env: &Env, topic: &Topic, private: bool) -> Result<worker::Stub> {
     env.durable_object("ROOMS")?.get_by_name(&topic.room_name(private))
 }
 
-/// The internal upgrade request that opens a socket on the room of `up.topic`.
-async fn upgrade_request(env: &Env, up: &Upstream<'_>, direct: bool) -> Result<Response> {
-    let stub = stub(env, up.topic, up.private)?;
-    let identity = serde_json::to_string(up.identity).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let mut url = url::Url::parse(&format!("{INTERNAL_URL}/socket"))?;
-    url.query_pairs_mut()
-        .append_pair("topic", up.topic.full())
-        .append_pair("key", up.socket_key)
-        .append_pair("conn", up.conn_id)
-        .append_pair("vsn", up.vsn.as_str())
-        .append_pair("identity", &identity);
-    if up.private {
+/// The internal upgrade request to the room of `topic`: `path` and its query.
+async fn upgrade_request(
+    env: &Env,
+    topic: &Topic,
+    private: bool,
+    path: &str,
+    query: &[(&str, &str)],
+) -> Result<Response> {
+    let mut url = url::Url::parse(&format!("{INTERNAL_URL}{path}"))?;
+    url.query_pairs_mut().append_pair("topic", topic.full()).extend_pairs(query);
+    if private {
         url.query_pairs_mut().append_pair("private", "1");
-    }
-    if direct {
-        url.query_pairs_mut().append_pair("direct", "1");
     }
     let headers = Headers::new();
     headers.set("upgrade", "websocket")?;
     let mut init = RequestInit::new();
     init.with_headers(headers);
-    stub.fetch_with_request(Request::new_with_init(url.as_str(), &init)?).await
-}
-
-/// Opens an upstream WebSocket from the Worker to the room of `topic`. The caller has
-/// verified the token; the room trusts these fields because only the Worker can reach it.
-pub async fn open_upstream(env: &Env, up: Upstream<'_>) -> Result<WebSocket> {
-    let response = upgrade_request(env, &up, false).await?;
-    response.websocket().ok_or_else(|| worker::Error::RustError(format!("room {} did not upgrade", up.topic)))
+    stub(env, topic, private)?.fetch_with_request(Request::new_with_init(url.as_str(), &init)?).await
 }
 
 /// Opens a direct socket: the room's own 101 response goes back to the client, so the
-/// client talks to the room with no Worker in between.
+/// client talks to the room with no Worker in between. The caller has verified the
+/// token; the room trusts these fields because only the Worker can reach it.
 pub async fn open_direct(env: &Env, up: Upstream<'_>) -> Result<Response> {
-    upgrade_request(env, &up, true).await
+    let identity = serde_json::to_string(up.identity).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let query =
+        [("key", up.socket_key), ("conn", up.conn_id), ("vsn", up.vsn.as_str()), ("identity", identity.as_str())];
+    upgrade_request(env, up.topic, up.private, "/socket", &query).await
+}
+
+/// Opens a hub: the isolate's one socket to the room of `up.topic` for clients speaking
+/// `up.vsn`; its members come and go over it (`room::hub_wire`).
+pub async fn open_hub(env: &Env, up: &Upstream<'_>, hub_id: &str) -> Result<WebSocket> {
+    let query = [("hub", hub_id), ("vsn", up.vsn.as_str())];
+    let response = upgrade_request(env, up.topic, up.private, "/hub", &query).await?;
+    response.websocket().ok_or_else(|| worker::Error::RustError(format!("room {} did not upgrade", up.topic)))
 }
 
 /// Asks the room of `topic` for its counters.
@@ -139,16 +172,34 @@ pub async fn deliver_broadcast(env: &Env, topic: &Topic, private: bool, message:
     })
 }
 
+/// Where a member's frames go.
+#[derive(Clone)]
+enum Route {
+    /// The client's own socket (the per-topic endpoint).
+    Socket(WebSocket),
+    /// A member of a Worker isolate's hub, by the hub's id.
+    Hub(String),
+}
+
 struct Entry {
-    ws: WebSocket,
+    route: Route,
     topic: String,
     member: Member,
 }
 
-/// The room's sockets, in memory.
+/// One hub socket.
+struct HubSocket {
+    ws: WebSocket,
+    topic: String,
+    vsn: Vsn,
+    private: bool,
+}
+
+/// The room's members and hubs, in memory.
 #[derive(Default)]
 struct Roster {
     entries: HashMap<String, Entry>,
+    hubs: HashMap<String, HubSocket>,
 }
 
 impl rules::Roster for Roster {
@@ -221,13 +272,14 @@ pub struct Room {
     /// The connection every access check of this room goes through.
     db: db::KeptConnection,
     decisions: RefCell<Decisions>,
-    /// Sockets the room closed during a fan-out, to forget once it is over.
-    closing: RefCell<Vec<WebSocket>>,
+    /// Members the room ended itself (closed, released or too slow), to forget once the
+    /// event that ended them is over.
+    closing: RefCell<Vec<String>>,
     /// Whether the feed knows this room listens (once per wake-up).
     announced: std::cell::Cell<bool>,
     /// Channels catching up (`postgres_changes_replay`): live deliveries wait here, by
     /// socket, until the replay has sent everything before them.
-    replaying: RefCell<HashMap<String, Vec<(i64, Wire)>>>,
+    replaying: RefCell<HashMap<String, Vec<(i64, String)>>>,
     /// The last change position sent to each socket: a batch in flight from the feed that
     /// a replay already covered is not sent twice.
     delivered: RefCell<HashMap<String, i64>>,
@@ -267,6 +319,7 @@ impl DurableObject for Room {
         }
         self.ensure_roster().await?;
         match req.path().as_str() {
+            "/hub" => self.accept_hub(req),
             "/socket" => {
                 let accepted = self.accept(req);
                 // A direct socket is swept for idleness by the alarm.
@@ -296,13 +349,21 @@ impl DurableObject for Room {
     }
 
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
-        let handled = self.on_message(ws, message).await;
+        self.ensure_roster().await?;
+        let handled = match self.socket_of(&ws) {
+            Some(SocketOf::Member(key)) => self.on_message(&key, message).await,
+            Some(SocketOf::Hub(hub)) => self.on_hub_message(&hub, message).await,
+            None => {
+                let _ = ws.close(Some(CloseCode::InternalError.code()), Some("socket has no room state"));
+                Ok(())
+            }
+        };
         self.drop_closed().await?;
         handled
     }
 
     async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _was_clean: bool) -> Result<()> {
-        self.drop_socket(&ws).await?;
+        self.socket_gone(&ws).await?;
         // Complete the closing handshake; the socket may already be gone.
         let _ = ws.close(Some(CloseCode::Normal.code()), Some("closed"));
         self.drop_closed().await
@@ -310,7 +371,7 @@ impl DurableObject for Room {
 
     async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
         worker::console_warn!("room socket error: {error}");
-        self.drop_socket(&ws).await?;
+        self.socket_gone(&ws).await?;
         let _ = ws.close(Some(CloseCode::InternalError.code()), Some("error"));
         self.drop_closed().await
     }
@@ -331,13 +392,16 @@ impl DurableObject for Room {
     }
 }
 
+/// Whose a socket is, by its tag.
+enum SocketOf {
+    Member(String),
+    Hub(String),
+}
+
 impl Room {
-    async fn on_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
-        self.ensure_roster().await?;
-        let Some(key) = self.key_of(&ws) else {
-            let _ = ws.close(Some(CloseCode::InternalError.code()), Some("socket has no room state"));
-            return Ok(());
-        };
+    /// A frame of one member's client, from its own socket or through its hub.
+    async fn on_message(&self, key: &str, message: WebSocketIncomingMessage) -> Result<()> {
+        let key = key.to_string();
         self.stats.borrow_mut().messages_in += 1;
         let Some((vsn, direct)) = self.with_entry(&key, |e| (e.member.vsn, e.member.direct)) else {
             return Ok(());
@@ -358,8 +422,8 @@ impl Room {
             });
             if let Some(Err((code, reason))) = verdict {
                 self.stats.borrow_mut().closed_too_big += 1;
-                let _ = ws.close(Some(code.code()), Some(&reason));
-                return self.drop_socket(&ws).await;
+                self.close_member(&key, code, &reason);
+                return Ok(());
             }
         }
         let inbound = match message {
@@ -411,27 +475,41 @@ impl Room {
         }
     }
 
-    /// Builds the in-memory roster after a wake-up: members from the attachments,
-    /// presence from storage (entries of sockets that are gone are deleted).
+    /// Builds the in-memory roster after a wake-up: direct members from their sockets'
+    /// attachments, hub members from storage (those of hubs that are gone are deleted),
+    /// presence from storage (entries of members that are gone are deleted).
     async fn ensure_roster(&self) -> Result<()> {
         if self.roster.borrow().is_some() {
             return Ok(());
         }
         let mut roster = Roster::default();
         for ws in self.state.get_websockets() {
-            if let Ok(Some(a)) = ws.deserialize_attachment::<Attachment>() {
+            let hub_tag = self.state.get_tags(&ws).into_iter().find(|t| t.starts_with(HUB_TAG_PREFIX));
+            if hub_tag.is_some() {
+                if let Ok(Some(a)) = ws.deserialize_attachment::<HubAttachment>() {
+                    let hub = HubSocket { ws, topic: a.topic, vsn: a.vsn, private: a.private };
+                    roster.hubs.insert(a.hub, hub);
+                }
+            } else if let Ok(Some(a)) = ws.deserialize_attachment::<Attachment>() {
                 let key = a.member.socket_key.clone();
-                roster.entries.insert(key, Entry { ws, topic: a.topic, member: a.member });
+                roster.entries.insert(key, Entry { route: Route::Socket(ws), topic: a.topic, member: a.member });
             }
         }
-        let stored = self.state.storage().list_with_options(worker::ListOptions::new().prefix(PRESENCE_PREFIX)).await?;
+        let storage = self.state.storage();
         let mut stale = Vec::new();
-        for item in stored.entries() {
-            let Ok(pair) = item else { continue };
-            let pair: js_sys::Array = pair.into();
-            let name = pair.get(0).as_string().unwrap_or_default();
+        for (name, value) in list_prefixed(&storage, MEMBER_PREFIX).await? {
+            match serde_wasm_bindgen::from_value::<StoredMember>(value) {
+                Ok(stored) if roster.hubs.contains_key(&stored.hub) => {
+                    let key = stored.member.socket_key.clone();
+                    let entry = Entry { route: Route::Hub(stored.hub), topic: stored.topic, member: stored.member };
+                    roster.entries.insert(key, entry);
+                }
+                _ => stale.push(name),
+            }
+        }
+        for (name, value) in list_prefixed(&storage, PRESENCE_PREFIX).await? {
             let key = name.trim_start_matches(PRESENCE_PREFIX).to_string();
-            let tracked: Option<Tracked> = serde_wasm_bindgen::from_value(pair.get(1)).ok();
+            let tracked: Option<Tracked> = serde_wasm_bindgen::from_value(value).ok();
             match (roster.entries.get_mut(&key), tracked) {
                 (Some(entry), Some(tracked)) => {
                     if let Some(channel) = entry.member.channel.as_mut() {
@@ -442,7 +520,7 @@ impl Room {
             }
         }
         if !stale.is_empty() {
-            self.state.storage().delete_multiple(stale).await?;
+            storage.delete_multiple(stale).await?;
         }
         if self.roster.borrow().is_none() {
             *self.roster.borrow_mut() = Some(roster);
@@ -454,12 +532,17 @@ impl Room {
         self.roster.borrow().as_ref().map(|r| r.entries.keys().cloned().collect()).unwrap_or_default()
     }
 
-    fn key_of(&self, ws: &WebSocket) -> Option<String> {
-        self.state
-            .get_tags(ws)
-            .into_iter()
-            .next()
-            .or_else(|| ws.deserialize_attachment::<Attachment>().ok().flatten().map(|a| a.member.socket_key))
+    /// Whose a socket is: a direct member's, or a hub's (by its tag, else its attachment).
+    fn socket_of(&self, ws: &WebSocket) -> Option<SocketOf> {
+        match self.state.get_tags(ws).into_iter().next() {
+            Some(tag) => Some(match tag.strip_prefix(HUB_TAG_PREFIX) {
+                Some(hub) => SocketOf::Hub(hub.to_string()),
+                None => SocketOf::Member(tag),
+            }),
+            None => {
+                ws.deserialize_attachment::<Attachment>().ok().flatten().map(|a| SocketOf::Member(a.member.socket_key))
+            }
+        }
     }
 
     /// The session of a direct socket's member (made on first use, as after a hibernation).
@@ -474,6 +557,7 @@ impl Room {
         self.roster.borrow().as_ref().and_then(|r| r.entries.get(key)).map(f)
     }
 
+    /// A client's own socket for this topic (the per-topic endpoint).
     fn accept(&self, req: Request) -> Result<Response> {
         let url = req.url()?;
         let query = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
@@ -488,7 +572,7 @@ impl Room {
         };
         let pair = WebSocketPair::new()?;
         let mut member = Member::new(key.clone(), conn, identity, vsn);
-        member.direct = query("direct").as_deref() == Some("1");
+        member.direct = true;
         member.last_seen_ms = clock::now_millis();
         member.room_private = query("private").as_deref() == Some("1");
         let attachment = Attachment { topic: topic.clone(), member: member.clone() };
@@ -500,7 +584,7 @@ impl Room {
             return Response::error("cannot keep socket state", 500);
         }
         if let Some(roster) = self.roster.borrow_mut().as_mut() {
-            roster.entries.insert(key, Entry { ws: pair.server.clone(), topic, member });
+            roster.entries.insert(key, Entry { route: Route::Socket(pair.server.clone()), topic, member });
         }
         Response::from_websocket(pair.client)
     }
@@ -619,7 +703,7 @@ impl Room {
         Ok(answered)
     }
 
-    /// Runs one rule on the member of socket `key` and carries out its effects.
+    /// Runs one rule on the member `key` and carries out its effects.
     async fn run<F>(&self, key: &str, rule: F) -> Result<()>
     where
         F: FnOnce(&mut Member, &str, &Ctx) -> Vec<Effect>,
@@ -640,21 +724,26 @@ impl Room {
         let tracked_after = entry.member.tracked().cloned();
         let joined_changed = before.channel.as_ref().map(|c| (&c.join_ref, c.identity.exp))
             != entry.member.channel.as_ref().map(|c| (&c.join_ref, c.identity.exp));
-        if entry.member != before {
-            let attachment = Attachment { topic: entry.topic.clone(), member: entry.member.clone() };
-            if let Err(e) = entry.ws.serialize_attachment(&attachment) {
-                // What the room could not keep, it must not pretend to hold: the socket goes,
-                // and its client reconnects into a consistent state.
-                worker::console_error!("room: cannot store socket state: {e}");
-                let _ = entry.ws.close(Some(CloseCode::InternalError.code()), Some("cannot keep socket state"));
-            }
-        }
-        let ws = entry.ws.clone();
+        let (was_joined, is_joined) = (before.is_joined(), entry.member.is_joined());
+        let changed = entry.member != before;
+        let route = entry.route.clone();
         let topic = entry.topic.clone();
+        let changed_member = changed.then(|| entry.member.clone());
         if let Some(roster) = self.roster.borrow_mut().as_mut() {
             roster.entries.insert(key.to_string(), entry);
         }
-        self.apply(&ws, key, &topic, effects);
+        if let Some(member) = changed_member {
+            self.keep(key, &route, &topic, member).await;
+        }
+        // A hub copies fan-outs to its joined members only: it hears of a join after the
+        // join's answers, and of a channel's end before anything fanned out after it.
+        if was_joined && !is_joined {
+            self.tell_hub(&route, hub_wire::Down::Left(key));
+        }
+        self.apply(key, &topic, effects);
+        if is_joined && !was_joined {
+            self.tell_hub(&route, hub_wire::Down::Joined(key));
+        }
         if tracked_before != tracked_after {
             let name = format!("{PRESENCE_PREFIX}{key}");
             // Presence is bounded at track (MAX_PRESENCE_BYTES); should storage still refuse,
@@ -673,12 +762,32 @@ impl Room {
         Ok(())
     }
 
-    fn apply(&self, sender: &WebSocket, sender_key: &str, topic: &str, effects: Vec<Effect>) {
+    /// Stores a member that changed where it survives hibernation: a direct socket's
+    /// attachment, or the room's storage for a hub member. What the room could not keep,
+    /// it must not pretend to hold: the member goes, and its client rejoins into a
+    /// consistent state.
+    async fn keep(&self, key: &str, route: &Route, topic: &str, member: Member) {
+        let topic = topic.to_string();
+        let kept = match route {
+            Route::Socket(ws) => ws.serialize_attachment(&Attachment { topic, member }).map_err(|e| e.to_string()),
+            Route::Hub(hub) => {
+                let stored = StoredMember { hub: hub.clone(), topic, member };
+                let name = format!("{MEMBER_PREFIX}{key}");
+                self.state.storage().put(&name, &stored).await.map_err(|e| e.to_string())
+            }
+        };
+        if let Err(e) = kept {
+            worker::console_error!("room: cannot store member state: {e}");
+            self.close_member(key, CloseCode::InternalError, "cannot keep socket state");
+        }
+    }
+
+    fn apply(&self, sender_key: &str, topic: &str, effects: Vec<Effect>) {
         for effect in effects {
             match effect {
                 Effect::Reply(frame) => {
                     let vsn = self.with_entry(sender_key, |e| e.member.vsn).unwrap_or(Vsn::V2);
-                    self.send(sender, &Wire::Text(frame.encode(vsn)));
+                    self.send(sender_key, &frame.encode(vsn));
                 }
                 Effect::Fanout { message, include_sender } => {
                     let skip: &[&str] = if include_sender { &[] } else { &[sender_key] };
@@ -690,129 +799,225 @@ impl Room {
                     let encoded = room::Encoded::text(&frame);
                     self.fan_out(&encoded, &[]);
                 }
-                Effect::CloseSender => {
-                    let _ = sender.close(Some(CloseCode::Normal.code()), Some("left"));
-                }
+                Effect::CloseSender => self.close_member(sender_key, CloseCode::Normal, "left"),
             }
         }
     }
 
-    /// Sends to every joined socket but `skip`, encoding once per framing. A failed send
-    /// never stops the loop: dead sockets, and sockets whose client stopped reading, are
-    /// collected and closed after it.
+    /// Sends to every joined member but `skip`, encoding once per framing: once per
+    /// direct socket, and once per hub for all of its members. A failed send never stops
+    /// the loop: dead sockets and those whose reader fell behind are closed after it.
     fn fan_out(&self, encoded: &room::Encoded, skip: &[&str]) {
         let values = js_send::JsEncoded::new(encoded);
         let mut dead = Vec::new();
         let mut slow = Vec::new();
         let mut sent = 0u64;
-        if let Some(roster) = self.roster.borrow().as_ref() {
+        // Per hub: its members to skip, and whether any member is left to receive.
+        let mut hubs: HashMap<&str, (Vec<&str>, bool)> = HashMap::new();
+        let roster = self.roster.borrow();
+        if let Some(roster) = roster.as_ref() {
             for (key, entry) in &roster.entries {
-                if !entry.member.is_joined() || skip.contains(&key.as_str()) {
-                    continue;
+                let skipped = skip.contains(&key.as_str());
+                match &entry.route {
+                    Route::Hub(hub) => {
+                        let (skips, anyone) = hubs.entry(hub.as_str()).or_default();
+                        if skipped {
+                            skips.push(key.as_str());
+                        } else if entry.member.is_joined() {
+                            *anyone = true;
+                        }
+                    }
+                    Route::Socket(ws) => {
+                        if !entry.member.is_joined() || skipped {
+                            continue;
+                        }
+                        let Some(value) = values.for_vsn(entry.member.vsn) else { continue };
+                        match js_send::send_bounded(ws, value, self.limits.max_buffered_bytes) {
+                            js_send::Sent::Yes => sent += 1,
+                            js_send::Sent::Backlogged => slow.push(key.clone()),
+                            js_send::Sent::Failed => dead.push(key.clone()),
+                        }
+                    }
                 }
-                let Some(value) = values.for_vsn(entry.member.vsn) else { continue };
-                match js_send::send_bounded(&entry.ws, value, self.limits.max_buffered_bytes) {
+            }
+            for (hub, (skips, _)) in hubs.into_iter().filter(|(_, (_, anyone))| *anyone) {
+                let Some(socket) = roster.hubs.get(hub) else { continue };
+                let Some(wire) = encoded.for_vsn(socket.vsn) else { continue };
+                let value = match wire {
+                    Wire::Text(text) => {
+                        JsValue::from_str(&hub_wire::Down::FanOut { skip: &skips, frame: text }.encode())
+                    }
+                    Wire::Binary(bytes) => {
+                        js_sys::Uint8Array::from(hub_wire::encode_down_binary(&skips, bytes).as_slice()).into()
+                    }
+                };
+                match js_send::send_bounded(&socket.ws, &value, self.hub_bound()) {
                     js_send::Sent::Yes => sent += 1,
-                    js_send::Sent::Backlogged => slow.push(entry.ws.clone()),
-                    js_send::Sent::Failed => dead.push(entry.ws.clone()),
+                    js_send::Sent::Backlogged => slow.push(format!("{HUB_TAG_PREFIX}{hub}")),
+                    js_send::Sent::Failed => dead.push(format!("{HUB_TAG_PREFIX}{hub}")),
                 }
             }
         }
+        drop(roster);
         let mut stats = self.stats.borrow_mut();
         stats.messages_out += sent;
         stats.send_failures += dead.len() as u64;
         drop(stats);
-        for ws in &dead {
-            let _ = ws.close(Some(CloseCode::InternalError.code()), Some("send failed"));
+        for key in &dead {
+            match key.strip_prefix(HUB_TAG_PREFIX) {
+                Some(hub) => self.close_hub(hub, CloseCode::InternalError, "send failed"),
+                None => self.close_member(key, CloseCode::InternalError, "send failed"),
+            }
         }
-        self.closing.borrow_mut().extend(dead);
-        for ws in &slow {
-            self.close_too_slow(ws);
+        for key in &slow {
+            match key.strip_prefix(HUB_TAG_PREFIX) {
+                Some(hub) => self.close_hub(hub, CloseCode::TooSlow, &reason::too_slow(self.hub_bound())),
+                None => self.close_too_slow(key),
+            }
         }
     }
 
-    /// The one way a socket whose client stopped reading is closed: counted, told why on
-    /// its channel, closed with 4001, and forgotten like any closed socket (`drop_closed`).
-    /// The `system` message goes past the bound on purpose: it is small, it is the last
-    /// frame, and without it the client only sees a close code.
-    fn close_too_slow(&self, ws: &WebSocket) {
+    /// What a hub may hold unsent before the isolate behind it counts as too slow.
+    fn hub_bound(&self) -> usize {
+        self.limits.max_buffered_bytes.saturating_mul(HUB_BUFFER_FACTOR)
+    }
+
+    /// The one way a direct socket whose client stopped reading is closed: counted, told
+    /// why on its channel, closed with 4001, and forgotten like any member the room ended
+    /// (`drop_closed`). The `system` message goes past the bound on purpose: it is small,
+    /// it is the last frame, and without it the client only sees a close code. (A hub's
+    /// client that stops reading is caught by its Worker, which tells the room.)
+    fn close_too_slow(&self, key: &str) {
         self.stats.borrow_mut().closed_too_slow += 1;
         let max = self.limits.max_buffered_bytes;
-        let channel = self.key_of(ws).and_then(|key| {
-            self.with_entry(&key, |e| {
-                let channel = e.member.channel.as_ref()?;
-                Some((e.topic.clone(), channel.join_ref.clone(), e.member.vsn))
-            })
+        let found = self.with_entry(key, |e| {
+            let Route::Socket(ws) = &e.route else { return None };
+            let channel = e.member.channel.as_ref().map(|c| (e.topic.clone(), c.join_ref.clone(), e.member.vsn));
+            Some((ws.clone(), channel))
         });
-        if let Some(Some((topic, join_ref, vsn))) = channel {
+        let Some(Some((ws, channel))) = found else { return };
+        if let Some((topic, join_ref, vsn)) = channel {
             let frame = reply::system(&topic, join_ref.as_deref(), "error", &reason::client_too_slow(max));
             let _ = ws.send_with_str(frame.encode(vsn));
         }
-        let _ = ws.close(Some(CloseCode::TooSlow.code()), Some(&reason::too_slow(max)));
-        self.closing.borrow_mut().push(ws.clone());
+        self.close_member(key, CloseCode::TooSlow, &reason::too_slow(max));
     }
 
-    fn send(&self, ws: &WebSocket, wire: &Wire) {
-        match js_send::send_bounded(ws, &js_send::to_js(wire), self.limits.max_buffered_bytes) {
-            js_send::Sent::Yes => self.stats.borrow_mut().messages_out += 1,
-            js_send::Sent::Backlogged => self.close_too_slow(ws),
-            js_send::Sent::Failed => self.stats.borrow_mut().send_failures += 1,
+    /// Ends one member from the room's side: its socket is closed, or its hub is told to
+    /// release it; either way the room forgets it after the current event.
+    fn close_member(&self, key: &str, code: CloseCode, why: &str) {
+        match self.with_entry(key, |e| e.route.clone()) {
+            Some(Route::Socket(ws)) => {
+                let _ = ws.close(Some(code.code()), Some(why));
+            }
+            Some(route @ Route::Hub(_)) => {
+                self.tell_hub(&route, hub_wire::Down::Close { key, code: code.code() });
+            }
+            None => return,
+        }
+        self.closing.borrow_mut().push(key.to_string());
+    }
+
+    /// Sends one member its own frame (a reply, a change, a replayed broadcast).
+    fn send(&self, key: &str, text: &str) {
+        let Some(route) = self.with_entry(key, |e| e.route.clone()) else { return };
+        let sent = match &route {
+            Route::Socket(ws) => js_send::send_bounded(ws, &JsValue::from_str(text), self.limits.max_buffered_bytes),
+            Route::Hub(_) => self.tell_hub(&route, hub_wire::Down::Deliver { keys: &[key], frame: text }),
+        };
+        match (sent, route) {
+            (js_send::Sent::Yes, _) => self.stats.borrow_mut().messages_out += 1,
+            (js_send::Sent::Backlogged, Route::Socket(_)) => self.close_too_slow(key),
+            (js_send::Sent::Failed, Route::Socket(_)) => self.stats.borrow_mut().send_failures += 1,
+            // The hub was closed for it; its members are forgotten with it.
+            (_, Route::Hub(_)) => {}
         }
     }
 
-    /// Forgets the sockets the room closed itself (dead or too slow), as their close event
-    /// would: a client that stopped reading may never complete the close, and must not
-    /// linger in the roster or in everyone's presence meanwhile. Dropping one may fan out a
-    /// presence leave that finds more, so this runs until none are left.
+    /// Sends one frame to several members of one hub.
+    fn deliver_on_hub(&self, hub: &str, keys: &[&str], text: &str) {
+        let route = Route::Hub(hub.to_string());
+        if self.tell_hub(&route, hub_wire::Down::Deliver { keys, frame: text }) == js_send::Sent::Yes {
+            self.stats.borrow_mut().messages_out += 1;
+        }
+    }
+
+    /// Sends a frame to the hub of a hub member (nothing for a direct socket). A hub that
+    /// cannot take it is closed with all its members.
+    fn tell_hub(&self, route: &Route, down: hub_wire::Down) -> js_send::Sent {
+        let Route::Hub(hub) = route else { return js_send::Sent::Failed };
+        let Some(ws) = self.roster.borrow().as_ref().and_then(|r| r.hubs.get(hub)).map(|h| h.ws.clone()) else {
+            return js_send::Sent::Failed;
+        };
+        let sent = js_send::send_bounded(&ws, &JsValue::from_str(&down.encode()), self.hub_bound());
+        match sent {
+            js_send::Sent::Yes => {}
+            js_send::Sent::Backlogged => self.close_hub(hub, CloseCode::TooSlow, &reason::too_slow(self.hub_bound())),
+            js_send::Sent::Failed => {
+                self.stats.borrow_mut().send_failures += 1;
+                self.close_hub(hub, CloseCode::InternalError, "send failed");
+            }
+        }
+        sent
+    }
+
+    /// Forgets the members the room ended itself (closed, released, dead or too slow), as
+    /// their close would: a client that stopped reading may never complete the close, and
+    /// must not linger in the roster or in everyone's presence meanwhile. Dropping one may
+    /// fan out a presence leave that finds more, so this runs until none are left.
     async fn drop_closed(&self) -> Result<()> {
         loop {
             let closed = std::mem::take(&mut *self.closing.borrow_mut());
             if closed.is_empty() {
                 return Ok(());
             }
-            for ws in closed {
-                self.drop_socket(&ws).await?;
+            for key in closed {
+                self.drop_member(&key).await?;
             }
         }
     }
 
-    /// A socket is gone: tell the others (presence) and forget it.
-    async fn drop_socket(&self, ws: &WebSocket) -> Result<()> {
+    /// A member is gone: tell the others (presence) and forget it.
+    async fn drop_member(&self, key: &str) -> Result<()> {
         self.ensure_roster().await?;
-        let Some(key) = self.key_of(ws) else { return Ok(()) };
-        self.delivered.borrow_mut().remove(&key);
-        self.broadcast_replays.borrow_mut().remove(&key);
-        let user = self.with_entry(&key, |e| e.member.user_key()).flatten();
-        self.run(&key, |member, _, _| rules::disconnect(member)).await?;
+        self.delivered.borrow_mut().remove(key);
+        self.broadcast_replays.borrow_mut().remove(key);
+        let Some((user, on_hub)) = self.with_entry(key, |e| (e.member.user_key(), matches!(e.route, Route::Hub(_))))
+        else {
+            return Ok(());
+        };
+        self.run(key, |member, _, _| rules::disconnect(member)).await?;
         if let Some(roster) = self.roster.borrow_mut().as_mut() {
-            roster.entries.remove(&key);
+            roster.entries.remove(key);
             if let Some(user) =
                 user.filter(|u| !roster.entries.values().any(|e| e.member.user_key().as_ref() == Some(u)))
             {
                 self.user_budgets.borrow_mut().forget(&user);
             }
         }
+        if on_hub {
+            self.state.storage().delete(&format!("{MEMBER_PREFIX}{key}")).await?;
+        }
         Ok(())
     }
 
     /// Closes the direct sockets whose clients have been silent for the idle timeout
     /// (1000, as the multiplexed socket does; a Supabase client reconnects and rejoins).
-    /// A multiplexed socket's upstreams are left alone: its Worker answers the heartbeats
-    /// and keeps the timeout, so an upstream is quiet while its client is alive.
+    /// Hub members are left alone: their Worker answers the heartbeats and keeps the
+    /// timeout, so a hub member is quiet while its client is alive.
     fn close_idle(&self, now_ms: u64) {
         let limits = self.limits;
         let mut idle = Vec::new();
         if let Some(roster) = self.roster.borrow_mut().as_mut() {
-            for entry in roster.entries.values_mut().filter(|e| e.member.direct) {
+            for (key, entry) in roster.entries.iter_mut().filter(|(_, e)| e.member.direct) {
                 if entry.member.is_idle(now_ms, &limits) {
-                    idle.push(entry.ws.clone());
+                    idle.push(key.clone());
                 }
             }
         }
-        for ws in &idle {
-            let _ = ws.close(Some(CloseCode::Normal.code()), Some(reason::IDLE));
+        for key in &idle {
+            self.close_member(key, CloseCode::Normal, reason::IDLE);
         }
-        self.closing.borrow_mut().extend(idle);
     }
 
     /// Sets the alarm to the earliest token expiry among joined channels, or sooner to
@@ -844,12 +1049,15 @@ impl Room {
     fn stats_json(&self) -> Value {
         let roster = self.roster.borrow();
         let entries = roster.as_ref().map(|r| r.entries.values().collect::<Vec<_>>()).unwrap_or_default();
+        let hubs = roster.as_ref().map_or(0, |r| r.hubs.len());
         let joined = entries.iter().filter(|e| e.member.is_joined()).count();
         let users: HashSet<String> = entries.iter().filter_map(|e| e.member.user_key()).collect();
         let presence = entries.iter().filter(|e| e.member.tracked().is_some()).count();
         let stats = self.stats.borrow();
         json!({
+            // Members: a direct socket, or a client channel on a hub.
             "sockets": entries.len(),
+            "hubs": hubs,
             "joined_sockets": joined,
             "distinct_users": users.len(),
             "presence_count": presence,

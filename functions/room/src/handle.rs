@@ -262,7 +262,13 @@ pub fn handle(member: &mut Member, topic: &str, inbound: Inbound, ctx: &Ctx) -> 
             Inbound::Text(frame) => frame,
             Inbound::Binary(b) => Frame::new(topic, event::BROADCAST, Map::new()).with_refs(b.join_ref, b.msg_ref),
         };
-        return vec![Effect::Reply(reply::error(&frame, reason::UNMATCHED_TOPIC))];
+        let mut effects = vec![Effect::Reply(reply::error(&frame, reason::UNMATCHED_TOPIC))];
+        // The Worker lets go of a relayed member only when the room releases it (so the
+        // answer to the leave still reaches the client): a leave always releases it.
+        if frame.event == event::LEAVE && !member.direct {
+            effects.push(Effect::CloseSender);
+        }
+        return effects;
     };
     match inbound {
         Inbound::Binary(b) => {

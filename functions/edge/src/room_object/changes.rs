@@ -7,11 +7,11 @@ use super::{Room, MAX_BINDINGS};
 use crate::feed_object;
 use realtime_protocol::{event, reply, JoinError, Topic, Vsn};
 use room::handle::Admission;
-use room::{Outbound, Wire};
+use room::Outbound;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use tokio_postgres::types::Type;
-use worker::{Request, Response, Result, WebSocket};
+use worker::{Request, Response, Result};
 
 impl Room {
     /// Reads a join's `postgres_changes` bindings, checks each names a published table
@@ -93,7 +93,8 @@ impl Room {
             batch.changes.iter().filter_map(|f| Some((f, crate::feed_object::as_change(f)?))).unzip();
         struct Wanted {
             key: String,
-            ws: WebSocket,
+            /// The member's hub, if it has one: its change frames are grouped per hub.
+            hub: Option<String>,
             topic: String,
             join_ref: Option<String>,
             vsn: Vsn,
@@ -122,7 +123,10 @@ impl Room {
                 });
                 wanted.push(Wanted {
                     key: key.clone(),
-                    ws: entry.ws.clone(),
+                    hub: match &entry.route {
+                        super::Route::Hub(hub) => Some(hub.clone()),
+                        super::Route::Socket(_) => None,
+                    },
                     topic: entry.topic.clone(),
                     join_ref: channel.join_ref.clone(),
                     vsn: entry.member.vsn,
@@ -159,41 +163,57 @@ impl Room {
                         "error",
                         &JoinError::DatabaseUnavailable.to_string(),
                     );
-                    self.send(&w.ws, &Wire::Text(frame.encode(w.vsn)));
+                    self.send(&w.key, &frame.encode(w.vsn));
                 }
                 self.drop_closed().await?;
                 return Response::error("database unavailable", 503);
             }
         };
-        for w in &wanted {
-            for (i, ids) in &w.matches {
-                let change = &changes[*i];
+        // Change by change, so each member gets them in order: members who see the same
+        // frame (same framing, join_ref and binding ids) share one encoding, and those on
+        // one hub get it in one send.
+        for (i, change) in changes.iter().enumerate() {
+            let mut frames: HashMap<(Vsn, Option<&str>, &[u32]), String> = HashMap::new();
+            let mut by_hub: Vec<(&str, String, Vec<&str>)> = Vec::new();
+            for w in &wanted {
+                let Some((_, ids)) = w.matches.iter().find(|(m, _)| *m == i) else { continue };
                 if self.delivered.borrow().get(&w.key).is_some_and(|last| change.position <= *last) {
                     continue;
                 }
-                if change.needs_row_check() && !visible.contains(&(w.claim_set, *i)) {
+                if change.needs_row_check() && !visible.contains(&(w.claim_set, i)) {
                     continue;
                 }
-                let feed = feeds[*i];
-                let wire = change_frame(feed, change, ids, &batch.columns, &w.topic, w.join_ref.as_deref(), w.vsn);
-                match self.replaying.borrow_mut().get_mut(&w.key) {
+                let frame = frames
+                    .entry((w.vsn, w.join_ref.as_deref(), ids.as_slice()))
+                    .or_insert_with(|| {
+                        change_frame(feeds[i], change, ids, &batch.columns, &w.topic, w.join_ref.as_deref(), w.vsn)
+                    })
+                    .clone();
+                if let Some(queue) = self.replaying.borrow_mut().get_mut(&w.key) {
                     // Behind a replay in progress: sent once it has caught up.
-                    Some(queue) => queue.push((change.position, wire)),
-                    None => {
-                        self.send(&w.ws, &wire);
-                        self.delivered.borrow_mut().insert(w.key.clone(), change.position);
-                    }
+                    queue.push((change.position, frame));
+                    continue;
                 }
+                self.delivered.borrow_mut().insert(w.key.clone(), change.position);
+                match w.hub.as_deref() {
+                    Some(hub) => match by_hub.iter_mut().find(|(h, f, _)| *h == hub && *f == frame) {
+                        Some((_, _, keys)) => keys.push(&w.key),
+                        None => by_hub.push((hub, frame, vec![&w.key])),
+                    },
+                    None => self.send(&w.key, &frame),
+                }
+            }
+            for (hub, frame, keys) in by_hub {
+                self.deliver_on_hub(hub, &keys, &frame);
             }
         }
         self.drop_closed().await?;
         Response::empty().map(|r| r.with_status(204))
     }
 
-    /// The socket, topic, framing and channel of a joined member.
-    fn joined_channel(&self, key: &str) -> Option<(WebSocket, String, Vsn, room::Channel)> {
-        self.with_entry(key, |e| e.member.channel.clone().map(|c| (e.ws.clone(), e.topic.clone(), e.member.vsn, c)))
-            .flatten()
+    /// The topic, framing and channel of a joined member.
+    fn joined_channel(&self, key: &str) -> Option<(String, Vsn, room::Channel)> {
+        self.with_entry(key, |e| e.member.channel.clone().map(|c| (e.topic.clone(), e.member.vsn, c))).flatten()
     }
 
     /// A channel that joined with `postgres_changes_replay.after` first receives every
@@ -201,34 +221,33 @@ impl Room {
     /// arriving meanwhile wait and follow, without the ones the replay already covered. If
     /// the feed no longer keeps changes that far back, the channel is told to reload.
     pub(super) async fn replay_changes(&self, key: &str) {
-        let Some((ws, topic, vsn, channel)) = self.joined_channel(key) else { return };
+        let Some((topic, vsn, channel)) = self.joined_channel(key) else { return };
         let Some(after) = channel.config.changes_after else { return };
         if channel.bindings.iter().all(|b| b.rule.is_none()) {
             return;
         }
         self.replaying.borrow_mut().insert(key.to_string(), Vec::new());
         let system = |status: &str, message: &str| {
-            let frame =
-                reply::extension_status(&topic, channel.join_ref.as_deref(), event::POSTGRES_CHANGES, status, message);
-            Wire::Text(frame.encode(vsn))
+            reply::extension_status(&topic, channel.join_ref.as_deref(), event::POSTGRES_CHANGES, status, message)
+                .encode(vsn)
         };
         let mut covered = after;
-        let outcome = self.replay_from(&ws, &topic, vsn, &channel, after, &mut covered).await;
+        let outcome = self.replay_from(key, &topic, vsn, &channel, after, &mut covered).await;
         match outcome {
             Ok(true) => {}
             Ok(false) => self.send(
-                &ws,
+                key,
                 &system("error", &format!("ReplayUnavailable: changes after position {after} are no longer kept; reload from the database")),
             ),
             Err(e) => {
                 worker::console_error!("room: replay failed: {e}");
-                self.send(&ws, &system("error", &JoinError::DatabaseUnavailable.to_string()));
+                self.send(key, &system("error", &JoinError::DatabaseUnavailable.to_string()));
             }
         }
         let queued = self.replaying.borrow_mut().remove(key).unwrap_or_default();
-        for (position, wire) in queued {
+        for (position, frame) in queued {
             if position > covered {
-                self.send(&ws, &wire);
+                self.send(key, &frame);
                 covered = position;
             }
         }
@@ -239,7 +258,7 @@ impl Room {
     /// last position read. Ok(false): the feed no longer keeps changes that far back.
     async fn replay_from(
         &self,
-        ws: &WebSocket,
+        key: &str,
         topic: &str,
         vsn: Vsn,
         channel: &room::Channel,
@@ -287,8 +306,8 @@ impl Room {
                 if change.needs_row_check() && !visible.contains(&(0, *i)) {
                     continue;
                 }
-                let wire = change_frame(feeds[*i], change, ids, &columns, topic, channel.join_ref.as_deref(), vsn);
-                self.send(ws, &wire);
+                let frame = change_frame(feeds[*i], change, ids, &columns, topic, channel.join_ref.as_deref(), vsn);
+                self.send(key, &frame);
             }
             if let Some(last) = page.last() {
                 *covered = last.position;
@@ -353,7 +372,7 @@ impl Room {
     /// out by the limit) are not sent again when the feed delivers them live. A database
     /// failure is a `system` error on the channel.
     pub(super) async fn replay_broadcasts(&self, key: &str) {
-        let Some((ws, topic, vsn, channel)) = self.joined_channel(key) else { return };
+        let Some((topic, vsn, channel)) = self.joined_channel(key) else { return };
         let Some(replay) = channel.config.broadcast_replay else { return };
         let Ok(parsed) = Topic::parse(&topic) else { return };
         self.broadcast_replays.borrow_mut().insert(key.to_string(), BroadcastReplayState::Replaying(Vec::new()));
@@ -400,13 +419,13 @@ impl Room {
                     "error",
                     &JoinError::DatabaseUnavailable.to_string(),
                 );
-                self.send(&ws, &Wire::Text(frame.encode(vsn)));
+                self.send(key, &frame.encode(vsn));
                 (Vec::new(), HashSet::new())
             }
         };
         let send = |message: serde_json::Map<String, Value>| {
             let frame = reply::push(&topic, channel.join_ref.as_deref(), event::BROADCAST, message);
-            self.send(&ws, &Wire::Text(frame.encode(vsn)));
+            self.send(key, &frame.encode(vsn));
         };
         for row in rows {
             let (Ok(id), Ok(event), Ok(payload)) =
@@ -435,28 +454,28 @@ impl Room {
         let ok = status["ok"].as_bool().unwrap_or(false);
         let message =
             if ok { "Subscribed to PostgreSQL".to_string() } else { JoinError::DatabaseUnavailable.to_string() };
-        let listeners: Vec<(WebSocket, String, Option<String>, Vsn)> = self
+        let listeners: Vec<(String, String, Option<String>, Vsn)> = self
             .roster
             .borrow()
             .as_ref()
             .map(|r| {
                 r.entries
-                    .values()
-                    .filter_map(|e| {
+                    .iter()
+                    .filter_map(|(key, e)| {
                         let channel = e.member.channel.as_ref()?;
                         channel
                             .bindings
                             .iter()
                             .any(|b| b.rule.is_some())
-                            .then(|| (e.ws.clone(), e.topic.clone(), channel.join_ref.clone(), e.member.vsn))
+                            .then(|| (key.clone(), e.topic.clone(), channel.join_ref.clone(), e.member.vsn))
                     })
                     .collect()
             })
             .unwrap_or_default();
-        for (ws, topic, join_ref, vsn) in listeners {
+        for (key, topic, join_ref, vsn) in listeners {
             let status = if ok { "ok" } else { "error" };
             let frame = reply::extension_status(&topic, join_ref.as_deref(), event::POSTGRES_CHANGES, status, &message);
-            self.send(&ws, &Wire::Text(frame.encode(vsn)));
+            self.send(&key, &frame.encode(vsn));
         }
         self.drop_closed().await?;
         Response::empty().map(|r| r.with_status(204))
@@ -518,7 +537,7 @@ fn change_frame(
     topic: &str,
     join_ref: Option<&str>,
     vsn: Vsn,
-) -> Wire {
+) -> String {
     let mut shown = change.clone();
     if !change.needs_row_check() {
         // Unchecked, so nothing beyond the key.
@@ -526,7 +545,7 @@ fn change_frame(
     }
     let columns = columns.get(&format!("{}.{}", change.schema, change.table)).map_or(&[][..], Vec::as_slice);
     let payload = room::changes::delivery(ids, &shown, columns);
-    Wire::Text(reply::push(topic, join_ref, event::POSTGRES_CHANGES, payload).encode(vsn))
+    reply::push(topic, join_ref, event::POSTGRES_CHANGES, payload).encode(vsn)
 }
 
 /// A broadcast from the database as Supabase delivers it: the message id in the payload

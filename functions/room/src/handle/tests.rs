@@ -339,6 +339,18 @@ fn a_leave_drops_presence_then_answers_closes_and_releases_the_socket() {
 }
 
 #[test]
+fn a_leave_before_any_join_still_releases_a_relayed_member_but_not_a_direct_socket() {
+    let mut relayed = member();
+    let effects = push(&mut relayed, "phx_leave", json!({}), 0);
+    assert_eq!(replies(&effects)[0][4], json!({"status":"error","response":{"reason":"unmatched topic"}}));
+    assert_eq!(effects.last(), Some(&Effect::CloseSender), "the Worker waits for the release");
+    let mut direct = member();
+    direct.direct = true;
+    let effects = push(&mut direct, "phx_leave", json!({}), 0);
+    assert!(!effects.contains(&Effect::CloseSender), "a direct socket stays open for a new join");
+}
+
+#[test]
 fn a_second_join_closes_the_first_channel_and_its_presence() {
     let mut m = joined(json!({}));
     track(&mut m, json!({}), 0);
