@@ -13,6 +13,8 @@ source "$(dirname "$0")/lib.sh"
 PARTS=" ${BENCH:-fanout crowd changes} "
 wants() { [[ "$PARTS" == *" $1 "* ]]; }
 SUBSCRIBERS="${SUBSCRIBERS:-200}" RATE="${RATE:-100}" SECONDS_PER_RUN="${SECONDS_PER_RUN:-10}"
+# crowd_bench's publishers, rate, listeners and seconds ("10 90 150 5" saturates 2 cores).
+CROWD="${CROWD:-10 90 40 5}"
 EDGE_PORT=8792 BARE_PORT=8793
 RUN="$ROOT/.bench-run"
 "$ROOT/scripts/toolchain.sh"
@@ -72,10 +74,10 @@ log "fan-out: $SUBSCRIBERS subscribers, $RATE msg/s for $SECONDS_PER_RUN s, vsn 
 "$bench" edge "http://127.0.0.1:$EDGE_PORT" "$SUBSCRIBERS" "$RATE" "$SECONDS_PER_RUN"
 fi
 if wants crowd; then
-log "many publishers: 10 at 90 msg/s on one topic with 40 listeners (cut_off should be 0)"
+log "many publishers (publishers, rate, listeners, seconds: $CROWD) on one topic (cut_off should be 0)"
 (cd "$ROOT" && cargo build --quiet --release -p e2e --bin crowd_bench)
-"$ROOT/target/release/crowd_bench" edge "http://127.0.0.1:$EDGE_PORT" 10 90 40 5
-"$ROOT/target/release/crowd_bench" direct "http://127.0.0.1:$EDGE_PORT" 10 90 40 5
+"$ROOT/target/release/crowd_bench" edge "http://127.0.0.1:$EDGE_PORT" $CROWD
+"$ROOT/target/release/crowd_bench" direct "http://127.0.0.1:$EDGE_PORT" $CROWD
 "$bench" edge "http://127.0.0.1:$EDGE_PORT" "$SUBSCRIBERS" $((RATE * 2 / 5)) "$SECONDS_PER_RUN"
 fi
 if wants changes; then

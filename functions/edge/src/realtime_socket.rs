@@ -2,8 +2,8 @@
 //!
 //! One client socket carries many topics. The Worker verifies the apikey JWT before the
 //! upgrade, answers heartbeats itself, and relays each joined topic to the topic's `Room`
-//! object as a member of the isolate's hub for that room ([`hub`]: one socket per
-//! isolate and room, shared by its clients). It reads only what it needs to route (topic
+//! object as a member of its gateway's hub for that room ([`hub`]: one socket per
+//! gateway and room, shared by its clients). It reads only what it needs to route (topic
 //! and event of client frames); room-to-client frames are forwarded as they are, in
 //! JavaScript, without entering wasm, because the room already encoded them for this
 //! client's framing.
@@ -134,7 +134,7 @@ struct Upstream {
     generation: u64,
 }
 
-/// What the upstream pipes tell the connection loop.
+/// What the hub tells the connection loop about its members.
 enum Notice {
     UpstreamClosed {
         topic: String,

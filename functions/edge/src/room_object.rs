@@ -2,8 +2,8 @@
 //! `Topic::room_name` (a name's private and public channels never share a room).
 //!
 //! A room's members are client channels on the topic, reached one of two ways (a
-//! [`Route`]): a per-topic client socket handed to the room, or a member of a Worker
-//! isolate's hub (`crate::hub`: one socket per isolate shared by all its clients here, so
+//! [`Route`]): a per-topic client socket handed to the room, or a member of a
+//! gateway's hub (`crate::hub`: one socket per gateway shared by all its clients here, so
 //! a broadcast leaves the room once per hub). Sockets are accepted with the Hibernation
 //! API. What the room must remember survives hibernation and eviction: a direct socket's
 //! [`room::Member`] in its attachment, a hub member's in the object's storage, each
@@ -42,7 +42,7 @@ const MEMBER_PREFIX: &str = "member:";
 /// A hub socket's tag: this prefix and the hub's id.
 const HUB_TAG_PREFIX: &str = "hub:";
 /// A hub carries many clients' traffic, so it may hold this many times one client's
-/// bound before the room counts the isolate behind it as too slow.
+/// bound before the room counts the gateway behind it as too slow.
 const HUB_BUFFER_FACTOR: usize = 16;
 /// Most `postgres_changes` bindings one channel may ask for (they live in its attachment).
 const MAX_BINDINGS: usize = 10;
@@ -118,7 +118,7 @@ pub async fn open_direct(env: &Env, up: Upstream<'_>) -> Result<Response> {
     upgrade_request(env, up.topic, up.private, "/socket", &query).await
 }
 
-/// Opens a hub: the isolate's one socket to the room of `up.topic` for clients speaking
+/// Opens a hub: a gateway's one socket to the room of `up.topic` for clients speaking
 /// `up.vsn`; its members come and go over it (`room::hub_wire`).
 pub async fn open_hub(env: &Env, up: &Upstream<'_>, hub_id: &str) -> Result<WebSocket> {
     let query = [("hub", hub_id), ("vsn", up.vsn.as_str())];
@@ -177,7 +177,7 @@ pub async fn deliver_broadcast(env: &Env, topic: &Topic, private: bool, message:
 enum Route {
     /// The client's own socket (the per-topic endpoint).
     Socket(WebSocket),
-    /// A member of a Worker isolate's hub, by the hub's id.
+    /// A member of a gateway's hub, by the hub's id.
     Hub(String),
 }
 
@@ -410,7 +410,7 @@ impl Room {
             WebSocketIncomingMessage::String(text) => text.len(),
             WebSocketIncomingMessage::Binary(bytes) => bytes.len(),
         };
-        // Relayed frames were measured (and counted) by the Worker's session already; a
+        // Relayed frames were measured (and counted) by the gateway's session already; a
         // direct socket's come here first, to the same rule in the member's session.
         if direct {
             let (limits, now_ms) = (self.limits, clock::now_millis());
@@ -877,7 +877,7 @@ impl Room {
         }
     }
 
-    /// What a hub may hold unsent before the isolate behind it counts as too slow.
+    /// What a hub may hold unsent before the gateway behind it counts as too slow.
     fn hub_bound(&self) -> usize {
         self.limits.max_buffered_bytes.saturating_mul(HUB_BUFFER_FACTOR)
     }
@@ -1003,7 +1003,7 @@ impl Room {
 
     /// Closes the direct sockets whose clients have been silent for the idle timeout
     /// (1000, as the multiplexed socket does; a Supabase client reconnects and rejoins).
-    /// Hub members are left alone: their Worker answers the heartbeats and keeps the
+    /// Hub members are left alone: their gateway answers the heartbeats and keeps the
     /// timeout, so a hub member is quiet while its client is alive.
     fn close_idle(&self, now_ms: u64) {
         let limits = self.limits;

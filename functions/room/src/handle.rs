@@ -27,7 +27,7 @@ pub enum Effect {
     Fanout { message: Outbound, include_sender: bool },
     /// Send `presence_diff` to every joined member, the sender included.
     PresenceDiff { joins: Vec<Tracked>, leaves: Vec<Tracked> },
-    /// Close the sender's upstream socket: its channel is over.
+    /// Release the sender (close its direct socket, or free its hub member): its channel is over.
     CloseSender,
 }
 

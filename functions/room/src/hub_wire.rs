@@ -1,10 +1,11 @@
-//! The frames between a Worker isolate's hub and a room.
+//! The frames between a gateway's hub and a room.
 //!
-//! A hub is the one socket a Worker isolate keeps to a room (per topic, privacy and
+//! A hub is the one socket a gateway (the Durable Object serving multiplexed client
+//! sockets) keeps to a room (per topic, privacy and
 //! framing) for all of its clients joined there. Each client channel on it is a logical
 //! member with a key; every frame says whose it is, or, for a fan-out, whose it is not.
 //! The room then sends a broadcast once per hub instead of once per subscriber, and the
-//! isolate copies it to its local clients (in JavaScript, `edge::hub`, which parses the
+//! gateway copies it to its clients (in JavaScript, `edge::hub`, which parses the
 //! room-to-hub frames defined here).
 //!
 //! Text frames are `<op> <head>\n<body>`; the head holds keys or fields, never a newline.

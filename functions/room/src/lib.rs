@@ -16,7 +16,7 @@
 //!   `stats`, join and events rates), hosted by the Worker's multiplexed socket.
 //! - [`user_budget`]: each user's events budget in one room, shared by their sockets.
 //! - [`limits`]: every configurable limit of the endpoint, read once ([`Limits`]).
-//! - [`hub_wire`]: the frames between a Worker isolate's hub (its one socket per room,
+//! - [`hub_wire`]: the frames between a gateway's hub (its one socket per room,
 //!   shared by its clients) and the room.
 //! - [`handle`]: the room's answer to joins, pushes, token refreshes, expiry and
 //!   disconnects, as a list of effects.

@@ -7,10 +7,12 @@ use crate::{Identity, JoinConfig, TokenBucket, Tracked};
 use realtime_protocol::Vsn;
 use serde::{Deserialize, Serialize};
 
-/// One upstream socket of the room: one client connection's view of this topic.
+/// One member of the room: one client connection's view of this topic (a direct socket,
+/// or a member of a gateway's hub).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Member {
-    /// Unique per upstream socket (connection id plus the Worker's generation).
+    /// Unique per member (a direct socket's connection id; on a hub, the connection id
+    /// plus the gateway's generation for the channel).
     pub socket_key: String,
     /// Unique per client connection; several members may share a user.
     pub conn_id: String,

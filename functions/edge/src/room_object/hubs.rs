@@ -1,4 +1,4 @@
-//! The room's side of the hubs (`crate::hub`): a Worker isolate's one socket to this
+//! The room's side of the hubs (`crate::hub`): a gateway's one socket to this
 //! room, carrying many client channels as members. A member opens, sends frames and goes
 //! over its hub (`room::hub_wire`); in between it is a member like a direct socket's, kept
 //! in storage instead of an attachment (a hub's members do not fit one attachment).
@@ -12,7 +12,7 @@ use wasm_bindgen::JsValue;
 use worker::{Request, Response, Result, WebSocket, WebSocketIncomingMessage, WebSocketPair};
 
 impl Room {
-    /// `/hub?topic=..&hub=<id>&vsn=..[&private=1]`: a Worker isolate's hub for this room.
+    /// `/hub?topic=..&hub=<id>&vsn=..[&private=1]`: a gateway's hub for this room.
     pub(super) fn accept_hub(&self, req: Request) -> Result<Response> {
         let url = req.url()?;
         let query = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
@@ -42,6 +42,9 @@ impl Room {
             WebSocketIncomingMessage::String(text) => match Up::decode(text) {
                 Ok(Up::Open { key, conn_id, identity }) => return self.open_member(hub, key, conn_id, identity).await,
                 Ok(Up::Gone { key, code }) => {
+                    if !self.is_member_of(key, hub) {
+                        return Ok(());
+                    }
                     if code == CloseCode::TooSlow.code() {
                         self.stats.borrow_mut().closed_too_slow += 1;
                     }
@@ -62,10 +65,14 @@ impl Room {
             },
         };
         // Only a member of this hub speaks through it.
-        if self.with_entry(key, |e| matches!(&e.route, Route::Hub(h) if h == hub)) != Some(true) {
+        if !self.is_member_of(key, hub) {
             return Ok(());
         }
         self.on_message(key, inner).await
+    }
+
+    fn is_member_of(&self, key: &str, hub: &str) -> bool {
+        self.with_entry(key, |e| matches!(&e.route, Route::Hub(h) if h == hub)) == Some(true)
     }
 
     async fn open_member(&self, hub: &str, key: &str, conn_id: &str, identity: &str) -> Result<()> {
@@ -105,8 +112,8 @@ impl Room {
         }
     }
 
-    /// Closes a hub (its isolate stopped reading, or it broke): its members are over,
-    /// each of its clients is told by its Worker, and the room forgets them.
+    /// Closes a hub (its gateway stopped reading, or it broke): its members are over,
+    /// each of its clients is told by its gateway, and the room forgets them.
     pub(super) fn close_hub(&self, hub: &str, code: CloseCode, why: &str) {
         let ws = self.roster.borrow().as_ref().and_then(|r| r.hubs.get(hub)).map(|h| h.ws.clone());
         if let Some(ws) = ws {
