@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make bench`: fan-out figures for one topic, 200 subscribers, one publisher at 100
-# messages per second over vsn 2, for this project's realtime endpoint (per-topic socket
-# and multiplexed socket) and for a bare JavaScript broadcast room (bench/bare-room), all
-# served by wrangler dev on this machine; many publishers on one topic (crowd_bench); and
+# messages per second over vsn 2 (and at 50, i.e. 10,000 deliveries per second; and 2,000
+# subscribers at 10), for this project's realtime endpoint (per-topic socket and
+# multiplexed socket) and for a bare JavaScript broadcast room (bench/bare-room), all
+# served by wrangler dev on this machine; saturation with many publishers on one topic
+# (crowd_bench, CROWD="publishers rate listeners seconds"); and
 # commit-to-delivery latency of database changes (changes_bench, with a PostgreSQL of its
 # own). Prints figures; passes or fails on nothing. `BENCH="changes" make bench` runs only
 # the parts named (fanout, crowd, changes); CHANGES_VIA="edge" and CHANGES_RATES="500"
@@ -13,8 +15,8 @@ source "$(dirname "$0")/lib.sh"
 PARTS=" ${BENCH:-fanout crowd changes} "
 wants() { [[ "$PARTS" == *" $1 "* ]]; }
 SUBSCRIBERS="${SUBSCRIBERS:-200}" RATE="${RATE:-100}" SECONDS_PER_RUN="${SECONDS_PER_RUN:-10}"
-# crowd_bench's publishers, rate, listeners and seconds ("10 90 150 5" saturates 2 cores).
-CROWD="${CROWD:-10 90 40 5}"
+# crowd_bench's publishers, rate, listeners and seconds: enough to saturate 2 cores.
+CROWD="${CROWD:-10 90 150 5}"
 EDGE_PORT=8792 BARE_PORT=8793
 RUN="$ROOT/.bench-run"
 "$ROOT/scripts/toolchain.sh"
@@ -72,12 +74,18 @@ log "fan-out: $SUBSCRIBERS subscribers, $RATE msg/s for $SECONDS_PER_RUN s, vsn 
 "$bench" bare "http://127.0.0.1:$BARE_PORT" "$SUBSCRIBERS" "$RATE" "$SECONDS_PER_RUN"
 "$bench" direct "http://127.0.0.1:$EDGE_PORT" "$SUBSCRIBERS" "$RATE" "$SECONDS_PER_RUN"
 "$bench" edge "http://127.0.0.1:$EDGE_PORT" "$SUBSCRIBERS" "$RATE" "$SECONDS_PER_RUN"
+log "fan-out at 10,000 deliveries/s: $SUBSCRIBERS subscribers, 50 msg/s"
+"$bench" direct "http://127.0.0.1:$EDGE_PORT" "$SUBSCRIBERS" 50 "$SECONDS_PER_RUN"
+"$bench" edge "http://127.0.0.1:$EDGE_PORT" "$SUBSCRIBERS" 50 "$SECONDS_PER_RUN"
+log "fan-out to 2,000 subscribers on the multiplexed socket, 10 msg/s"
+"$bench" edge "http://127.0.0.1:$EDGE_PORT" 2000 10 "$SECONDS_PER_RUN"
 fi
 if wants crowd; then
 log "many publishers (publishers, rate, listeners, seconds: $CROWD) on one topic (cut_off should be 0)"
 (cd "$ROOT" && cargo build --quiet --release -p e2e --bin crowd_bench)
 "$ROOT/target/release/crowd_bench" edge "http://127.0.0.1:$EDGE_PORT" $CROWD
 "$ROOT/target/release/crowd_bench" direct "http://127.0.0.1:$EDGE_PORT" $CROWD
+if wants fanout; then "$ROOT/target/release/crowd_bench" bare "http://127.0.0.1:$BARE_PORT" $CROWD; fi
 "$bench" edge "http://127.0.0.1:$EDGE_PORT" "$SUBSCRIBERS" $((RATE * 2 / 5)) "$SECONDS_PER_RUN"
 fi
 if wants changes; then

@@ -72,16 +72,20 @@ async fn a_broadcast_leaves_the_room_once_per_hub_and_reaches_every_subscriber_o
 async fn members_of_one_hub_keep_their_own_replies_presence_and_self() {
     let topic = unique_topic("tree-own");
     let mut echo = Client::connect(ADA, Vsn::V2).await;
-    let echo_ref = echo.join(&topic, json!({"config": {"broadcast": {"self": true, "ack": true}}})).await;
+    let echo_ref = echo.join(&topic, json!({"broadcast": {"self": true, "ack": true}})).await;
     let mut quiet = Client::connect(BASIL, Vsn::V2).await;
-    let quiet_ref = quiet.join(&topic, json!({"config": {"presence": {"key": "basil"}}})).await;
+    let quiet_ref = quiet.join(&topic, json!({"presence": {"key": "basil"}})).await;
 
     // An ack goes to its sender alone; `self` brings the sender its own broadcast.
     let msg_ref = echo
         .push(&topic, "broadcast", json!({"type": "broadcast", "event": "hi", "payload": {}}), Some(&echo_ref))
         .await;
-    assert_eq!(echo.reply_to(&msg_ref).await["status"], "ok");
-    echo.recv_until("its own broadcast", |f| f.event == "broadcast").await;
+    let (mut acked, mut echoed) = (false, false);
+    while !(acked && echoed) {
+        let frame = echo.recv_frame().await;
+        acked |= frame.event == "phx_reply" && frame.msg_ref.as_deref() == Some(msg_ref.as_str());
+        echoed |= frame.event == "broadcast";
+    }
     let heard = quiet.recv_until("the broadcast", |f| f.event == "broadcast").await;
     assert_eq!(heard.join_ref, None, "fanned out, not addressed");
 

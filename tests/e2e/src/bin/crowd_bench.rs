@@ -1,9 +1,10 @@
 //! Crowd benchmark: P publishers on one topic, each at R messages per second (under the
-//! per-user limit), plus S listeners, over the multiplexed or the per-topic socket.
-//! Prints how many publishers the rate limit cut off (it should be none: each sends
-//! under the limit) and the deliveries per second.
+//! per-user limit), plus S listeners, over the multiplexed or the per-topic socket, or
+//! the bare JS room of bench/bare-room as the baseline. Prints how many publishers the
+//! rate limit cut off (it should be none: each sends under the limit) and the
+//! deliveries per second; with enough of them, the endpoint's saturation throughput.
 //!
-//!   crowd_bench edge|direct <http-base-url> [publishers] [rate] [listeners] [seconds]
+//!   crowd_bench edge|direct|bare <http-base-url> [publishers] [rate] [listeners] [seconds]
 //!
 //! Needs E2E_JWT_SECRET. Bounded: each publisher sends rate x seconds messages and stops.
 
@@ -17,14 +18,24 @@ use tokio_tungstenite::tungstenite::Message;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn open(base: &str, direct: bool, token: &str, topic: &str) -> Socket {
+#[derive(Clone, Copy, PartialEq)]
+enum Target {
+    Edge,
+    Direct,
+    Bare,
+}
+
+async fn open(base: &str, target: Target, token: &str, topic: &str) -> Socket {
     let ws_base = base.replacen("http", "ws", 1);
-    let url = if direct {
-        format!("{ws_base}/realtime/v1/channel/websocket?apikey={token}&vsn=2.0.0&topic={topic}")
-    } else {
-        format!("{ws_base}/realtime/v1/websocket?apikey={token}&vsn=2.0.0")
+    let url = match target {
+        Target::Direct => format!("{ws_base}/realtime/v1/channel/websocket?apikey={token}&vsn=2.0.0&topic={topic}"),
+        Target::Edge => format!("{ws_base}/realtime/v1/websocket?apikey={token}&vsn=2.0.0"),
+        Target::Bare => format!("{ws_base}/?topic={topic}"),
     };
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+    if target == Target::Bare {
+        return ws;
+    }
     let join =
         Frame::new(topic, "phx_join", e2e::object(json!({"config": {}}))).with_refs(Some("1".into()), Some("1".into()));
     ws.send(Message::text(join.encode(Vsn::V2))).await.expect("join");
@@ -42,11 +53,12 @@ async fn open(base: &str, direct: bool, token: &str, topic: &str) -> Socket {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let direct = match args.first().map(String::as_str) {
-        Some("edge") => false,
-        Some("direct") => true,
+    let target = match args.first().map(String::as_str) {
+        Some("edge") => Target::Edge,
+        Some("direct") => Target::Direct,
+        Some("bare") => Target::Bare,
         _ => {
-            eprintln!("usage: crowd_bench edge|direct <http-base-url> [publishers] [rate] [listeners] [seconds]");
+            eprintln!("usage: crowd_bench edge|direct|bare <http-base-url> [publishers] [rate] [listeners] [seconds]");
             std::process::exit(2);
         }
     };
@@ -60,7 +72,7 @@ async fn main() {
     let mut writers = Vec::new();
     for i in 0..publishers + listeners {
         let (_, token) = e2e::stranger_token(&format!("{topic}-{i}"));
-        let (write, mut read) = open(&base, direct, &token, &topic).await.split();
+        let (write, mut read) = open(&base, target, &token, &topic).await.split();
         let (delivered, cut_off) = (delivered.clone(), cut_off.clone());
         readers.push(tokio::spawn(async move {
             let mut was_cut = false;
@@ -69,7 +81,7 @@ async fn main() {
                     if t.as_str().contains("\"system\"") && t.as_str().contains("Too many messages") && !was_cut {
                         was_cut = true;
                         cut_off.fetch_add(1, Ordering::Relaxed);
-                    } else if t.as_str().contains("\"broadcast\"") {
+                    } else if target == Target::Bare || t.as_str().contains("\"broadcast\"") {
                         delivered.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -87,9 +99,15 @@ async fn main() {
             let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
             for seq in 0..rate * seconds {
                 tick.tick().await;
-                let payload = json!({"type": "broadcast", "event": "tick", "payload": {"seq": seq}});
-                let frame = Frame::new(&topic, "broadcast", e2e::object(payload)).with_refs(Some("1".into()), None);
-                if write.send(Message::text(frame.encode(Vsn::V2))).await.is_err() {
+                let text = if target == Target::Bare {
+                    json!({"seq": seq}).to_string()
+                } else {
+                    let payload = json!({"type": "broadcast", "event": "tick", "payload": {"seq": seq}});
+                    Frame::new(&topic, "broadcast", e2e::object(payload))
+                        .with_refs(Some("1".into()), None)
+                        .encode(Vsn::V2)
+                };
+                if write.send(Message::text(text)).await.is_err() {
                     break;
                 }
             }
@@ -109,7 +127,11 @@ async fn main() {
     let expected = publishers * rate * seconds * (publishers + listeners - 1);
     println!(
         "{:<15} publishers={publishers} rate={rate}/s listeners={listeners} seconds={seconds} cut_off={} delivered={} of {expected} deliveries/s={:.0}",
-        if direct { "edge (direct)" } else { "edge (relayed)" },
+        match target {
+            Target::Direct => "edge (direct)",
+            Target::Edge => "edge (relayed)",
+            Target::Bare => "bare JS room",
+        },
         cut_off.load(Ordering::Relaxed),
         delivered.load(Ordering::Relaxed),
         delivered.load(Ordering::Relaxed) as f64 / send_secs,

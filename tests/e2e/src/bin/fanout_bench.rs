@@ -1,5 +1,6 @@
 //! Fan-out benchmark: one topic, N subscribers, one publisher at R messages per second.
-//! Prints deliveries per second and send-to-delivery latency (p50 / p99 / max).
+//! Prints deliveries per second, send-to-delivery latency (p50 / p99 / max) and, for this
+//! project's endpoints, how many frames the room sent per message (from its stats).
 //!
 //!   fanout_bench edge <http-base-url> [subscribers] [rate] [seconds]   the multiplexed socket, relayed (vsn 2)
 //!   fanout_bench direct <http-base-url> [subscribers] [rate] [seconds] the per-topic socket, straight to the room
@@ -74,6 +75,24 @@ fn stamp_of(target: Target, text: &str) -> Option<u64> {
     }
 }
 
+/// The room's count of frames sent, from the realtime API (service role).
+async fn room_frames_out(cfg: &Config) -> Option<u64> {
+    if cfg.target == Target::Bare {
+        return None;
+    }
+    let service = e2e::service_token();
+    let url = format!("{}/realtime/v1/api/rooms/{}", cfg.base, e2e::url_encode(&cfg.topic));
+    let response = reqwest::Client::new()
+        .get(url)
+        .header("apikey", &service)
+        .header("authorization", format!("Bearer {service}"))
+        .send()
+        .await
+        .ok()?;
+    let stats: Value = response.json().await.ok()?;
+    stats["messages_out"].as_u64()
+}
+
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -144,6 +163,7 @@ async fn main() {
         system
     });
     ready.wait().await;
+    let frames_before = room_frames_out(&cfg).await;
     let total = cfg.rate * cfg.seconds;
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / cfg.rate));
     let send_started = Instant::now();
@@ -163,6 +183,7 @@ async fn main() {
     }
     let send_secs = send_started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(3)).await;
+    let frames_after = room_frames_out(&cfg).await;
     let _ = stop_tx.send(true);
     let _ = publisher.close().await;
     let publisher_system =
@@ -174,7 +195,7 @@ async fn main() {
     all.sort_unstable();
     let expected = total * cfg.subscribers as u64;
     println!(
-        "{:<15} subscribers={} rate={}/s sent={} expected={} delivered={} lost={} deliveries/s={:.0} p50={:.1}ms p99={:.1}ms max={:.1}ms system_msgs_to_publisher={}",
+        "{:<15} subscribers={} rate={}/s sent={} expected={} delivered={} lost={} deliveries/s={:.0} p50={:.1}ms p99={:.1}ms max={:.1}ms system_msgs_to_publisher={} room_frames_per_message={}",
         match target {
             Target::Edge => "edge (relayed)",
             Target::Direct => "edge (direct)",
@@ -191,5 +212,9 @@ async fn main() {
         percentile(&all, 0.99),
         all.last().map_or(f64::NAN, |m| *m as f64 / 1000.0),
         publisher_system.map_or("?".to_string(), |n| n.to_string()),
+        match (frames_before, frames_after) {
+            (Some(before), Some(after)) => format!("{:.1}", after.saturating_sub(before) as f64 / total as f64),
+            _ => "n/a".to_string(),
+        },
     );
 }
