@@ -111,8 +111,8 @@ fn refused(reason: &str) -> Result<Response, EdgeError> {
 
 /// `POST /realtime/v1/api/broadcast`: the same rules as a socket's channels. A name the
 /// policies own goes only to its private room, and only with the write policy's consent
-/// (checked by that room, over its own connection); messages are sent in order, and a
-/// refusal stops the rest.
+/// (checked by that room, over its own connection); messages are sent in order, each
+/// attempted, and a failure answers with the status of every message.
 pub async fn broadcast(mut req: Request, env: Env) -> Result<Response, EdgeError> {
     let Some(claims) = authenticate(&req, &env)? else {
         return unauthorized();
@@ -155,16 +155,37 @@ pub async fn broadcast(mut req: Request, env: Env) -> Result<Response, EdgeError
         Err(other) => return Err(other),
     }
     let sender = Identity::from(&claims);
-    for m in messages {
+    let mut results = Vec::new();
+    let mut failed: Option<(u16, String)> = None;
+    for (index, m) in messages.into_iter().enumerate() {
         let broadcast =
             ServerBroadcast { topic: m.topic.full().to_string(), payload: m.payload, sender: sender.clone() };
-        match room_object::deliver_broadcast(&env, &m.topic, m.private, &broadcast).await? {
-            Delivery::Sent => {}
-            Delivery::Refused => return refused(&reason::write_refused(m.topic.name())),
-            Delivery::Unavailable => return Err(EdgeError::DatabaseUnavailable("could not check write access".into())),
+        let delivery =
+            room_object::deliver_broadcast(&env, &m.topic, m.private, &broadcast).await.unwrap_or_else(|e| {
+                worker::console_error!("broadcast to {}: {e}", m.topic);
+                Delivery::Unavailable
+            });
+        let (status, problem) = match delivery {
+            Delivery::Sent => ("sent", None),
+            Delivery::Refused => ("refused", Some((401, reason::write_refused(m.topic.name())))),
+            Delivery::Unavailable => ("unavailable", Some((503, reason::BROADCAST_UNAVAILABLE.to_string()))),
+        };
+        let mut result = json!({"index": index, "topic": m.topic.full(), "status": status});
+        if let Some((code, why)) = problem {
+            result["reason"] = json!(why);
+            failed.get_or_insert((code, why));
+        }
+        results.push(result);
+    }
+    // All sent: Supabase's answer. Otherwise the first failure's status, and what became
+    // of each message (the others were still sent: one refused topic does not hold them).
+    match failed {
+        None => Ok(Response::empty()?.with_status(202)),
+        Some((code, why)) => {
+            let message = if code == 401 { "Unauthorized" } else { "Service unavailable" };
+            Ok(json_response(code, &json!({"message": message, "reason": why, "results": results}))?)
         }
     }
-    Ok(Response::empty()?.with_status(202))
 }
 
 fn is_service(req: &Request, env: &Env) -> Result<bool, EdgeError> {

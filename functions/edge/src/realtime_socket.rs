@@ -1,12 +1,14 @@
-//! The client's realtime WebSocket, terminated in the Worker.
+//! The client's realtime WebSockets.
 //!
-//! One client socket carries many topics. The Worker verifies the apikey JWT before the
-//! upgrade, answers heartbeats itself, and relays each joined topic to the topic's `Room`
-//! object as a member of its gateway's hub for that room ([`hub`]: one socket per
-//! gateway and room, shared by its clients). It reads only what it needs to route (topic
-//! and event of client frames); room-to-client frames are forwarded as they are, in
-//! JavaScript, without entering wasm, because the room already encoded them for this
-//! client's framing.
+//! The multiplexed socket carries many topics. The Worker verifies the apikey JWT before
+//! the upgrade and hands the socket to a gateway object (`crate::gateway_object`), where
+//! [`serve`] runs it: heartbeats and the session's rules are answered there, and each
+//! joined topic is relayed to the topic's `Room` as a member of the gateway's hub for
+//! that room ([`hub`]: one socket per gateway and room, shared by its clients). It reads
+//! only what it needs to route (topic and event of client frames); room-to-client frames
+//! are forwarded as they are, in JavaScript, without entering wasm, because the room
+//! already encoded them for this client's framing. The per-topic socket
+//! ([`upgrade_direct`]) is handed to the topic's room itself.
 
 use crate::error::EdgeError;
 use crate::settings;

@@ -60,7 +60,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | 1000 | normal: the client left the channel or closed the socket |
-//! | 1001 | going away: the server is shutting the socket down |
+//! | 1001 | going away: the server is shutting the socket down (to a gateway's clients: their room's hub ended, the channel gets `phx_error`) |
 //! | 1009 | message too big: a frame over `MAX_FRAME_BYTES` |
 //! | 1011 | internal error: the Worker or room hit an unexpected failure |
 //! | 4001 | too slow: the client stopped reading and its outgoing backlog passed `MAX_BUFFERED_BYTES` |
@@ -71,11 +71,12 @@
 //! |---|---|
 //! | accepted | 202, empty |
 //! | no valid apikey or bearer token | 401 `{"message":"Unauthorized"}` |
-//! | a message to a private channel without the write policy's consent, or to a policy-owned name without `"private": true` | 401 `{"message":"Unauthorized","reason":"<why>"}` (nothing is sent) |
+//! | a message to a policy-owned name without `"private": true` | 401 `{"message":"Unauthorized","reason":"<why>"}` (nothing is sent) |
+//! | a message to a private channel without the write policy's consent | 401 `{"message":"Unauthorized","reason":"<first failure>","results":[{"index","topic","status":"sent"\|"refused"\|"unavailable","reason"}]}`: each message was attempted, the others sent |
 //! | body not JSON, no messages, a bad topic, event or payload | 422 `{"errors":{"messages[i]":["..."]}}` |
 //! | body over `MAX_FRAME_BYTES`, or a payload over `MAX_PAYLOAD_BYTES` | 413 `{"message":"Payload too large","limit":N}` |
 //! | over the user's events per second | 429 `{"message":"Too many requests"}` |
-//! | database unreachable for a private message | 503 `{"error":"database unavailable: ..."}` |
+//! | database (or the room) unreachable for a message, and none refused before it | 503 `{"message":"Service unavailable","reason":"<BROADCAST_UNAVAILABLE>","results":[...]}`, as above |
 
 /// Why an upgrade to `/realtime/v1/websocket` is refused: HTTP status and message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +197,11 @@ pub const PRESENCE_NOT_A_MAP: &str = "Presence track payload must be a map";
 pub fn write_refused(channel: &str) -> String {
     format!("Unauthorized: You do not have permissions to write to this Channel topic: {channel}")
 }
+
+/// Why a REST broadcast message was not sent although allowed so far: its room, or the
+/// database its write policy needs, could not be reached.
+pub const BROADCAST_UNAVAILABLE: &str =
+    "DatabaseConnectionIssue: Could not reach the channel or check write access, retry";
 
 /// The reason text of a reply to a frame on a topic the socket has not joined.
 pub const UNMATCHED_TOPIC: &str = "unmatched topic";

@@ -2,10 +2,10 @@
 //! timeout, heartbeats and `stats` on the `phoenix` topic, the join rate and the events
 //! rate (text and binary pushes alike), with the counters `stats` answers. Platform-free
 //! and driven by the caller's clock, so the rules are tested natively. The multiplexed
-//! socket (the Worker's relay) hosts one per connection; the per-topic socket's room holds
-//! one per member for its heartbeats, `stats`, join and events rates (in memory: after a
+//! socket's gateway hosts one per connection; the per-topic socket's room holds one per
+//! member for its heartbeats, `stats`, join and events rates (in memory: after a
 //! hibernation it starts afresh), and checks its frame cap (and counts its frames) before
-//! decoding, through [`Session::frame_in`] as the relay does. Its idle
+//! decoding, through [`Session::frame_in`] as the gateway does. Its idle
 //! timeout is kept by the room from the member's coarse last-heard time
 //! ([`crate::Member::is_idle`]), which survives hibernation.
 

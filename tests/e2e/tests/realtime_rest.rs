@@ -68,6 +68,37 @@ async fn a_private_rest_broadcast_needs_write_access() {
 }
 
 #[tokio::test]
+async fn a_refused_message_does_not_hold_the_others_and_each_one_s_fate_is_reported() {
+    let topic = unique_topic("rest-mixed");
+    let mut listener = Client::connect(BASIL, Vsn::V2).await;
+    listener.join(&topic, json!({})).await;
+    let inbox = format!("user:{ADA}");
+    let body = json!({"messages": [
+        {"topic": topic, "event": "first", "payload": {"n": 1}},
+        {"topic": inbox, "event": "intrusion", "payload": {}, "private": true},
+        {"topic": topic, "event": "third", "payload": {"n": 3}},
+    ]});
+    let (status, text) = post(Some(&anon()), Some(&user_token(BASIL)), &body).await;
+    assert_eq!(status, 401, "{text}");
+    let answer: Value = serde_json::from_str(&text).expect("a JSON answer");
+    assert_eq!(
+        answer["reason"],
+        format!("Unauthorized: You do not have permissions to write to this Channel topic: {inbox}")
+    );
+    let fates: Vec<(u64, String)> = answer["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| (r["index"].as_u64().unwrap_or(99), r["status"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    assert_eq!(fates, vec![(0, "sent".into()), (1, "refused".into()), (2, "sent".into())], "{answer}");
+    for event in ["first", "third"] {
+        let got = listener.recv_until("a sent message", |f| f.event == "broadcast").await;
+        assert_eq!(got.payload["event"], event, "in order, the refused one in between held nothing");
+    }
+}
+
+#[tokio::test]
 async fn too_many_rest_messages_at_once_is_429() {
     let (_, token) = e2e::stranger_token("rest-flood");
     // Over the two seconds' allowance of 100 per second (room::limits::EVENT_AVERAGING_SECONDS).
