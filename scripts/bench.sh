@@ -45,7 +45,7 @@ CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE="$DATABASE_URL" \
     --persist-to "$RUN/edge-state" --var "JWT_SECRET:$DEFAULT_JWT_SECRET" --var "DATABASE_URL:$DATABASE_URL" \
     >"$RUN/edge.log" 2>&1 &
 PIDS+=($!)
-if wants fanout; then
+if wants fanout || wants crowd; then
     setsid wrangler dev -c "$ROOT/bench/bare-room/wrangler.toml" --ip 127.0.0.1 --port "$BARE_PORT" \
         --inspector-port 9251 --show-interactive-dev-session=false --persist-to "$RUN/bare-state" \
         >"$RUN/bare.log" 2>&1 &
@@ -63,7 +63,7 @@ up() {
     return 1
 }
 up "http://127.0.0.1:$EDGE_PORT/functions/v1/health" "${PIDS[0]}" || { tail -n 20 "$RUN/edge.log" >&2; die "the edge Worker did not start"; }
-if wants fanout; then
+if wants fanout || wants crowd; then
     up "http://127.0.0.1:$BARE_PORT/" "${PIDS[1]}" || { tail -n 20 "$RUN/bare.log" >&2; die "the bare room did not start"; }
 fi
 
@@ -85,7 +85,7 @@ log "many publishers (publishers, rate, listeners, seconds: $CROWD) on one topic
 (cd "$ROOT" && cargo build --quiet --release -p e2e --bin crowd_bench)
 "$ROOT/target/release/crowd_bench" edge "http://127.0.0.1:$EDGE_PORT" $CROWD
 "$ROOT/target/release/crowd_bench" direct "http://127.0.0.1:$EDGE_PORT" $CROWD
-if wants fanout; then "$ROOT/target/release/crowd_bench" bare "http://127.0.0.1:$BARE_PORT" $CROWD; fi
+"$ROOT/target/release/crowd_bench" bare "http://127.0.0.1:$BARE_PORT" $CROWD
 "$bench" edge "http://127.0.0.1:$EDGE_PORT" "$SUBSCRIBERS" $((RATE * 2 / 5)) "$SECONDS_PER_RUN"
 fi
 if wants changes; then

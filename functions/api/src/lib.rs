@@ -9,9 +9,11 @@
 //! - [`body`]: a JSON request body, capped in size, parsed into a type with errors that
 //!   name the offending field.
 //! - [`messages`]: sending messages (one, or a batch of up to ten for one thread).
+//! - [`follows`]: following users, the follower lists (paged) and the counts.
 
 pub mod body;
 pub mod error;
+pub mod follows;
 pub mod messages;
 
 pub use error::ApiError;

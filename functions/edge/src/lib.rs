@@ -8,6 +8,7 @@
 //! - [`health`]: `GET /functions/v1/health`, with a live database round trip.
 //! - [`caller`]: who calls an edge function, and the transaction that runs as them.
 //! - [`messages_api`]: sending messages (one, or a batch), as the caller.
+//! - [`follows_api`]: following users, follower lists and counts, as the caller.
 //! - [`db`]: Postgres over the Workers socket API (direct locally, Hyperdrive in production).
 //! - [`realtime_socket`]: the client WebSocket: JWT check, heartbeat, rate limits, each
 //!   joined topic a member of its gateway's hub for the room.
@@ -35,6 +36,7 @@ mod clock;
 mod db;
 mod error;
 mod feed_object;
+mod follows_api;
 mod gateway_object;
 mod health;
 mod hub;

@@ -5,6 +5,9 @@
 //! | GET | `/functions/v1/health` | [`crate::health`] |
 //! | POST | `/functions/v1/messages` | [`crate::messages_api::send`] |
 //! | POST | `/functions/v1/messages/batch` | [`crate::messages_api::send_batch`] |
+//! | POST | `/functions/v1/follows` | [`crate::follows_api::follow`] |
+//! | DELETE | `/functions/v1/follows/<user_id>` | [`crate::follows_api::unfollow`] |
+//! | GET | `/functions/v1/users/<user_id>/followers`, `…/following`, `…/follow-counts` | [`crate::follows_api::read`] |
 //! | GET (upgrade) | `/realtime/v1/websocket` | [`crate::realtime_socket::upgrade`] (many topics, relayed) |
 //! | GET (upgrade) | `/realtime/v1/channel/websocket?topic=` | [`crate::realtime_socket::upgrade_direct`] (one topic, straight to its room) |
 //! | POST | `/realtime/v1/api/broadcast` | [`crate::realtime_api::broadcast`] |
@@ -13,7 +16,7 @@
 //! | any | `/rest/v1/…`, `/auth/v1/…`, `/storage/v1/…`, `/graphql/v1` | [`crate::upstream_proxy`] to `SUPABASE_URL`, when set |
 
 use crate::error::EdgeError;
-use crate::{health, messages_api, realtime_api, realtime_socket, upstream_proxy};
+use crate::{follows_api, health, messages_api, realtime_api, realtime_socket, upstream_proxy};
 use worker::{Context, Env, Method, Request, Response};
 
 pub async fn route(req: Request, env: Env, ctx: &Context) -> Result<Response, EdgeError> {
@@ -34,6 +37,10 @@ pub async fn route(req: Request, env: Env, ctx: &Context) -> Result<Response, Ed
             Method::Post => messages_api::send_batch(req, env, ctx).await,
             _ => Err(EdgeError::MethodNotAllowed),
         },
+        "/functions/v1/follows" => match req.method() {
+            Method::Post => follows_api::follow(req, env, ctx).await,
+            _ => Err(EdgeError::MethodNotAllowed),
+        },
         "/realtime/v1/websocket" => realtime_socket::upgrade(req, env).await,
         "/realtime/v1/channel/websocket" => realtime_socket::upgrade_direct(req, env).await,
         "/realtime/v1/api/broadcast" => match req.method() {
@@ -44,6 +51,15 @@ pub async fn route(req: Request, env: Env, ctx: &Context) -> Result<Response, Ed
             Method::Post => realtime_api::forget_feed(req, env).await,
             _ => Err(EdgeError::MethodNotAllowed),
         },
+        other if other.starts_with("/functions/v1/follows/") || other.starts_with("/functions/v1/users/") => {
+            let segments: Vec<&str> = other.split('/').skip(3).collect();
+            match (req.method(), segments.as_slice()) {
+                (Method::Delete, ["follows", user_id]) => follows_api::unfollow(req, env, user_id).await,
+                (Method::Get, ["users", user_id, what]) => follows_api::read(req, env, user_id, what).await,
+                (_, ["follows", _]) | (_, ["users", _, _]) => Err(EdgeError::MethodNotAllowed),
+                _ => Err(EdgeError::NotFound),
+            }
+        }
         other => match other.strip_prefix("/realtime/v1/api/rooms/") {
             Some(rest) => {
                 let decode = |t: &str| percent_encoding::percent_decode_str(t).decode_utf8_lossy().into_owned();

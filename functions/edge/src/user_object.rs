@@ -1,8 +1,8 @@
 //! The `User` Durable Object: one per user id, for what must hold for a user across every
 //! isolate of the Worker.
 //!
-//! - The user's budgets: messages sent through the edge functions
-//!   ([`room::Limits::messages_per_second`]) and REST broadcasts (the events rate). An
+//! - The user's budgets: writes through the edge functions (messages, follows; one
+//!   budget, [`room::Limits::messages_per_second`]) and REST broadcasts (the events rate). An
 //!   isolate cannot see what another one let through; the user's object sees every call.
 //! - A database connection kept for the user's edge-function statements. Opening one per
 //!   request costs a TCP connect and the SCRAM handshake, computed in wasm: measured on
@@ -33,6 +33,9 @@ pub enum UserCall {
     /// Takes `n` REST broadcasts from the caller's event budget
     /// ([`room::Limits::events_bucket`]); answers `null`, or 429.
     SpendBroadcasts { n: u32 },
+    /// A follow, an unfollow (each one write from the budget), a list or the counts, as
+    /// `identity` ([`crate::follows_api`]).
+    Follows { identity: Identity, call: crate::follows_api::FollowCall },
 }
 
 /// Sends `call` to the object of `user_id`; the database's answer (a JSON array for
@@ -57,13 +60,14 @@ pub async fn call(env: &Env, user_id: &str, call: &UserCall) -> std::result::Res
 pub struct User {
     env: Env,
     db: db::KeptConnection,
-    messages: RefCell<Option<TokenBucket>>,
+    /// Every write through the edge functions: messages, follows.
+    writes: RefCell<Option<TokenBucket>>,
     broadcasts: RefCell<Option<TokenBucket>>,
 }
 
 impl DurableObject for User {
     fn new(_state: State, env: Env) -> Self {
-        User { env, db: db::KeptConnection::default(), messages: RefCell::new(None), broadcasts: RefCell::new(None) }
+        User { env, db: db::KeptConnection::default(), writes: RefCell::new(None), broadcasts: RefCell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -86,7 +90,7 @@ impl User {
             }
             UserCall::SendMessages { identity, thread_id, batch } => {
                 let n = u32::try_from(batch.len()).unwrap_or(u32::MAX);
-                spend(&self.messages, n, |limits, now| limits.messages_bucket(now), &self.env)?;
+                spend(&self.writes, n, |limits, now| limits.messages_bucket(now), &self.env)?;
                 let batch = Value::Array(batch).to_string();
                 let rows = self
                     .db
@@ -102,6 +106,16 @@ impl User {
                     .await?;
                 let text: String = rows.first().ok_or_else(|| EdgeError::Internal("no answer".into()))?.try_get(0)?;
                 serde_json::from_str(&text).map_err(|e| EdgeError::Internal(format!("bad answer: {e}")))
+            }
+            UserCall::Follows { identity, call } => {
+                if call.cost() > 0 {
+                    spend(&self.writes, call.cost(), |limits, now| limits.messages_bucket(now), &self.env)?;
+                }
+                let answer = self
+                    .db
+                    .with(&self.env, async |client| crate::follows_api::answer(client, &identity, &call).await)
+                    .await?;
+                Ok(answer?)
             }
         }
     }

@@ -418,10 +418,16 @@ pub async fn post_json(path: &str, token: Option<&str>, body: &Value) -> Answer 
 
 /// POSTs raw `bytes` (a body that may not be JSON at all) to `path`.
 pub async fn post_bytes(path: &str, token: Option<&str>, bytes: Vec<u8>) -> Answer {
-    let mut request = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .post(format!("{}{path}", base_url()))
         .header("content-type", "application/json")
         .body(bytes);
+    answer_of(request, path, token).await
+}
+
+/// Sends `request` (with the bearer `token`, when given) and reads its answer; an empty
+/// body (204) reads as `null`.
+async fn answer_of(mut request: reqwest::RequestBuilder, path: &str, token: Option<&str>) -> Answer {
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -429,9 +435,34 @@ pub async fn post_bytes(path: &str, token: Option<&str>, bytes: Vec<u8>) -> Answ
     let status = response.status().as_u16();
     let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
     let text = response.text().await.unwrap_or_default();
-    let body =
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path} answered {status} with non-JSON {text:?}"));
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path} answered {status} with non-JSON {text:?}"))
+    };
     Answer { status, body, retry_after }
+}
+
+/// Sends `method path` with `Authorization: Bearer <token>` (when given) and no body.
+pub async fn call(method: reqwest::Method, path: &str, token: Option<&str>) -> Answer {
+    answer_of(reqwest::Client::new().request(method, format!("{}{path}", base_url())), path, token).await
+}
+
+/// A user of its own (in `auth.users`, with a profile named `username`), for tests whose
+/// counts must not depend on other tests; (id, token).
+pub async fn new_user(label: &str, username: &str) -> (String, String) {
+    let (id, token) = stranger_token(label);
+    let db = database().await;
+    db.execute("insert into auth.users (id) values ($1::text::uuid) on conflict do nothing", &[&id])
+        .await
+        .expect("a user");
+    db.execute(
+        "insert into public.profiles (id, username) values ($1::text::uuid, $2) on conflict (id) do nothing",
+        &[&id, &username],
+    )
+    .await
+    .expect("a profile");
+    (id, token)
 }
 
 /// A new group thread created by `owner` with `members`, straight in the database (so

@@ -71,21 +71,30 @@ async fn main() {
     let mut readers = Vec::new();
     let mut writers = Vec::new();
     for i in 0..publishers + listeners {
-        let (_, token) = e2e::stranger_token(&format!("{topic}-{i}"));
+        // Each publisher is a user of its own (the events budget is per user); listeners
+        // share 100 users, so a topic's users stay under MAX_USERS_PER_CHANNEL (200).
+        let who =
+            if i < publishers { format!("{topic}-publisher-{i}") } else { format!("{topic}-listener-{}", i % 100) };
+        let (_, token) = e2e::stranger_token(&who);
         let (write, mut read) = open(&base, target, &token, &topic).await.split();
         let (delivered, cut_off) = (delivered.clone(), cut_off.clone());
         readers.push(tokio::spawn(async move {
-            let mut was_cut = false;
+            let (mut was_cut, mut got, mut close) = (false, 0u64, None);
             while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(3), read.next()).await {
+                if let Message::Close(frame) = &msg {
+                    close = Some(frame.as_ref().map_or(1005, |f| u16::from(f.code)));
+                }
                 if let Message::Text(t) = msg {
                     if t.as_str().contains("\"system\"") && t.as_str().contains("Too many messages") && !was_cut {
                         was_cut = true;
                         cut_off.fetch_add(1, Ordering::Relaxed);
                     } else if target == Target::Bare || t.as_str().contains("\"broadcast\"") {
                         delivered.fetch_add(1, Ordering::Relaxed);
+                        got += 1;
                     }
                 }
             }
+            (got, close)
         }));
         if i < publishers {
             writers.push(write);
@@ -121,12 +130,19 @@ async fn main() {
         }
     }
     let send_secs = started.elapsed().as_secs_f64();
+    // Sockets that heard nothing, and those the server closed (4001: too slow to read).
+    let (mut silent, mut closed) = (0, std::collections::BTreeMap::<u16, u32>::new());
     for r in readers {
-        let _ = r.await;
+        if let Ok((got, close)) = r.await {
+            silent += u32::from(got == 0);
+            if let Some(code) = close {
+                *closed.entry(code).or_default() += 1;
+            }
+        }
     }
     let expected = publishers * rate * seconds * (publishers + listeners - 1);
     println!(
-        "{:<15} publishers={publishers} rate={rate}/s listeners={listeners} seconds={seconds} cut_off={} delivered={} of {expected} deliveries/s={:.0}",
+        "{:<15} publishers={publishers} rate={rate}/s listeners={listeners} seconds={seconds} cut_off={} delivered={} of {expected} deliveries/s={:.0} silent_sockets={silent} closed_by_code={closed:?}",
         match target {
             Target::Direct => "edge (direct)",
             Target::Edge => "edge (relayed)",
