@@ -888,7 +888,6 @@ impl Room {
     /// it is the last frame, and without it the client only sees a close code. (A hub's
     /// client that stops reading is caught by its Worker, which tells the room.)
     fn close_too_slow(&self, key: &str) {
-        self.stats.borrow_mut().closed_too_slow += 1;
         let max = self.limits.max_buffered_bytes;
         let found = self.with_entry(key, |e| {
             let Route::Socket(ws) = &e.route else { return None };
@@ -896,6 +895,7 @@ impl Room {
             Some((ws.clone(), channel))
         });
         let Some(Some((ws, channel))) = found else { return };
+        self.stats.borrow_mut().closed_too_slow += 1;
         if let Some((topic, join_ref, vsn)) = channel {
             let frame = reply::system(&topic, join_ref.as_deref(), "error", &reason::client_too_slow(max));
             let _ = ws.send_with_str(frame.encode(vsn));
