@@ -9,11 +9,16 @@
 //! - [`body`]: a JSON request body, capped in size, parsed into a type with errors that
 //!   name the offending field.
 //! - [`messages`]: sending messages (one, or a batch of up to ten for one thread).
-//! - [`follows`]: following users, the follower lists (paged) and the counts.
+//! - [`follows`]: following users, the follower lists and the counts.
+//! - [`notifications`]: marking a user's notifications read (they are listed and counted
+//!   with [`paging`]).
+//! - [`paging`]: every list's paging, newest first by an opaque cursor.
 
 pub mod body;
 pub mod error;
 pub mod follows;
 pub mod messages;
+pub mod notifications;
+pub mod paging;
 
 pub use error::ApiError;

@@ -93,6 +93,18 @@ thread_local! {
 /// cancelled before it could clear the flag), so the isolate's wakes never stop for good.
 const WAKE_STALE_MS: u64 = 2_000;
 
+/// Wakes the feed once the response is on its way (an edge function's write committed),
+/// so its subscribers need not wait for the next poll. A failed wake loses only that
+/// shortcut: the next poll picks the change up.
+pub fn wake_after(env: &Env, ctx: &worker::Context) {
+    let env = env.clone();
+    ctx.wait_until(async move {
+        if let Err(e) = wake(&env).await {
+            worker::console_warn!("cannot wake the change feed: {e}");
+        }
+    });
+}
+
 /// Tells the feed that a transaction just committed, so it reads now rather than at its
 /// next poll (the edge functions call it after their own commits). Harmless when nobody
 /// listens: an idle feed stays idle.

@@ -17,7 +17,8 @@
 use crate::error::{json_response, EdgeError};
 use crate::user_object::{self, UserCall};
 use crate::{caller, feed_object};
-use edge_api::follows::{self, Cursor, Direction, FollowRequest, Page};
+use edge_api::follows::{self, Direction, FollowRequest};
+use edge_api::paging::{Cursor, ListQuery, Page};
 use edge_api::{body, ApiError};
 use room::Identity;
 use serde::{Deserialize, Serialize};
@@ -56,7 +57,7 @@ pub async fn follow(mut req: Request, env: Env, ctx: &Context) -> Result<Respons
     let answer = run(&env, &me, identity, FollowCall::Follow(request.user_id)).await?;
     let created = answer["created"].as_bool().unwrap_or(false);
     if created {
-        wake_feed(&env, ctx);
+        feed_object::wake_after(&env, ctx);
     }
     Ok(json_response(if created { 201 } else { 200 }, &answer["follow"])?)
 }
@@ -79,7 +80,7 @@ pub async fn read(req: Request, env: Env, user_id: &str, what: &str) -> Result<R
         ("follow-counts", _) => FollowCall::Counts(user_id),
         (_, Some(direction)) => {
             let url = req.url()?;
-            FollowCall::List { user_id, direction, page: Page::from_query(url.query_pairs())? }
+            FollowCall::List { user_id, direction, page: ListQuery::parse(url.query_pairs(), &[])?.page }
         }
         _ => return Err(EdgeError::NotFound),
     };
@@ -88,16 +89,6 @@ pub async fn read(req: Request, env: Env, user_id: &str, what: &str) -> Result<R
 
 async fn run(env: &Env, me: &str, identity: Identity, call: FollowCall) -> Result<Value, EdgeError> {
     user_object::call(env, me, &UserCall::Follows { identity, call }).await
-}
-
-fn wake_feed(env: &Env, ctx: &Context) {
-    let env = env.clone();
-    ctx.wait_until(async move {
-        if let Err(e) = feed_object::wake(&env).await {
-            // The feed's next poll picks the notification up; only the shortcut is lost.
-            worker::console_warn!("cannot wake the change feed: {e}");
-        }
-    });
 }
 
 /// A row's timestamp as JSON text, and as the microseconds a cursor holds.
@@ -213,12 +204,10 @@ async fn list(
             and ($2::bigint is null
                  or (f.created_at, f.{listed}) < (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::text::uuid))
           order by f.created_at desc, f.{listed} desc
-          limit $4::int"
+          limit $4::bigint"
     );
     let before_micros = page.before.map(|c| c.micros);
-    let before_user = page.before.map(|c| c.user_id.to_string());
-    // One more than asked: whether there is a next page.
-    let fetch = i32::try_from(page.limit).unwrap_or(i32::MAX).saturating_add(1);
+    let before_id = page.before.map(|c| c.id.to_string());
     let rows = caller::query_as(
         client,
         identity,
@@ -226,29 +215,23 @@ async fn list(
         &[
             (&user_id.to_string(), Type::TEXT),
             (&before_micros, Type::INT8),
-            (&before_user, Type::TEXT),
-            (&fetch, Type::INT4),
+            (&before_id, Type::TEXT),
+            (&page.fetch(), Type::INT8),
         ],
     )
     .await?;
-    let mut items = Vec::new();
-    let mut next = None;
-    for (i, row) in rows.iter().enumerate() {
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
         let id: String = row.try_get(0)?;
-        if i as u32 == page.limit {
-            break;
-        }
-        let micros: i64 = row.try_get(5)?;
-        if i as u32 + 1 == page.limit && rows.len() as u32 > page.limit {
-            next = Uuid::parse_str(&id).ok().map(|user_id| Cursor { micros, user_id }.encode());
-        }
-        items.push(json!({
+        let Ok(listed) = Uuid::parse_str(&id) else { return Ok(Err(no_row())) };
+        let item = json!({
             "user_id": id,
             "username": row.try_get::<_, Option<String>>(1)?,
             "display_name": row.try_get::<_, Option<String>>(2)?,
             "avatar_url": row.try_get::<_, Option<String>>(3)?,
             "followed_at": row.try_get::<_, String>(4)?,
-        }));
+        });
+        items.push((item, Cursor { micros: row.try_get(5)?, id: listed }));
     }
-    Ok(Ok(json!({ "items": items, "next": next })))
+    Ok(Ok(page.answer(items)))
 }

@@ -9,6 +9,7 @@
 //! - [`caller`]: who calls an edge function, and the transaction that runs as them.
 //! - [`messages_api`]: sending messages (one, or a batch), as the caller.
 //! - [`follows_api`]: following users, follower lists and counts, as the caller.
+//! - [`notifications_api`]: the caller's notifications: list, unread count, mark read.
 //! - [`db`]: Postgres over the Workers socket API (direct locally, Hyperdrive in production).
 //! - [`realtime_socket`]: the client WebSocket: JWT check, heartbeat, rate limits, each
 //!   joined topic a member of its gateway's hub for the room.
@@ -42,6 +43,7 @@ mod health;
 mod hub;
 mod js_send;
 mod messages_api;
+mod notifications_api;
 mod realtime_api;
 mod realtime_socket;
 mod room_object;

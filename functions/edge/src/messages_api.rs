@@ -89,13 +89,7 @@ async fn store(
         })
         .collect();
     if outcomes.iter().any(|o| matches!(o, Outcome::Created(_))) {
-        let env = env.clone();
-        ctx.wait_until(async move {
-            if let Err(e) = feed_object::wake(&env).await {
-                // The feed's next poll picks the messages up; only the shortcut is lost.
-                worker::console_warn!("cannot wake the change feed: {e}");
-            }
-        });
+        feed_object::wake_after(env, ctx);
     }
     Ok(outcomes)
 }

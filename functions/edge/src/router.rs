@@ -8,6 +8,8 @@
 //! | POST | `/functions/v1/follows` | [`crate::follows_api::follow`] |
 //! | DELETE | `/functions/v1/follows/<user_id>` | [`crate::follows_api::unfollow`] |
 //! | GET | `/functions/v1/users/<user_id>/followers`, `…/following`, `…/follow-counts` | [`crate::follows_api::read`] |
+//! | GET | `/functions/v1/notifications`, `…/unread-count` | [`crate::notifications_api::read`] |
+//! | POST | `/functions/v1/notifications/read` | [`crate::notifications_api::mark_read`] |
 //! | GET (upgrade) | `/realtime/v1/websocket` | [`crate::realtime_socket::upgrade`] (many topics, relayed) |
 //! | GET (upgrade) | `/realtime/v1/channel/websocket?topic=` | [`crate::realtime_socket::upgrade_direct`] (one topic, straight to its room) |
 //! | POST | `/realtime/v1/api/broadcast` | [`crate::realtime_api::broadcast`] |
@@ -16,7 +18,7 @@
 //! | any | `/rest/v1/…`, `/auth/v1/…`, `/storage/v1/…`, `/graphql/v1` | [`crate::upstream_proxy`] to `SUPABASE_URL`, when set |
 
 use crate::error::EdgeError;
-use crate::{follows_api, health, messages_api, realtime_api, realtime_socket, upstream_proxy};
+use crate::{follows_api, health, messages_api, notifications_api, realtime_api, realtime_socket, upstream_proxy};
 use worker::{Context, Env, Method, Request, Response};
 
 pub async fn route(req: Request, env: Env, ctx: &Context) -> Result<Response, EdgeError> {
@@ -39,6 +41,18 @@ pub async fn route(req: Request, env: Env, ctx: &Context) -> Result<Response, Ed
         },
         "/functions/v1/follows" => match req.method() {
             Method::Post => follows_api::follow(req, env, ctx).await,
+            _ => Err(EdgeError::MethodNotAllowed),
+        },
+        "/functions/v1/notifications" => match req.method() {
+            Method::Get => notifications_api::read(req, env, None).await,
+            _ => Err(EdgeError::MethodNotAllowed),
+        },
+        "/functions/v1/notifications/unread-count" => match req.method() {
+            Method::Get => notifications_api::read(req, env, Some("unread-count")).await,
+            _ => Err(EdgeError::MethodNotAllowed),
+        },
+        "/functions/v1/notifications/read" => match req.method() {
+            Method::Post => notifications_api::mark_read(req, env, ctx).await,
             _ => Err(EdgeError::MethodNotAllowed),
         },
         "/realtime/v1/websocket" => realtime_socket::upgrade(req, env).await,

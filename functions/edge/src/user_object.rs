@@ -36,6 +36,8 @@ pub enum UserCall {
     /// A follow, an unfollow (each one write from the budget), a list or the counts, as
     /// `identity` ([`crate::follows_api`]).
     Follows { identity: Identity, call: crate::follows_api::FollowCall },
+    /// The caller's notifications: list, unread count, mark read (one write).
+    Notifications { identity: Identity, call: crate::notifications_api::NotificationCall },
 }
 
 /// Sends `call` to the object of `user_id`; the database's answer (a JSON array for
@@ -89,8 +91,7 @@ impl User {
                 Ok(Value::Null)
             }
             UserCall::SendMessages { identity, thread_id, batch } => {
-                let n = u32::try_from(batch.len()).unwrap_or(u32::MAX);
-                spend(&self.writes, n, |limits, now| limits.messages_bucket(now), &self.env)?;
+                self.spend_writes(u32::try_from(batch.len()).unwrap_or(u32::MAX))?;
                 let batch = Value::Array(batch).to_string();
                 let rows = self
                     .db
@@ -108,16 +109,32 @@ impl User {
                 serde_json::from_str(&text).map_err(|e| EdgeError::Internal(format!("bad answer: {e}")))
             }
             UserCall::Follows { identity, call } => {
-                if call.cost() > 0 {
-                    spend(&self.writes, call.cost(), |limits, now| limits.messages_bucket(now), &self.env)?;
-                }
+                self.spend_writes(call.cost())?;
                 let answer = self
                     .db
                     .with(&self.env, async |client| crate::follows_api::answer(client, &identity, &call).await)
                     .await?;
                 Ok(answer?)
             }
+            UserCall::Notifications { identity, call } => {
+                self.spend_writes(call.cost())?;
+                let answer = self
+                    .db
+                    .with(&self.env, async |client| crate::notifications_api::answer(client, &identity, &call).await)
+                    .await?;
+                Ok(answer?)
+            }
         }
+    }
+}
+
+impl User {
+    /// Takes `n` writes (messages, follows, marks) from the user's write budget.
+    fn spend_writes(&self, n: u32) -> std::result::Result<(), EdgeError> {
+        if n == 0 {
+            return Ok(());
+        }
+        spend(&self.writes, n, |limits, now| limits.messages_bucket(now), &self.env)
     }
 }
 
