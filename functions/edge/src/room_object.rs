@@ -277,6 +277,10 @@ pub struct Room {
     closing: RefCell<Vec<String>>,
     /// Whether the feed knows this room listens (once per wake-up).
     announced: std::cell::Cell<bool>,
+    /// Joins under way: registered with the feed, channel not yet held. While any is,
+    /// the room counts as listening, or a batch arriving in between would make the feed
+    /// forget the room (found by the notification tests running side by side).
+    joining: std::cell::Cell<u32>,
     /// Channels catching up (`postgres_changes_replay`): live deliveries wait here, by
     /// socket, until the replay has sent everything before them.
     replaying: RefCell<HashMap<String, Vec<(i64, String)>>>,
@@ -307,6 +311,7 @@ impl DurableObject for Room {
             closing: RefCell::new(Vec::new()),
             user_budgets: RefCell::new(Default::default()),
             announced: std::cell::Cell::new(false),
+            joining: std::cell::Cell::new(0),
             replaying: RefCell::new(HashMap::new()),
             delivered: RefCell::new(HashMap::new()),
             broadcast_replays: RefCell::new(HashMap::new()),
@@ -457,8 +462,12 @@ impl Room {
         }
         match inbound {
             Inbound::Text(frame) if frame.event == event::JOIN => {
+                self.joining.set(self.joining.get() + 1);
                 let admission = self.admit(&key, &frame).await;
-                self.run(&key, |member, topic, ctx| rules::join(member, topic, frame, admission, ctx)).await?;
+                let joined =
+                    self.run(&key, |member, topic, ctx| rules::join(member, topic, frame, admission, ctx)).await;
+                self.joining.set(self.joining.get().saturating_sub(1));
+                joined?;
                 self.announce_to_feed(&key).await;
                 self.replay_changes(&key).await;
                 self.replay_broadcasts(&key).await;

@@ -1,7 +1,7 @@
 //! Notifications the database creates itself, so that a write from anywhere produces
 //! them: here, a new follower. Each test runs in a transaction it rolls back.
 
-use db_tests::{connect, DILL, ELM};
+use db_tests::{connect, ADA, BASIL, CLOVER, DILL, ELM};
 
 async fn act_as(client: &tokio_postgres::Client, user: &str) {
     let claims = serde_json::json!({"sub": user, "role": "authenticated", "aud": "authenticated"}).to_string();
@@ -46,5 +46,80 @@ async fn nobody_can_forge_a_follow_notification_or_call_the_trigger_function() {
     act_as(&client, ELM).await;
     let called = client.execute("select private.notify_new_follower()", &[]).await;
     assert!(called.is_err(), "the trigger function is not callable");
+    client.batch_execute("rollback").await.unwrap();
+}
+
+#[tokio::test]
+async fn replies_and_mentions_notify_participants_once_never_the_sender_nor_the_muted() {
+    let client = connect().await;
+    client.batch_execute("begin").await.unwrap();
+    let thread: String = client
+        .query_one(
+            "insert into public.conversation_threads (kind, title, created_by) values ('group', 'mentions', $1::text::uuid)
+             returning id::text",
+            &[&ADA],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    client
+        .execute(
+            "insert into public.conversation_participants (thread_id, user_id, role, muted)
+             values ($1::text::uuid, $2::text::uuid, 'owner', false), ($1::text::uuid, $3::text::uuid, 'member', false),
+                    ($1::text::uuid, $4::text::uuid, 'member', false), ($1::text::uuid, $5::text::uuid, 'member', true)",
+            &[&thread, &ADA, &BASIL, &CLOVER, &DILL],
+        )
+        .await
+        .unwrap();
+    act_as(&client, BASIL).await;
+    let first: String = client
+        .query_one(
+            "insert into public.messages (thread_id, body) values ($1::text::uuid, 'first') returning id::text",
+            &[&thread],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    act_as(&client, ADA).await;
+    let row = client
+        .query_one(
+            "insert into public.messages (thread_id, body, reply_to)
+             values ($1::text::uuid, 'Yes! @Clover @dill @elm and me, @ada: look', $2::text::uuid)
+             returning id::text, mentions::text[]",
+            &[&thread, &first],
+        )
+        .await
+        .expect("Ada replies and mentions");
+    let (reply, mentions): (String, Vec<String>) = (row.get(0), row.get(1));
+    assert_eq!(mentions, vec![CLOVER.to_string(), DILL.to_string()], "participants only, never the sender");
+    client.batch_execute("reset role").await.unwrap();
+    let notified = |message: &str| {
+        format!(
+            "select recipient_id::text, kind::text from public.live_notifications
+              where data->>'message_id' = '{message}' order by recipient_id"
+        )
+    };
+    let got: Vec<(String, String)> =
+        client.query(&notified(&reply), &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        got,
+        vec![(BASIL.to_string(), "message".to_string()), (CLOVER.to_string(), "mention".to_string())],
+        "the replied-to author and the mentioned participant; not the muted, not a stranger, not the sender"
+    );
+    // Clover replies to Ada and mentions her too: one notification, the mention.
+    act_as(&client, CLOVER).await;
+    let again: String = client
+        .query_one(
+            "insert into public.messages (thread_id, body, reply_to) values ($1::text::uuid, '@ada thanks', $2::text::uuid)
+             returning id::text",
+            &[&thread, &reply],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    client.batch_execute("reset role").await.unwrap();
+    let got: Vec<(String, String)> =
+        client.query(&notified(&again), &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(got, vec![(ADA.to_string(), "mention".to_string())]);
     client.batch_execute("rollback").await.unwrap();
 }

@@ -106,3 +106,31 @@ async fn nobody_reads_or_marks_another_user_s_notifications() {
         assert_eq!(refused.status, 400, "{body}: {:?}", refused.body);
     }
 }
+
+#[tokio::test]
+async fn a_mention_sent_through_the_edge_notifies_the_participant_live() {
+    let u = users("notifications-mention", 2).await;
+    let ((writer, writer_token), (reader, reader_token)) = (&u[0], &u[1]);
+    let thread = e2e::new_group_thread(writer, &[reader]).await;
+    let handle = e2e::database()
+        .await
+        .query_one("select username from public.profiles where id = $1::text::uuid", &[reader])
+        .await
+        .expect("the reader's profile")
+        .get::<_, String>(0);
+    let mut inbox = Client::connect_with_token(reader_token, Vsn::V2).await;
+    let binding = json!({"event": "INSERT", "schema": "public", "table": "live_notifications",
+                         "filter": format!("recipient_id=eq.{reader}")});
+    inbox.join(&format!("realtime:user:{reader}"), json!({"private": true, "postgres_changes": [binding]})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let body = format!("the tomatoes are in, @{handle}");
+    let sent =
+        post_json("/functions/v1/messages", Some(writer_token), &json!({"thread_id": thread, "body": body})).await;
+    assert_eq!(sent.status, 201, "{:?}", sent.body);
+    assert_eq!(sent.body["mentions"], json!([reader]), "stored with the message");
+    let got = inbox.recv_until("the mention", |f| f.event == "postgres_changes").await;
+    let record = &got.payload["data"]["record"];
+    assert_eq!((record["kind"].as_str(), record["actor_id"].as_str()), (Some("mention"), Some(writer.as_str())));
+    assert_eq!(record["data"]["message_id"], sent.body["id"]);
+}

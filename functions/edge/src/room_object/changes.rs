@@ -135,7 +135,7 @@ impl Room {
                 });
             }
         }
-        if !listening {
+        if !listening && self.joining.get() == 0 {
             return Response::empty().map(|r| r.with_status(410));
         }
         if wanted.is_empty() {
