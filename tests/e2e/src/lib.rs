@@ -448,6 +448,20 @@ pub async fn call(method: reqwest::Method, path: &str, token: Option<&str>) -> A
     answer_of(reqwest::Client::new().request(method, format!("{}{path}", base_url())), path, token).await
 }
 
+/// A room's counters from the realtime API, as the service role (`GET
+/// /realtime/v1/api/rooms/<topic>`).
+pub async fn room_stats(topic: &str) -> Value {
+    let service = service_token();
+    let response = reqwest::Client::new()
+        .get(format!("{}/realtime/v1/api/rooms/{}", base_url(), url_encode(topic)))
+        .header("apikey", &service)
+        .header("authorization", format!("Bearer {service}"))
+        .send()
+        .await
+        .expect("room stats");
+    response.json().await.expect("room stats as JSON")
+}
+
 /// A user of its own (in `auth.users`, with a profile named `username`), for tests whose
 /// counts must not depend on other tests; (id, token).
 pub async fn new_user(label: &str, username: &str) -> (String, String) {

@@ -176,7 +176,7 @@ async fn a_reader_that_stops_reading_is_told_and_closed_with_4001_while_the_othe
         // The room has forgotten the slow client (it never completed the close): only the
         // publisher is left, and the closing is counted, whichever socket caught it (the
         // room for a direct socket, the Worker's hub for a multiplexed one).
-        let stats = room_stats(&topic).await;
+        let stats = e2e::room_stats(&topic).await;
         assert_eq!(stats["joined_sockets"], 1, "direct {direct}: {stats}");
         assert_eq!(stats["closed_too_slow"], 1, "direct {direct}: {stats}");
     }
@@ -242,17 +242,4 @@ async fn floods_of_garbage_unknown_events_and_leaves_change_nothing_for_anyone()
         assert_eq!(last.payload["status"], "ok", "direct {direct}: the socket still answers");
     }
     assert_still_serving().await;
-}
-
-/// A room's counters, as an operator reads them.
-async fn room_stats(topic: &str) -> Value {
-    let service = e2e::service_token();
-    let response = reqwest::Client::new()
-        .get(format!("{}/realtime/v1/api/rooms/{}", e2e::base_url(), e2e::url_encode(topic)))
-        .header("apikey", &service)
-        .header("authorization", format!("Bearer {service}"))
-        .send()
-        .await
-        .expect("room stats");
-    response.json().await.expect("room stats as JSON")
 }

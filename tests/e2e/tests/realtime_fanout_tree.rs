@@ -2,26 +2,14 @@
 //! room sends a broadcast once per hub, not once per subscriber, while each client keeps
 //! its own replies, `self` and presence.
 
-use e2e::{base_url, service_token, unique_topic, url_encode, Client, ADA, BASIL};
+use e2e::{unique_topic, Client, ADA, BASIL};
 use realtime_protocol::Vsn;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 
 /// How many gateways the Worker spreads multiplexed connections over
 /// (`gateway_object::GATEWAYS`).
 const GATEWAYS: u64 = 8;
-
-async fn room_stats(topic: &str) -> Value {
-    let service = service_token();
-    let response = reqwest::Client::new()
-        .get(format!("{}/realtime/v1/api/rooms/{}", base_url(), url_encode(topic)))
-        .header("apikey", &service)
-        .header("authorization", format!("Bearer {service}"))
-        .send()
-        .await
-        .expect("room stats");
-    response.json().await.expect("room stats as JSON")
-}
 
 #[tokio::test]
 async fn a_broadcast_leaves_the_room_once_per_hub_and_reaches_every_subscriber_once() {
@@ -35,7 +23,7 @@ async fn a_broadcast_leaves_the_room_once_per_hub_and_reaches_every_subscriber_o
     }
     let mut publisher = Client::connect(ADA, Vsn::V2).await;
     let join_ref = publisher.join(&topic, json!({})).await;
-    let before = room_stats(&topic).await;
+    let before = e2e::room_stats(&topic).await;
     let hubs = before["hubs"].as_u64().expect("hubs counted");
     assert!((1..=GATEWAYS).contains(&hubs), "25 clients share at most one hub per gateway: {before}");
     assert_eq!(before["joined_sockets"], subscribers + 1, "every client is a member of its own: {before}");
@@ -60,7 +48,7 @@ async fn a_broadcast_leaves_the_room_once_per_hub_and_reaches_every_subscriber_o
         publisher.try_recv_until(Duration::from_millis(300), |f| f.event == "broadcast").await.is_none(),
         "no self"
     );
-    let after = room_stats(&topic).await;
+    let after = e2e::room_stats(&topic).await;
     let sent = after["messages_out"].as_u64().unwrap_or(0) - before["messages_out"].as_u64().unwrap_or(0);
     assert!(
         sent <= messages * hubs,
