@@ -1,29 +1,28 @@
 //! The frames between a gateway's hub and a room.
 //!
 //! A hub is the one socket a gateway (the Durable Object serving multiplexed client
-//! sockets) keeps to a room (per topic, privacy and
-//! framing) for all of its clients joined there. Each client channel on it is a logical
-//! member with a key; every frame says whose it is, or, for a fan-out, whose it is not.
-//! The room then sends a broadcast once per hub instead of once per subscriber, and the
-//! gateway copies it to its clients (in JavaScript, `edge::hub`, which parses the
-//! room-to-hub frames defined here).
+//! sockets) keeps to a room, per topic, privacy and framing, for all of its clients
+//! joined there. Each client channel on it is a member with a key; every frame says
+//! whose it is, or, for a fan-out, whose it is not. The room then sends a broadcast once
+//! per hub instead of once per subscriber, and the gateway copies it to its clients (in
+//! JavaScript, `edge::hub`, which parses the room-to-gateway frames defined here).
 //!
 //! Text frames are `<op> <head>\n<body>`; the head holds keys or fields, never a newline.
 //!
-//! Worker to room:
+//! Gateway to room:
 //! - `O <key> <conn_id>\n<identity json>`: a member opens (as a socket would connect).
 //! - `M <key>\n<frame>`: the member's client sent this text frame.
 //! - `X <key> <close code>\n`: the member is gone (client left, closed, or too slow).
 //! - binary `[key length][key][frame]`: the member's client sent this binary frame.
 //!
-//! Room to Worker:
+//! Room to gateway:
 //! - `D <key>,<key>..\n<frame>`: deliver to these members.
 //! - `F <key>,<key>..\n<frame>`: deliver to every joined member except these (may be none).
 //! - `J <key>\n` / `L <key>\n`: the member's channel is joined / over (fan-outs follow it).
 //! - `C <key> <close code>\n`: the room is done with the member (as closing its socket).
 //! - binary `[n][key length][key]..(n times)[frame]`: a binary fan-out, skipping n keys.
 
-/// Longest member key: the Worker makes them (connection id and a generation).
+/// Longest member key: the gateway makes them (connection id and a generation).
 pub const MAX_KEY_BYTES: usize = 64;
 
 /// Whether `key` may name a member: short, and free of the separators used here.
