@@ -823,6 +823,8 @@ impl Room {
         let mut sent = 0u64;
         // Per hub: its members to skip, and whether any member is left to receive.
         let mut hubs: HashMap<&str, (Vec<&str>, bool)> = HashMap::new();
+        // Sent once the roster is released: a hub that cannot take its frame is closed.
+        let mut hub_frames: Vec<(String, JsValue)> = Vec::new();
         let roster = self.roster.borrow();
         if let Some(roster) = roster.as_ref() {
             for (key, entry) in &roster.entries {
@@ -860,29 +862,24 @@ impl Room {
                         js_sys::Uint8Array::from(hub_wire::encode_down_binary(&skips, bytes).as_slice()).into()
                     }
                 };
-                match js_send::send_bounded(&socket.ws, &value, self.hub_bound()) {
-                    js_send::Sent::Yes => sent += 1,
-                    js_send::Sent::Backlogged => slow.push(format!("{HUB_TAG_PREFIX}{hub}")),
-                    js_send::Sent::Failed => dead.push(format!("{HUB_TAG_PREFIX}{hub}")),
-                }
+                hub_frames.push((hub.to_string(), value));
             }
         }
         drop(roster);
+        for (hub, value) in &hub_frames {
+            if self.send_to_hub(hub, value) == js_send::Sent::Yes {
+                sent += 1;
+            }
+        }
         let mut stats = self.stats.borrow_mut();
         stats.messages_out += sent;
         stats.send_failures += dead.len() as u64;
         drop(stats);
         for key in &dead {
-            match key.strip_prefix(HUB_TAG_PREFIX) {
-                Some(hub) => self.close_hub(hub, CloseCode::InternalError, "send failed"),
-                None => self.close_member(key, CloseCode::InternalError, "send failed"),
-            }
+            self.close_member(key, CloseCode::InternalError, "send failed");
         }
         for key in &slow {
-            match key.strip_prefix(HUB_TAG_PREFIX) {
-                Some(hub) => self.close_hub(hub, CloseCode::TooSlow, &reason::too_slow(self.hub_bound())),
-                None => self.close_too_slow(key),
-            }
+            self.close_too_slow(key);
         }
     }
 
@@ -955,10 +952,16 @@ impl Room {
     /// cannot take it is closed with all its members.
     fn tell_hub(&self, route: &Route, down: hub_wire::Down) -> js_send::Sent {
         let Route::Hub(hub) = route else { return js_send::Sent::Failed };
+        self.send_to_hub(hub, &JsValue::from_str(&down.encode()))
+    }
+
+    /// Sends `value` on hub `hub`, bounded; a hub that cannot take it is closed with all
+    /// its members (too slow, or broken and counted as a failed send).
+    fn send_to_hub(&self, hub: &str, value: &JsValue) -> js_send::Sent {
         let Some(ws) = self.roster.borrow().as_ref().and_then(|r| r.hubs.get(hub)).map(|h| h.ws.clone()) else {
             return js_send::Sent::Failed;
         };
-        let sent = js_send::send_bounded(&ws, &JsValue::from_str(&down.encode()), self.hub_bound());
+        let sent = js_send::send_bounded(&ws, value, self.hub_bound());
         match sent {
             js_send::Sent::Yes => {}
             js_send::Sent::Backlogged => self.close_hub(hub, CloseCode::TooSlow, &reason::too_slow(self.hub_bound())),
