@@ -58,6 +58,43 @@ impl Page {
     }
 }
 
+/// A list's keyset in SQL, so the cursor's encoding (microseconds since the epoch, then
+/// the id) is written once for every list: `at` and `id` are the row's time and id
+/// columns; the statement takes the cursor as `$2` (microseconds, null on the first page)
+/// and `$3` (the id, as text), and the row count ([`Page::fetch`]) as `$4`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keyset<'a> {
+    pub at: &'a str,
+    pub id: &'a str,
+}
+
+impl Keyset<'_> {
+    /// The select-list column a row's [`Cursor::micros`] is read from.
+    pub fn cursor_column(&self) -> String {
+        format!("(extract(epoch from {}) * 1000000)::bigint", self.at)
+    }
+
+    /// The condition that keeps the rows after the cursor (all of them without one).
+    pub fn after_cursor(&self) -> String {
+        format!(
+            "($2::bigint is null or ({}, {}) < (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::text::uuid))",
+            self.at, self.id
+        )
+    }
+
+    /// Newest first, one more row than the page.
+    pub fn order_and_limit(&self) -> String {
+        format!("order by {} desc, {} desc limit $4::bigint", self.at, self.id)
+    }
+}
+
+impl Page {
+    /// `$2` and `$3` of a [`Keyset`] statement.
+    pub fn cursor_params(&self) -> (Option<i64>, Option<String>) {
+        (self.before.map(|c| c.micros), self.before.map(|c| c.id.to_string()))
+    }
+}
+
 /// A list's query string: `limit` (1 to [`MAX_PAGE`], default [`DEFAULT_PAGE`]),
 /// `before`, and the boolean `flags` the endpoint knows (`true` or `false`); anything
 /// else is refused by name.

@@ -18,7 +18,7 @@ use crate::error::{json_response, EdgeError};
 use crate::user_object::{self, UserCall};
 use crate::{caller, feed_object};
 use edge_api::follows::{self, Direction, FollowRequest};
-use edge_api::paging::{Cursor, ListQuery, Page};
+use edge_api::paging::{Cursor, Keyset, ListQuery, Page};
 use edge_api::{body, ApiError};
 use room::Identity;
 use serde::{Deserialize, Serialize};
@@ -90,9 +90,6 @@ pub async fn read(req: Request, env: Env, user_id: &str, what: &str) -> Result<R
 async fn run(env: &Env, me: &str, identity: Identity, call: FollowCall) -> Result<Value, EdgeError> {
     user_object::call(env, me, &UserCall::Follows { identity, call }).await
 }
-
-/// A row's timestamp as JSON text, and as the microseconds a cursor holds.
-const AT: &str = "to_json(f.created_at)#>>'{}', (extract(epoch from f.created_at) * 1000000)::bigint";
 
 /// Runs `call` as `identity` on `client` (in the user's object): the endpoint's answer,
 /// or its refusal; the outer error is the database's (the connection's keeper decides
@@ -196,18 +193,19 @@ async fn list(
         Direction::Followers => ("follower_id", "followee_id"),
         Direction::Following => ("followee_id", "follower_id"),
     };
+    let listed_column = format!("f.{listed}");
+    let keyset = Keyset { at: "f.created_at", id: &listed_column };
     let statement = format!(
-        "select f.{listed}::text, p.username, p.display_name, p.avatar_url, {AT}
+        "select f.{listed}::text, p.username, p.display_name, p.avatar_url, to_json(f.created_at)#>>'{{}}', {}
            from public.follow_relationships f
            left join public.profiles p on p.id = f.{listed}
-          where f.{owner} = $1::text::uuid
-            and ($2::bigint is null
-                 or (f.created_at, f.{listed}) < (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::text::uuid))
-          order by f.created_at desc, f.{listed} desc
-          limit $4::bigint"
+          where f.{owner} = $1::text::uuid and {}
+          {}",
+        keyset.cursor_column(),
+        keyset.after_cursor(),
+        keyset.order_and_limit(),
     );
-    let before_micros = page.before.map(|c| c.micros);
-    let before_id = page.before.map(|c| c.id.to_string());
+    let (before_micros, before_id) = page.cursor_params();
     let rows = caller::query_as(
         client,
         identity,

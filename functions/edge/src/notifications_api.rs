@@ -16,7 +16,7 @@ use crate::error::{json_response, EdgeError};
 use crate::user_object::{self, UserCall};
 use crate::{caller, feed_object};
 use edge_api::notifications::{self, MarkRead, Marked};
-use edge_api::paging::{Cursor, ListQuery, Page};
+use edge_api::paging::{Cursor, Keyset, ListQuery, Page};
 use edge_api::{body, ApiError};
 use room::Identity;
 use serde::{Deserialize, Serialize};
@@ -122,22 +122,29 @@ async fn list(
     page: &Page,
     unread_only: bool,
 ) -> Result<Result<Value, ApiError>, tokio_postgres::Error> {
-    let before_micros = page.before.map(|c| c.micros);
-    let before_id = page.before.map(|c| c.id.to_string());
+    let keyset = Keyset { at: "n.created_at", id: "n.id" };
+    let statement = format!(
+        "select n.id::text, n.kind::text, n.actor_id::text, n.title, n.body, n.data::text,
+                to_json(n.read_at)#>>'{{}}', to_json(n.created_at)#>>'{{}}', {}
+           from public.live_notifications n
+          where n.recipient_id = (select auth.uid())
+            and (not $1::bool or n.read_at is null) and {}
+          {}",
+        keyset.cursor_column(),
+        keyset.after_cursor(),
+        keyset.order_and_limit(),
+    );
+    let (before_micros, before_id) = page.cursor_params();
     let rows = caller::query_as(
         client,
         identity,
-        "select n.id::text, n.kind::text, n.actor_id::text, n.title, n.body, n.data::text,
-                to_json(n.read_at)#>>'{}', to_json(n.created_at)#>>'{}',
-                (extract(epoch from n.created_at) * 1000000)::bigint
-           from public.live_notifications n
-          where n.recipient_id = (select auth.uid())
-            and (not $1::bool or n.read_at is null)
-            and ($2::bigint is null
-                 or (n.created_at, n.id) < (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::text::uuid))
-          order by n.created_at desc, n.id desc
-          limit $4::bigint",
-        &[(&unread_only, Type::BOOL), (&before_micros, Type::INT8), (&before_id, Type::TEXT), (&page.fetch(), Type::INT8)],
+        &statement,
+        &[
+            (&unread_only, Type::BOOL),
+            (&before_micros, Type::INT8),
+            (&before_id, Type::TEXT),
+            (&page.fetch(), Type::INT8),
+        ],
     )
     .await?;
     let mut items = Vec::with_capacity(rows.len());
