@@ -12,6 +12,8 @@
 //! - [`follows`]: following users, the follower lists and the counts.
 //! - [`notifications`]: marking a user's notifications read (they are listed and counted
 //!   with [`paging`]).
+//! - [`threads`]: direct and group threads, participants, mute, read marks, history,
+//!   and editing or deleting a message.
 //! - [`paging`]: every list's paging, newest first by an opaque cursor.
 
 pub mod body;
@@ -20,5 +22,6 @@ pub mod follows;
 pub mod messages;
 pub mod notifications;
 pub mod paging;
+pub mod threads;
 
 pub use error::ApiError;

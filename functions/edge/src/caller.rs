@@ -8,6 +8,7 @@
 
 use crate::error::EdgeError;
 use crate::{clock, settings};
+use edge_api::paging::{Cursor, Page};
 use edge_api::ApiError;
 use room::Identity;
 use tokio_postgres::types::{ToSql, Type};
@@ -71,4 +72,30 @@ pub async fn query_as(
             Err(e)
         }
     }
+}
+
+/// One page of a list as `identity`: `statement` is built with a
+/// [`edge_api::paging::Keyset`] and takes `first` as `$1` (what the list is of); `item`
+/// turns a row into the item and its cursor (`None`: a row the statement should not have
+/// produced, answered as an internal error).
+pub async fn page_as(
+    client: &Client,
+    identity: &Identity,
+    statement: &str,
+    first: (&(dyn ToSql + Sync), Type),
+    page: &Page,
+    item: impl Fn(&Row) -> Result<Option<(serde_json::Value, Cursor)>, tokio_postgres::Error>,
+) -> Result<Result<serde_json::Value, ApiError>, tokio_postgres::Error> {
+    let (before_micros, before_id) = page.cursor_params();
+    let params: [(&(dyn ToSql + Sync), Type); 4] =
+        [first, (&before_micros, Type::INT8), (&before_id, Type::TEXT), (&page.fetch(), Type::INT8)];
+    let rows = query_as(client, identity, statement, &params).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        match item(row)? {
+            Some(entry) => items.push(entry),
+            None => return Ok(Err(ApiError::internal())),
+        }
+    }
+    Ok(Ok(page.answer(items)))
 }

@@ -15,7 +15,7 @@
 //! without waiting for the next poll.
 
 use crate::error::{json_response, EdgeError};
-use crate::user_object::{self, UserCall};
+use crate::user_object::{self, CallerCall, UserCall};
 use crate::{caller, feed_object};
 use edge_api::follows::{self, Direction, FollowRequest};
 use edge_api::paging::{Cursor, Keyset, ListQuery, Page};
@@ -37,13 +37,20 @@ pub enum FollowCall {
     Counts(Uuid),
 }
 
-impl FollowCall {
-    /// What it costs from the caller's write budget.
-    pub fn cost(&self) -> u32 {
+impl CallerCall for FollowCall {
+    fn cost(&self) -> u32 {
         match self {
             FollowCall::Follow(_) | FollowCall::Unfollow(_) => 1,
             FollowCall::List { .. } | FollowCall::Counts(_) => 0,
         }
+    }
+
+    async fn answer(
+        &self,
+        client: &Client,
+        identity: &Identity,
+    ) -> Result<Result<Value, ApiError>, tokio_postgres::Error> {
+        answer(client, identity, self).await
     }
 }
 
@@ -94,7 +101,7 @@ async fn run(env: &Env, me: &str, identity: Identity, call: FollowCall) -> Resul
 /// Runs `call` as `identity` on `client` (in the user's object): the endpoint's answer,
 /// or its refusal; the outer error is the database's (the connection's keeper decides
 /// what it means for the connection).
-pub async fn answer(
+async fn answer(
     client: &Client,
     identity: &Identity,
     call: &FollowCall,
@@ -205,23 +212,9 @@ async fn list(
         keyset.after_cursor(),
         keyset.order_and_limit(),
     );
-    let (before_micros, before_id) = page.cursor_params();
-    let rows = caller::query_as(
-        client,
-        identity,
-        &statement,
-        &[
-            (&user_id.to_string(), Type::TEXT),
-            (&before_micros, Type::INT8),
-            (&before_id, Type::TEXT),
-            (&page.fetch(), Type::INT8),
-        ],
-    )
-    .await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
+    caller::page_as(client, identity, &statement, (&user_id.to_string(), Type::TEXT), page, |row| {
         let id: String = row.try_get(0)?;
-        let Ok(listed) = Uuid::parse_str(&id) else { return Ok(Err(no_row())) };
+        let Ok(listed) = Uuid::parse_str(&id) else { return Ok(None) };
         let item = json!({
             "user_id": id,
             "username": row.try_get::<_, Option<String>>(1)?,
@@ -229,7 +222,7 @@ async fn list(
             "avatar_url": row.try_get::<_, Option<String>>(3)?,
             "followed_at": row.try_get::<_, String>(4)?,
         });
-        items.push((item, Cursor { micros: row.try_get(5)?, id: listed }));
-    }
-    Ok(Ok(page.answer(items)))
+        Ok(Some((item, Cursor { micros: row.try_get(5)?, id: listed })))
+    })
+    .await
 }

@@ -10,6 +10,8 @@
 //! - [`messages_api`]: sending messages (one, or a batch), as the caller.
 //! - [`follows_api`]: following users, follower lists and counts, as the caller.
 //! - [`notifications_api`]: the caller's notifications: list, unread count, mark read.
+//! - [`threads_api`]: direct and group threads, participants, mute, read marks, history,
+//!   editing and deleting messages, as the caller.
 //! - [`db`]: Postgres over the Workers socket API (direct locally, Hyperdrive in production).
 //! - [`realtime_socket`]: the client WebSocket: JWT check, heartbeat, rate limits, each
 //!   joined topic a member of its gateway's hub for the room.
@@ -49,6 +51,7 @@ mod realtime_socket;
 mod room_object;
 mod router;
 mod settings;
+mod threads_api;
 mod upstream_proxy;
 mod user_object;
 

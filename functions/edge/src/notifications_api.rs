@@ -13,7 +13,7 @@
 //! (migration 20261127120000), which reaches subscribers through the change feed.
 
 use crate::error::{json_response, EdgeError};
-use crate::user_object::{self, UserCall};
+use crate::user_object::{self, CallerCall, UserCall};
 use crate::{caller, feed_object};
 use edge_api::notifications::{self, MarkRead, Marked};
 use edge_api::paging::{Cursor, Keyset, ListQuery, Page};
@@ -34,13 +34,20 @@ pub enum NotificationCall {
     MarkRead(Marked),
 }
 
-impl NotificationCall {
-    /// What it costs from the caller's write budget.
-    pub fn cost(&self) -> u32 {
+impl CallerCall for NotificationCall {
+    fn cost(&self) -> u32 {
         match self {
             NotificationCall::MarkRead(_) => 1,
             NotificationCall::List { .. } | NotificationCall::UnreadCount => 0,
         }
+    }
+
+    async fn answer(
+        &self,
+        client: &Client,
+        identity: &Identity,
+    ) -> Result<Result<Value, ApiError>, tokio_postgres::Error> {
+        answer(client, identity, self).await
     }
 }
 
@@ -76,7 +83,7 @@ async fn run(req: &Request, env: &Env, call: NotificationCall) -> Result<Value, 
 }
 
 /// Runs `call` as `identity` on `client` (in the user's object).
-pub async fn answer(
+async fn answer(
     client: &Client,
     identity: &Identity,
     call: &NotificationCall,
@@ -134,21 +141,7 @@ async fn list(
         keyset.after_cursor(),
         keyset.order_and_limit(),
     );
-    let (before_micros, before_id) = page.cursor_params();
-    let rows = caller::query_as(
-        client,
-        identity,
-        &statement,
-        &[
-            (&unread_only, Type::BOOL),
-            (&before_micros, Type::INT8),
-            (&before_id, Type::TEXT),
-            (&page.fetch(), Type::INT8),
-        ],
-    )
-    .await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
+    caller::page_as(client, identity, &statement, (&unread_only, Type::BOOL), page, |row| {
         let id: String = row.try_get(0)?;
         let data: String = row.try_get(5)?;
         let item = json!({
@@ -161,8 +154,8 @@ async fn list(
             "read_at": row.try_get::<_, Option<String>>(6)?,
             "created_at": row.try_get::<_, String>(7)?,
         });
-        let Ok(id) = Uuid::parse_str(&id) else { return Ok(Err(ApiError::internal())) };
-        items.push((item, Cursor { micros: row.try_get(8)?, id }));
-    }
-    Ok(Ok(page.answer(items)))
+        let Ok(id) = Uuid::parse_str(&id) else { return Ok(None) };
+        Ok(Some((item, Cursor { micros: row.try_get(8)?, id })))
+    })
+    .await
 }

@@ -10,6 +10,8 @@
 //! | GET | `/functions/v1/users/<user_id>/followers`, `…/following`, `…/follow-counts` | [`crate::follows_api::read`] |
 //! | GET | `/functions/v1/notifications`, `…/unread-count` | [`crate::notifications_api::read`] |
 //! | POST | `/functions/v1/notifications/read` | [`crate::notifications_api::mark_read`] |
+//! | any | `/functions/v1/threads`, `/functions/v1/threads/…` | [`crate::threads_api::handle`] (its own table) |
+//! | PATCH, DELETE | `/functions/v1/messages/<message_id>` | [`crate::threads_api::handle_message`] |
 //! | GET (upgrade) | `/realtime/v1/websocket` | [`crate::realtime_socket::upgrade`] (many topics, relayed) |
 //! | GET (upgrade) | `/realtime/v1/channel/websocket?topic=` | [`crate::realtime_socket::upgrade_direct`] (one topic, straight to its room) |
 //! | POST | `/realtime/v1/api/broadcast` | [`crate::realtime_api::broadcast`] |
@@ -18,7 +20,9 @@
 //! | any | `/rest/v1/…`, `/auth/v1/…`, `/storage/v1/…`, `/graphql/v1` | [`crate::upstream_proxy`] to `SUPABASE_URL`, when set |
 
 use crate::error::EdgeError;
-use crate::{follows_api, health, messages_api, notifications_api, realtime_api, realtime_socket, upstream_proxy};
+use crate::{
+    follows_api, health, messages_api, notifications_api, realtime_api, realtime_socket, threads_api, upstream_proxy,
+};
 use worker::{Context, Env, Method, Request, Response};
 
 pub async fn route(req: Request, env: Env, ctx: &Context) -> Result<Response, EdgeError> {
@@ -64,6 +68,16 @@ pub async fn route(req: Request, env: Env, ctx: &Context) -> Result<Response, Ed
         "/realtime/v1/api/feed/forget" => match req.method() {
             Method::Post => realtime_api::forget_feed(req, env).await,
             _ => Err(EdgeError::MethodNotAllowed),
+        },
+        "/functions/v1/threads" => threads_api::handle(req, env, ctx, &[]).await,
+        other if other.starts_with("/functions/v1/threads/") => {
+            let segments: Vec<&str> = other.split('/').skip(4).collect();
+            threads_api::handle(req, env, ctx, &segments).await
+        }
+        other if other.starts_with("/functions/v1/messages/") => match other.split('/').skip(4).collect::<Vec<_>>()[..]
+        {
+            [message] => threads_api::handle_message(req, env, ctx, message).await,
+            _ => Err(EdgeError::NotFound),
         },
         other if other.starts_with("/functions/v1/follows/") || other.starts_with("/functions/v1/users/") => {
             let segments: Vec<&str> = other.split('/').skip(3).collect();

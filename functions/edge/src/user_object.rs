@@ -38,6 +38,24 @@ pub enum UserCall {
     Follows { identity: Identity, call: crate::follows_api::FollowCall },
     /// The caller's notifications: list, unread count, mark read (one write).
     Notifications { identity: Identity, call: crate::notifications_api::NotificationCall },
+    /// Threads, participants, read marks, history, edits and deletions (one write each,
+    /// reads free), as `identity` ([`crate::threads_api`]).
+    Threads { identity: Identity, call: crate::threads_api::ThreadCall },
+}
+
+/// An edge function's work that runs as its caller in the caller's object.
+pub trait CallerCall {
+    /// What it costs from the caller's write budget: one per write, reads are free.
+    fn cost(&self) -> u32;
+
+    /// Runs it as `identity` on `client`: the endpoint's answer, or its refusal; the
+    /// outer error is the database's (the connection's keeper decides what it means for
+    /// the connection).
+    async fn answer(
+        &self,
+        client: &tokio_postgres::Client,
+        identity: &Identity,
+    ) -> std::result::Result<std::result::Result<Value, ApiError>, tokio_postgres::Error>;
 }
 
 /// Sends `call` to the object of `user_id`; the database's answer (a JSON array for
@@ -108,27 +126,21 @@ impl User {
                 let text: String = rows.first().ok_or_else(|| EdgeError::Internal("no answer".into()))?.try_get(0)?;
                 serde_json::from_str(&text).map_err(|e| EdgeError::Internal(format!("bad answer: {e}")))
             }
-            UserCall::Follows { identity, call } => {
-                self.spend_writes(call.cost())?;
-                let answer = self
-                    .db
-                    .with(&self.env, async |client| crate::follows_api::answer(client, &identity, &call).await)
-                    .await?;
-                Ok(answer?)
-            }
-            UserCall::Notifications { identity, call } => {
-                self.spend_writes(call.cost())?;
-                let answer = self
-                    .db
-                    .with(&self.env, async |client| crate::notifications_api::answer(client, &identity, &call).await)
-                    .await?;
-                Ok(answer?)
-            }
+            UserCall::Follows { identity, call } => self.run_as(&identity, &call).await,
+            UserCall::Notifications { identity, call } => self.run_as(&identity, &call).await,
+            UserCall::Threads { identity, call } => self.run_as(&identity, &call).await,
         }
     }
 }
 
 impl User {
+    /// Runs an edge function's call as its caller on the kept connection, after taking
+    /// what it costs from the write budget.
+    async fn run_as(&self, identity: &Identity, call: &impl CallerCall) -> std::result::Result<Value, EdgeError> {
+        self.spend_writes(call.cost())?;
+        Ok(self.db.with(&self.env, async |client| call.answer(client, identity).await).await??)
+    }
+
     /// Takes `n` writes (messages, follows, marks) from the user's write budget.
     fn spend_writes(&self, n: u32) -> std::result::Result<(), EdgeError> {
         if n == 0 {

@@ -80,6 +80,14 @@ pub async fn run_as(who: Who, sql: &str) -> Result<u64, String> {
     result.map_err(|e| e.code().map(|c| c.code().to_string()).unwrap_or_else(|| e.to_string()))
 }
 
+/// Makes the rest of `client`'s transaction run as the signed-in `user`, as PostgREST
+/// sets a request up (for tests that act in several steps inside one transaction).
+pub async fn act_as(client: &Client, user: &str) {
+    let claims = serde_json::json!({"sub": user, "role": "authenticated", "aud": "authenticated"}).to_string();
+    client.execute("select set_config('request.jwt.claims', $1, true)", &[&claims]).await.expect("claims");
+    client.batch_execute("set local role authenticated").await.expect("role");
+}
+
 /// Asserts the matrix's expectation for one statement.
 pub async fn check(who: Who, sql: &str, expect: Expect) {
     let got = run_as(who, sql).await;

@@ -37,7 +37,7 @@ matrix! {
     participants_update_own_read_position: User(BASIL), format!("update public.conversation_participants set last_read_seq = 2, muted = true where thread_id = '{THREAD}' and user_id = '{BASIL}'") => Rows(1);
     participants_update_someone_elses: User(BASIL), format!("update public.conversation_participants set muted = true where thread_id = '{THREAD}' and user_id = '{ADA}'") => Nothing;
     participants_update_role_column: User(BASIL), format!("update public.conversation_participants set role = 'owner' where user_id = '{BASIL}'") => Refused;
-    participants_delete_self: User(BASIL), format!("delete from public.conversation_participants where thread_id = '{THREAD}' and user_id = '{BASIL}'") => Rows(1);
+    participants_leave_direct: User(BASIL), format!("delete from public.conversation_participants where thread_id = '{THREAD}' and user_id = '{BASIL}'") => Fails("23514");
     participants_delete_as_stranger: User(ELM), format!("delete from public.conversation_participants where thread_id = '{THREAD}'") => Nothing;
 }
 

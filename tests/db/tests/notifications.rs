@@ -1,13 +1,7 @@
 //! Notifications the database creates itself, so that a write from anywhere produces
 //! them: here, a new follower. Each test runs in a transaction it rolls back.
 
-use db_tests::{connect, ADA, BASIL, CLOVER, DILL, ELM};
-
-async fn act_as(client: &tokio_postgres::Client, user: &str) {
-    let claims = serde_json::json!({"sub": user, "role": "authenticated", "aud": "authenticated"}).to_string();
-    client.execute("select set_config('request.jwt.claims', $1, true)", &[&claims]).await.expect("claims");
-    client.batch_execute("set local role authenticated").await.expect("role");
-}
+use db_tests::{act_as, connect, ADA, BASIL, CLOVER, DILL, ELM};
 
 #[tokio::test]
 async fn a_follow_notifies_the_followee_alone_with_the_follower_named() {

@@ -416,6 +416,15 @@ pub async fn post_json(path: &str, token: Option<&str>, body: &Value) -> Answer 
     post_bytes(path, token, body.to_string().into_bytes()).await
 }
 
+/// Sends `method path` with a JSON `body` (PATCH, PUT, DELETE with a body).
+pub async fn send_json(method: reqwest::Method, path: &str, token: Option<&str>, body: &Value) -> Answer {
+    let request = reqwest::Client::new()
+        .request(method, format!("{}{path}", base_url()))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    answer_of(request, path, token).await
+}
+
 /// POSTs raw `bytes` (a body that may not be JSON at all) to `path`.
 pub async fn post_bytes(path: &str, token: Option<&str>, bytes: Vec<u8>) -> Answer {
     let request = reqwest::Client::new()
@@ -477,6 +486,17 @@ pub async fn new_user(label: &str, username: &str) -> (String, String) {
     .await
     .expect("a profile");
     (id, token)
+}
+
+/// `n` users of their own for `test` (ids and tokens), with distinct usernames.
+pub async fn new_users(test: &str, n: usize) -> Vec<(String, String)> {
+    let run = unique_topic(test);
+    let tag = run.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let mut made = Vec::new();
+    for i in 0..n {
+        made.push(new_user(&format!("{run}-{i}"), &format!("u{:x}_{i}", tag % 0xffff_ffff)).await);
+    }
+    made
 }
 
 /// A new group thread created by `owner` with `members`, straight in the database (so

@@ -1,22 +1,12 @@
 //! Follows through the edge: follow, unfollow, followers and following (paged), counts;
 //! the followee is notified by the database and hears it live on their inbox.
 
-use e2e::{call, new_user, post_json, unique_topic, Client};
+use e2e::{call, post_json, unique_topic, Client};
 use realtime_protocol::Vsn;
 use reqwest::Method;
 use serde_json::{json, Value};
 
 /// Fresh users for one test: ids and tokens, with profiles named after the test.
-async fn users(test: &str, n: usize) -> Vec<(String, String)> {
-    let run = unique_topic(test);
-    let mut made = Vec::new();
-    for i in 0..n {
-        let tag = run.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-        made.push(new_user(&format!("{run}-{i}"), &format!("u{:x}_{i}", tag % 0xffff_ffff)).await);
-    }
-    made
-}
-
 async fn follow(token: &str, user_id: &str) -> e2e::Answer {
     post_json("/functions/v1/follows", Some(token), &json!({ "user_id": user_id })).await
 }
@@ -29,7 +19,7 @@ fn ids(page: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn follow_unfollow_and_counts_as_the_caller() {
-    let u = users("follows", 3).await;
+    let u = e2e::new_users("follows", 3).await;
     let ((a, a_token), (b, b_token), (c, _)) = (&u[0], &u[1], &u[2]);
 
     let first = follow(a_token, b).await;
@@ -58,7 +48,7 @@ async fn follow_unfollow_and_counts_as_the_caller() {
 
 #[tokio::test]
 async fn followers_and_following_are_paged_newest_first_with_profiles() {
-    let u = users("follow-pages", 6).await;
+    let u = e2e::new_users("follow-pages", 6).await;
     let (star, star_token) = &u[0];
     for (fan, fan_token) in &u[1..] {
         assert_eq!(follow(fan_token, star).await.status, 201, "{fan} follows");
@@ -88,7 +78,7 @@ async fn followers_and_following_are_paged_newest_first_with_profiles() {
 
 #[tokio::test]
 async fn the_followee_is_notified_live_and_nobody_else() {
-    let u = users("follow-notify", 3).await;
+    let u = e2e::new_users("follow-notify", 3).await;
     let ((fan, fan_token), (star, star_token), (_, other_token)) = (&u[0], &u[1], &u[2]);
     let binding = |who: &str| {
         json!({"event": "INSERT", "schema": "public", "table": "live_notifications",
@@ -111,7 +101,7 @@ async fn the_followee_is_notified_live_and_nobody_else() {
 
 #[tokio::test]
 async fn bad_follows_are_refused_with_the_field_named() {
-    let u = users("follow-refusals", 1).await;
+    let u = e2e::new_users("follow-refusals", 1).await;
     let (me, token) = &u[0];
     let myself = follow(token, me).await;
     assert_eq!(myself.status, 400, "{:?}", myself.body);

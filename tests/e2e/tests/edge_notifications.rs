@@ -2,20 +2,10 @@
 //! request, paged), marking read, the unread count, and that count arriving live on the
 //! user's private topic whenever a statement changes it.
 
-use e2e::{call, new_user, post_json, unique_topic, Client};
+use e2e::{call, post_json, Client};
 use realtime_protocol::Vsn;
 use reqwest::Method;
 use serde_json::{json, Value};
-
-async fn users(test: &str, n: usize) -> Vec<(String, String)> {
-    let run = unique_topic(test);
-    let tag = run.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-    let mut made = Vec::new();
-    for i in 0..n {
-        made.push(new_user(&format!("{run}-{i}"), &format!("n{:x}_{i}", tag % 0xffff_ffff)).await);
-    }
-    made
-}
 
 async fn get(path: &str, token: &str) -> Value {
     let answer = call(Method::GET, path, Some(token)).await;
@@ -32,7 +22,7 @@ async fn next_count(inbox: &mut Client) -> Value {
 
 #[tokio::test]
 async fn followers_become_notifications_that_are_listed_counted_and_marked_read_live() {
-    let u = users("notifications", 4).await;
+    let u = e2e::new_users("notifications", 4).await;
     let (star, star_token) = &u[0];
     let mut inbox = Client::connect_with_token(star_token, Vsn::V2).await;
     inbox.join(&format!("realtime:user:{star}"), json!({"private": true})).await;
@@ -74,7 +64,7 @@ async fn followers_become_notifications_that_are_listed_counted_and_marked_read_
 
 #[tokio::test]
 async fn nobody_reads_or_marks_another_user_s_notifications() {
-    let u = users("notifications-private", 3).await;
+    let u = e2e::new_users("notifications-private", 3).await;
     let ((star, star_token), (_, fan_token), (_, snoop_token)) = (&u[0], &u[1], &u[2]);
     assert_eq!(post_json("/functions/v1/follows", Some(fan_token), &json!({"user_id": star})).await.status, 201);
     let theirs = get("/functions/v1/notifications", star_token).await;
@@ -109,7 +99,7 @@ async fn nobody_reads_or_marks_another_user_s_notifications() {
 
 #[tokio::test]
 async fn a_mention_sent_through_the_edge_notifies_the_participant_live() {
-    let u = users("notifications-mention", 2).await;
+    let u = e2e::new_users("notifications-mention", 2).await;
     let ((writer, writer_token), (reader, reader_token)) = (&u[0], &u[1]);
     let thread = e2e::new_group_thread(writer, &[reader]).await;
     let handle = e2e::database()
