@@ -22,7 +22,8 @@ INSPECTOR_PORT="${TEST_INSPECTOR_PORT:-9240}"
 RUN="$ROOT/.test-run"
 # Limits small enough for tests to reach; the tests read the same values.
 export E2E_MAX_CHANNELS=10 E2E_MAX_USERS=5 E2E_MAX_PAYLOAD=65536 E2E_IDLE_TIMEOUT_MS=5000 \
-    E2E_MAX_FRAME=262144 E2E_MAX_PRESENCE=8192 E2E_MAX_BUFFERED=1048576 E2E_TOKEN_REFRESHES=10
+    E2E_MAX_FRAME=262144 E2E_MAX_PRESENCE=8192 E2E_MAX_BUFFERED=1048576 E2E_TOKEN_REFRESHES=10 \
+    E2E_PRESENCE_GRACE_MS=2000
 # A stand-in for the Supabase project behind the pass-through (tests/e2e/stub_upstream.py).
 UPSTREAM_PORT="${TEST_UPSTREAM_PORT:-0}"   # 0: a free port chosen by the system
 JWT_SECRET="$DEFAULT_JWT_SECRET"

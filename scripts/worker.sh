@@ -43,6 +43,7 @@ start() {
         --var "MAX_PAYLOAD_BYTES:$E2E_MAX_PAYLOAD" --var "IDLE_TIMEOUT_MS:$E2E_IDLE_TIMEOUT_MS" \
         --var "MAX_FRAME_BYTES:$E2E_MAX_FRAME" --var "MAX_PRESENCE_BYTES:$E2E_MAX_PRESENCE" \
         --var "MAX_BUFFERED_BYTES:$E2E_MAX_BUFFERED" --var "TOKEN_REFRESHES_PER_MINUTE:$E2E_TOKEN_REFRESHES" \
+        --var "PRESENCE_GRACE_MS:${E2E_PRESENCE_GRACE_MS:-30000}" \
         --var "SUPABASE_URL:http://127.0.0.1:$UPSTREAM_PORT" "${extra[@]}" \
         >>"$RUN/wrangler.log" 2>&1 </dev/null &
     echo $! >"$PID_FILE"

@@ -14,6 +14,7 @@
 //!   with [`paging`]).
 //! - [`threads`]: direct and group threads, participants, mute, read marks, history,
 //!   and editing or deleting a message.
+//! - [`presence`]: reading users' global presence and choosing how one appears.
 //! - [`paging`]: every list's paging, newest first by an opaque cursor.
 
 pub mod body;
@@ -22,6 +23,7 @@ pub mod follows;
 pub mod messages;
 pub mod notifications;
 pub mod paging;
+pub mod presence;
 pub mod threads;
 
 pub use error::ApiError;

@@ -10,6 +10,8 @@
 //! - [`messages_api`]: sending messages (one, or a batch), as the caller.
 //! - [`follows_api`]: following users, follower lists and counts, as the caller.
 //! - [`notifications_api`]: the caller's notifications: list, unread count, mark read.
+//! - [`presence_api`]: users' global presence (up to 200 at once), and choosing how one
+//!   appears (online, away, busy, invisible).
 //! - [`threads_api`]: direct and group threads, participants, mute, read marks, history,
 //!   editing and deleting messages, as the caller.
 //! - [`db`]: Postgres over the Workers socket API (direct locally, Hyperdrive in production).
@@ -22,8 +24,9 @@
 //! - [`room_object`]: the `Room` Durable Object, one per topic, with hibernating sockets.
 //! - [`feed_object`]: the `Feed` Durable Object: reads the database's change feed and hands
 //!   each batch to the rooms with `postgres_changes` bindings on those tables.
-//! - [`user_object`]: the `User` Durable Object, one per user: their message budget
-//!   across isolates and a database connection kept for their statements.
+//! - [`user_object`]: the `User` Durable Object, one per user: their write budget across
+//!   isolates, a database connection kept for their statements, and whether they have a
+//!   socket anywhere (global presence).
 //! - [`channel_access`]: private-channel authorization through RLS on `realtime.messages`.
 //! - [`upstream_proxy`]: REST / Auth / Storage passed through to the Supabase project, so
 //!   supabase-js needs one URL.
@@ -46,6 +49,7 @@ mod hub;
 mod js_send;
 mod messages_api;
 mod notifications_api;
+mod presence_api;
 mod realtime_api;
 mod realtime_socket;
 mod room_object;

@@ -12,12 +12,13 @@
 
 use crate::error::EdgeError;
 use crate::settings;
-use crate::{clock, hub, js_send, room_object};
+use crate::{clock, hub, js_send, room_object, user_object};
 use futures_channel::mpsc;
 use futures_util::{stream, StreamExt};
 use realtime_protocol::{
     binary, event, reason, reply, BinaryBroadcast, CloseCode, ConnectRefusal, Frame, JoinError, Topic, Vsn,
 };
+use room::global_presence::{self, SocketEvent};
 use room::session::{counts_as_event, Ending, Session};
 use room::{Identity, Limits};
 use std::collections::HashMap;
@@ -192,13 +193,29 @@ impl Connection {
         let mut inputs =
             stream::select(stream::select(events.map(Input::Client), notice_rx.map(Input::Notice)), Box::pin(ticks));
         let mut ending: Ending = (CloseCode::Normal, "bye".into());
+        // Global presence: the user's object hears of this socket when it opens, while it
+        // lives (a lease renewal), and when it closes, whatever closed it.
+        let user = self.identity.user_id.clone().filter(|_| self.identity.role == "authenticated");
+        let (env, conn_id) = (self.env.clone(), self.conn_id.clone());
+        let report = |event| {
+            if let Some(user) = &user {
+                user_object::report_socket(&env, user, &conn_id, event);
+            }
+        };
+        report(SocketEvent::Opened);
+        let mut renew_at = clock::now_millis() + global_presence::RENEW_EVERY_MS;
         while let Some(input) = inputs.next().await {
             if matches!(input, Input::Client(_)) {
                 self.session.seen(clock::now_millis());
             }
             match input {
                 Input::Tick => {
-                    if self.session.is_idle(clock::now_millis()) {
+                    let now = clock::now_millis();
+                    if now >= renew_at {
+                        report(SocketEvent::Renewed);
+                        renew_at = now + global_presence::RENEW_EVERY_MS;
+                    }
+                    if self.session.is_idle(now) {
                         // Silent for too long (a client heartbeats every 25 s): close, and a
                         // Supabase client reconnects and rejoins.
                         ending = (CloseCode::Normal, reason::IDLE.into());
@@ -250,6 +267,7 @@ impl Connection {
         // Complete the closing handshake, or the client waits for our close frame.
         let (code, reason) = ending;
         let _ = self.client.close(Some(code.code()), Some(&reason));
+        report(SocketEvent::Closed);
     }
 
     fn send(&self, frame: &Frame) {

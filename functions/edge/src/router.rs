@@ -10,6 +10,7 @@
 //! | GET | `/functions/v1/users/<user_id>/followers`, `…/following`, `…/follow-counts` | [`crate::follows_api::read`] |
 //! | GET | `/functions/v1/notifications`, `…/unread-count` | [`crate::notifications_api::read`] |
 //! | POST | `/functions/v1/notifications/read` | [`crate::notifications_api::mark_read`] |
+//! | GET, POST | `/functions/v1/presence` | [`crate::presence_api::handle`] |
 //! | any | `/functions/v1/threads`, `/functions/v1/threads/…` | [`crate::threads_api::handle`] (its own table) |
 //! | PATCH, DELETE | `/functions/v1/messages/<message_id>` | [`crate::threads_api::handle_message`] |
 //! | GET (upgrade) | `/realtime/v1/websocket` | [`crate::realtime_socket::upgrade`] (many topics, relayed) |
@@ -21,7 +22,8 @@
 
 use crate::error::EdgeError;
 use crate::{
-    follows_api, health, messages_api, notifications_api, realtime_api, realtime_socket, threads_api, upstream_proxy,
+    follows_api, health, messages_api, notifications_api, presence_api, realtime_api, realtime_socket, threads_api,
+    upstream_proxy,
 };
 use worker::{Context, Env, Method, Request, Response};
 
@@ -69,6 +71,7 @@ pub async fn route(req: Request, env: Env, ctx: &Context) -> Result<Response, Ed
             Method::Post => realtime_api::forget_feed(req, env).await,
             _ => Err(EdgeError::MethodNotAllowed),
         },
+        "/functions/v1/presence" => presence_api::handle(req, env, ctx).await,
         "/functions/v1/threads" => threads_api::handle(req, env, ctx, &[]).await,
         other if other.starts_with("/functions/v1/threads/") => {
             let segments: Vec<&str> = other.split('/').skip(4).collect();

@@ -15,6 +15,7 @@
 use crate::error::{error_response, json_response, EdgeError};
 use crate::{caller, clock, db, settings};
 use edge_api::ApiError;
+use room::global_presence::{Connectivity, Publish, SocketEvent};
 use room::{Identity, TokenBucket};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -41,6 +42,10 @@ pub enum UserCall {
     /// Threads, participants, read marks, history, edits and deletions (one write each,
     /// reads free), as `identity` ([`crate::threads_api`]).
     Threads { identity: Identity, call: crate::threads_api::ThreadCall },
+    /// Reading users' presence, or choosing how the caller appears (one write).
+    Presence { identity: Identity, call: crate::presence_api::PresenceCall },
+    /// A gateway's report about one of the user's sockets ([`report_socket`]).
+    Socket { user_id: String, socket: String, event: SocketEvent },
 }
 
 /// An edge function's work that runs as its caller in the caller's object.
@@ -76,9 +81,32 @@ pub async fn call(env: &Env, user_id: &str, call: &UserCall) -> std::result::Res
     Err(ApiError { retry_after, ..ApiError::from_status(status, message) }.into())
 }
 
+/// Tells `user_id`'s object what became of one of their sockets, without holding up the
+/// socket: a lost report costs at most a lease ([`room::global_presence::LEASE_MS`]).
+pub fn report_socket(env: &Env, user_id: &str, socket: &str, event: SocketEvent) {
+    let env = env.clone();
+    let call = UserCall::Socket { user_id: user_id.to_string(), socket: socket.to_string(), event };
+    let user_id = user_id.to_string();
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Err(e) = self::call(&env, &user_id, &call).await {
+            worker::console_warn!("presence: cannot report a socket {event:?}: {e}");
+        }
+    });
+}
+
+/// Storage keys of the user's presence: whose object this is (an alarm is not told),
+/// and their sockets' leases.
+const USER_ID_KEY: &str = "user_id";
+const CONNECTIVITY_KEY: &str = "connectivity";
+/// How soon a presence the database refused is tried again.
+const PRESENCE_RETRY_MS: u64 = 5_000;
+
 #[durable_object]
 pub struct User {
+    state: State,
     env: Env,
+    /// Whose object this is, and their sockets (loaded from storage on first use).
+    presence: RefCell<Option<(String, Connectivity)>>,
     db: db::KeptConnection,
     /// Every write through the edge functions: messages, follows.
     writes: RefCell<Option<TokenBucket>>,
@@ -86,8 +114,22 @@ pub struct User {
 }
 
 impl DurableObject for User {
-    fn new(_state: State, env: Env) -> Self {
-        User { env, db: db::KeptConnection::default(), writes: RefCell::new(None), broadcasts: RefCell::new(None) }
+    fn new(state: State, env: Env) -> Self {
+        User {
+            state,
+            env,
+            presence: RefCell::new(None),
+            db: db::KeptConnection::default(),
+            writes: RefCell::new(None),
+            broadcasts: RefCell::new(None),
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        if let Err(e) = self.settle_presence().await {
+            worker::console_warn!("presence: {e}");
+        }
+        Response::ok("")
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -129,11 +171,109 @@ impl User {
             UserCall::Follows { identity, call } => self.run_as(&identity, &call).await,
             UserCall::Notifications { identity, call } => self.run_as(&identity, &call).await,
             UserCall::Threads { identity, call } => self.run_as(&identity, &call).await,
+            UserCall::Presence { identity, call } => self.run_as(&identity, &call).await,
+            UserCall::Socket { user_id, socket, event } => {
+                self.load_presence(Some(&user_id)).await?;
+                if let Some((_, c)) = self.presence.borrow_mut().as_mut() {
+                    c.apply(&socket, event, clock::now_millis());
+                }
+                self.settle_presence().await?;
+                Ok(Value::Null)
+            }
         }
     }
 }
 
 impl User {
+    /// Loads whose object this is and their sockets from storage, once; `user_id` is
+    /// who a report is about (None when woken by the alarm). False when nobody is known.
+    async fn load_presence(&self, user_id: Option<&str>) -> std::result::Result<bool, EdgeError> {
+        if self.presence.borrow().is_some() {
+            return Ok(true);
+        }
+        let storage = self.state.storage();
+        let stored_user = storage.get::<String>(USER_ID_KEY).await.ok().flatten();
+        let Some(user_id) = stored_user.clone().or(user_id.map(str::to_string)) else { return Ok(false) };
+        if stored_user.is_none() {
+            storage.put(USER_ID_KEY, &user_id).await?;
+        }
+        let stored: Option<Connectivity> = storage.get(CONNECTIVITY_KEY).await.ok().flatten();
+        let mut presence = self.presence.borrow_mut();
+        if presence.is_none() {
+            *presence = Some((user_id, stored.unwrap_or_default()));
+        }
+        Ok(true)
+    }
+
+    /// Publishes what is due until nothing is (a report may arrive while the database
+    /// is written), stores the sockets, and sets the alarm for the next check.
+    async fn settle_presence(&self) -> std::result::Result<(), EdgeError> {
+        if !self.load_presence(None).await? {
+            return Ok(());
+        }
+        let grace_ms = settings::limits(&self.env)?.presence_grace_ms;
+        let mut retry = false;
+        loop {
+            let now = clock::now_millis();
+            let (user_id, due) = match self.presence.borrow_mut().as_mut() {
+                Some((user_id, c)) => (user_id.clone(), c.due(now, grace_ms)),
+                None => return Ok(()),
+            };
+            let Some(publish) = due else { break };
+            match self.publish_presence(&user_id, publish).await {
+                Ok(()) => {
+                    if let Some((_, c)) = self.presence.borrow_mut().as_mut() {
+                        c.published(publish);
+                    }
+                    if let Err(e) = crate::feed_object::wake(&self.env).await {
+                        worker::console_warn!("presence: cannot wake the change feed: {e}");
+                    }
+                }
+                Err(e) => {
+                    worker::console_warn!("presence: cannot publish {publish:?}: {e}");
+                    retry = true;
+                    break;
+                }
+            }
+        }
+        let Some(snapshot) = self.presence.borrow().as_ref().map(|(_, c)| c.clone()) else { return Ok(()) };
+        let storage = self.state.storage();
+        storage.put(CONNECTIVITY_KEY, &snapshot).await?;
+        let next = match retry {
+            true => Some(clock::now_millis() + PRESENCE_RETRY_MS),
+            false => snapshot.next_check(grace_ms),
+        };
+        match next {
+            Some(at_ms) => {
+                // A Number, not a BigInt: `new Date(BigInt)` throws (see room_object).
+                let at = js_sys::Date::new(&js_sys::Number::from(at_ms as f64));
+                storage.set_alarm(worker::ScheduledTime::new(at)).await?;
+            }
+            None => storage.delete_alarm().await?,
+        }
+        Ok(())
+    }
+
+    /// Writes a transition to the database as the system (the kept connection's own role).
+    async fn publish_presence(&self, user_id: &str, publish: Publish) -> std::result::Result<(), EdgeError> {
+        let (connected, seen_ms) = match publish {
+            Publish::Online => (true, clock::now_millis()),
+            Publish::Offline { last_seen_ms } => (false, last_seen_ms),
+        };
+        let seen_s = seen_ms as f64 / 1000.0;
+        self.db
+            .with(&self.env, async |client| {
+                client
+                    .execute(
+                        "select public.record_connectivity($1::text::uuid, $2, to_timestamp($3))",
+                        &[&user_id, &connected, &seen_s],
+                    )
+                    .await
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Runs an edge function's call as its caller on the kept connection, after taking
     /// what it costs from the write budget.
     async fn run_as(&self, identity: &Identity, call: &impl CallerCall) -> std::result::Result<Value, EdgeError> {

@@ -15,6 +15,8 @@
 //! - [`session`]: one client socket's own rules (frame cap, idle timeout, heartbeat and
 //!   `stats`, join and events rates), hosted by the Worker's multiplexed socket.
 //! - [`user_budget`]: each user's events budget in one room, shared by their sockets.
+//! - [`global_presence`]: whether a user has a socket anywhere, with leases and a grace
+//!   period, kept by the user's object.
 //! - [`limits`]: every configurable limit of the endpoint, read once ([`Limits`]).
 //! - [`hub_wire`]: the frames between a gateway's hub (its one socket per room,
 //!   shared by its clients) and the room.
@@ -22,6 +24,7 @@
 //!   disconnects, as a list of effects.
 
 pub mod changes;
+pub mod global_presence;
 pub mod handle;
 pub mod hub_wire;
 pub mod identity;

@@ -35,6 +35,9 @@ pub struct Limits {
     /// isolate (the budget lives in the user's Durable Object); a batch costs one per
     /// message. Past it: 429 with `Retry-After`.
     pub messages_per_second: u32,
+    /// How long a user stays online after their last socket closed, so a quick reconnect
+    /// does not flap ([`crate::global_presence`]).
+    pub presence_grace_ms: u64,
 }
 
 impl Default for Limits {
@@ -53,6 +56,7 @@ impl Default for Limits {
             token_refreshes_per_minute: 10,
             idle_timeout_ms: 60_000,
             messages_per_second: 100,
+            presence_grace_ms: 30_000,
         }
     }
 }
@@ -113,6 +117,7 @@ impl Limits {
             token_refreshes_per_minute: small("TOKEN_REFRESHES_PER_MINUTE", d.token_refreshes_per_minute)?,
             idle_timeout_ms: n("IDLE_TIMEOUT_MS", d.idle_timeout_ms)?,
             messages_per_second: small("MAX_MESSAGES_PER_SECOND", d.messages_per_second)?,
+            presence_grace_ms: n("PRESENCE_GRACE_MS", d.presence_grace_ms)?,
         })
     }
 }

@@ -80,12 +80,14 @@ matrix! {
 matrix! {
     presence_select_as_anon: Anon, "select * from public.user_presence" => Nothing;
     presence_select_as_user: User(ELM), "select * from public.user_presence" => Allowed;
-    presence_insert_own: User(ELM), format!("insert into public.user_presence (user_id, status) values ('{ELM}', 'busy')") => Rows(1);
+    presence_insert_own: User(ELM), format!("insert into public.user_presence (user_id, status) values ('{ELM}', 'busy')") => Refused;
     presence_insert_for_someone_else: User(ELM), format!("insert into public.user_presence (user_id, status) values ('{BASIL}', 'busy')") => Refused;
-    presence_update_own: User(ADA), format!("update public.user_presence set status = 'away' where user_id = '{ADA}'") => Rows(1);
-    presence_update_someone_elses: User(ELM), format!("update public.user_presence set status = 'offline' where user_id = '{ADA}'") => Nothing;
-    presence_delete_someone_elses: User(ELM), format!("delete from public.user_presence where user_id = '{ADA}'") => Nothing;
-    presence_delete_own: User(ADA), format!("delete from public.user_presence where user_id = '{ADA}'") => Rows(1);
+    presence_update_own: User(ADA), format!("update public.user_presence set status = 'away' where user_id = '{ADA}'") => Refused;
+    presence_update_someone_elses: User(ELM), format!("update public.user_presence set status = 'offline' where user_id = '{ADA}'") => Refused;
+    presence_delete_someone_elses: User(ELM), format!("delete from public.user_presence where user_id = '{ADA}'") => Refused;
+    presence_delete_own: User(ADA), format!("delete from public.user_presence where user_id = '{ADA}'") => Refused;
+    presence_set_by_choice: User(ADA), "select public.set_presence('busy')" => Rows(1);
+    presence_recorded_by_a_user: User(ADA), format!("select public.record_connectivity('{ADA}', true, now())") => Refused;
 }
 
 // follow_relationships
