@@ -17,7 +17,7 @@ use crate::reason::JoinError;
 /// The namespaces (`<namespace>:<rest>`) whose access the policies on
 /// `realtime.messages` decide. `tests/db` checks this list against the policies of the
 /// migrations, so a migration that claims a namespace fails the tests until it is added.
-pub const PRIVATE_NAMESPACES: &[&str] = &["conversation", "group", "user"];
+pub const PRIVATE_NAMESPACES: &[&str] = &["conversation", "group", "user", "presence"];
 
 /// Longest channel name, in bytes (a binary frame's topic field holds 255).
 pub const MAX_TOPIC_BYTES: usize = 255 - crate::TOPIC_PREFIX.len();
@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn policy_namespaces_are_private_only_whatever_their_case_or_spacing() {
-        for name in ["user:1", "User:1", " user:1", "USER :1", "conversation:9", "group:x", "Group:"] {
+        for name in ["user:1", "User:1", " user:1", "USER :1", "conversation:9", "group:x", "Group:", "presence:1"] {
             let t = Topic::parse(name).unwrap();
             assert!(t.requires_private(), "{name}");
             assert!(matches!(t.check_privacy(false), Err(JoinError::PrivateOnly(_))), "{name}");

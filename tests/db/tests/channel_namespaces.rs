@@ -8,6 +8,10 @@ use realtime_protocol::topic::PRIVATE_NAMESPACES;
 
 const STRANGER: &str = "00000000-0000-4000-8000-00000000beef";
 
+/// Private-only namespaces every signed-in user may read and only the database writes to
+/// (`presence:<user_id>`: everyone may see a user's presence, nobody may forge it).
+const READ_ONLY: &[&str] = &["presence"];
+
 /// The SQL of everything the `realtime.messages` policies evaluate: their expressions and
 /// the bodies of the functions they call in schemas `private` and `realtime`.
 async fn policy_text() -> String {
@@ -72,6 +76,24 @@ async fn every_private_only_namespace_is_closed_to_a_stranger_and_other_names_ar
     };
     for namespace in PRIVATE_NAMESPACES {
         let topic = format!("{namespace}:00000000-0000-4000-8000-000000000001");
+        if READ_ONLY.contains(namespace) {
+            assert!(readable(topic.clone()).await, "{topic} should be readable by any signed-in user");
+            tx.batch_execute("savepoint probe").await.expect("savepoint");
+            let sent = tx
+                .execute(
+                    "insert into realtime.messages (topic, extension, event, payload, private)
+                     values ($1, 'broadcast', 'forged', '{}'::jsonb, true)",
+                    &[&topic],
+                )
+                .await;
+            tx.batch_execute("rollback to savepoint probe").await.expect("rollback to savepoint");
+            assert_eq!(
+                sent.err().and_then(|e| e.code().map(|c| c.code().to_string())).as_deref(),
+                Some("42501"),
+                "a stranger sent on {topic}"
+            );
+            continue;
+        }
         assert!(
             !readable(topic.clone()).await,
             "{topic} is open to a stranger, yet the edge treats it as private-only"
