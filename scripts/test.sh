@@ -9,7 +9,8 @@
 #    the database tests (tests/db: RLS access matrix, structure, concurrency, migrations);
 # 3. wrangler dev on its own HTTP and inspector ports, so this runs beside `make dev`;
 # 4. the end-to-end suite in tests/e2e against it, the realtime-js conformance suite in
-#    tests/conformance, then the database-outage, Worker-restart and misconfiguration tests
+#    tests/conformance, the edge functions fuzzed against their OpenAPI document
+#    (scripts/api-fuzz.sh, schemathesis), then the database-outage, Worker-restart and misconfiguration tests
 #    alone;
 # 5. `wrangler deploy --dry-run`, printing the size of the wasm module.
 # Whatever it started is stopped on exit, failure or interrupt.
@@ -98,6 +99,8 @@ log "end-to-end tests"
 (cd "$ROOT" && cargo test --quiet -p e2e -- --skip database_outage --skip worker_restart --skip worker_misconfigured)
 log "conformance: the pinned @supabase/realtime-js against the stack"
 (cd "$ROOT" && node --test --test-concurrency=1 tests/conformance/*.test.mjs)
+log "the edge functions fuzzed against their OpenAPI document (schemathesis)"
+"$ROOT/scripts/api-fuzz.sh"
 log "end-to-end: database outage and recovery (alone: it stops PostgreSQL)"
 (cd "$ROOT" && cargo test --quiet -p e2e --test database_outage)
 log "end-to-end: workerd restarted during a stream of database changes (alone: it restarts the Worker)"

@@ -2,6 +2,7 @@
 //! whom they follow (newest first, paged by [`crate::paging`]), and the two counts.
 
 use crate::ApiError;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -9,7 +10,7 @@ use uuid::Uuid;
 pub const MAX_REQUEST_BYTES: usize = 1024;
 
 /// `POST /functions/v1/follows`: follow `user_id` as the caller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FollowRequest {
     pub user_id: Uuid,

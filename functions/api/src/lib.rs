@@ -15,13 +15,18 @@
 //! - [`threads`]: direct and group threads, participants, mute, read marks, history,
 //!   and editing or deleting a message.
 //! - [`presence`]: reading users' global presence and choosing how one appears.
+//! - [`answers`]: what the endpoints answer, as types every answer is conformed to.
+//! - [`openapi`]: the OpenAPI 3.1 document, its schemas generated from those types and
+//!   the request types.
 //! - [`paging`]: every list's paging, newest first by an opaque cursor.
 
+pub mod answers;
 pub mod body;
 pub mod error;
 pub mod follows;
 pub mod messages;
 pub mod notifications;
+pub mod openapi;
 pub mod paging;
 pub mod presence;
 pub mod threads;

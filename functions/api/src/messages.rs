@@ -7,6 +7,7 @@
 //! rather than a constraint name, and so a batch can say which message is wrong.
 
 use crate::ApiError;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -27,7 +28,7 @@ pub const MAX_REQUEST_BYTES: usize = 512 * 1024;
 /// One message to send, as the client writes it. The sender is the caller (never a
 /// field), the sequence and timestamps are the database's. Serialized, it is one item of
 /// `public.send_messages`' batch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
     #[serde(default)]
@@ -44,20 +45,23 @@ pub struct NewMessage {
 }
 
 /// Metadata of a file kept in object storage; the bytes never pass through here.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Attachment {
     pub kind: AttachmentKind,
     pub url: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bytes: Option<u64>,
+    /// The file's size, at most 100 MiB: required, as the database's check
+    /// (`private.attachments_are_valid`) requires it, and what a client shows before
+    /// downloading. (Limits of an attachment are checked per message, so a batch refuses
+    /// only the message that breaks one; they are not schema constraints.)
+    pub bytes: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mime: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AttachmentKind {
     Image,
@@ -66,28 +70,36 @@ pub enum AttachmentKind {
     File,
 }
 
-/// `POST /functions/v1/messages`: the fields of a [`NewMessage`] and its thread, in one
-/// object. Spelled out rather than `#[serde(flatten)]`ed, because serde cannot refuse
-/// unknown fields through a flatten, and a stray `sender_id` must be refused.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// `POST /functions/v1/messages`: one message and its thread. Any other field (a
+/// `sender_id`, say) is refused: the sender is always the caller.
+// The fields are spelled out rather than a flattened `NewMessage`: serde cannot refuse
+// unknown fields through a flatten.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {
     pub thread_id: Uuid,
     #[serde(default)]
+    #[schemars(length(max = MAX_BODY_CHARS))]
     pub body: String,
     #[serde(default)]
+    #[schemars(length(max = MAX_ATTACHMENTS))]
     pub attachments: Vec<Attachment>,
     #[serde(default)]
     pub reply_to: Option<Uuid>,
     #[serde(default)]
+    #[schemars(length(min = 1, max = MAX_IDEMPOTENCY_KEY_CHARS))]
     pub idempotency_key: Option<String>,
 }
 
 /// `POST /functions/v1/messages/batch`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendBatch {
     pub thread_id: Uuid,
+    /// Each message is checked on its own: one over a limit (a body past 4000
+    /// characters, an empty one, a bad key) is refused in its entry of `results`, and
+    /// the others are stored.
+    #[schemars(length(min = 1, max = MAX_BATCH))]
     pub messages: Vec<NewMessage>,
 }
 
@@ -166,14 +178,21 @@ impl Attachment {
         if !url_ok {
             return Err(ApiError::invalid_field(&format!("{at}url"), "an http(s) URL of at most 2048 bytes"));
         }
-        if self.bytes.is_some_and(|b| b > MAX_ATTACHMENT_BYTES) {
+        if self.bytes > MAX_ATTACHMENT_BYTES {
             return Err(ApiError::invalid_field(&format!("{at}bytes"), format!("at most {MAX_ATTACHMENT_BYTES}")));
         }
-        if self.mime.as_ref().is_some_and(|m| m.len() > 255 || !m.contains('/') || m.chars().any(char::is_whitespace)) {
+        // Control characters never reach the database: jsonb cannot hold a NUL at all.
+        let bad_mime =
+            |m: &String| m.len() > 255 || !m.contains('/') || m.chars().any(|c| c.is_whitespace() || c.is_control());
+        if self.mime.as_ref().is_some_and(bad_mime) {
             return Err(ApiError::invalid_field(&format!("{at}mime"), "a media type such as image/jpeg"));
         }
-        if self.name.as_ref().is_some_and(|n| n.is_empty() || n.chars().count() > 255 || n.contains('\0')) {
-            return Err(ApiError::invalid_field(&format!("{at}name"), "1 to 255 characters"));
+        if self
+            .name
+            .as_ref()
+            .is_some_and(|n| n.is_empty() || n.chars().count() > 255 || n.chars().any(char::is_control))
+        {
+            return Err(ApiError::invalid_field(&format!("{at}name"), "1 to 255 printable characters"));
         }
         Ok(())
     }
@@ -267,14 +286,27 @@ mod tests {
             (r#"{"body": "a\u0000b"}"#.to_string(), "m.body:"),
             (r#"{"body": "x", "idempotency_key": ""}"#.to_string(), "m.idempotency_key:"),
             (format!(r#"{{"body": "x", "idempotency_key": "{}"}}"#, "k".repeat(65)), "m.idempotency_key:"),
-            (r#"{"attachments": [{"kind": "image", "url": "ftp://x"}]}"#.to_string(), "m.attachments[0].url:"),
+            (
+                r#"{"attachments": [{"kind": "image", "url": "ftp://x", "bytes": 1}]}"#.to_string(),
+                "m.attachments[0].url:",
+            ),
             (
                 r#"{"attachments": [{"kind": "file", "url": "https://x/y", "bytes": 999999999999}]}"#.to_string(),
                 "m.attachments[0].bytes:",
             ),
             (
-                r#"{"attachments": [{"kind": "file", "url": "https://x/y", "mime": "jpeg"}]}"#.to_string(),
+                r#"{"attachments": [{"kind": "file", "url": "https://x/y", "bytes": 1, "mime": "jpeg"}]}"#.to_string(),
                 "m.attachments[0].mime:",
+            ),
+            (
+                r#"{"attachments": [{"kind": "file", "url": "https://x/y", "bytes": 1, "mime": "image/\u0000png"}]}"#
+                    .to_string(),
+                "m.attachments[0].mime:",
+            ),
+            (
+                r#"{"attachments": [{"kind": "file", "url": "https://x/y", "bytes": 1, "name": "a\u0001b"}]}"#
+                    .to_string(),
+                "m.attachments[0].name:",
             ),
         ];
         for (json, field) in cases {
@@ -282,7 +314,10 @@ mod tests {
             assert!(e.message.starts_with(field), "{json}: {}", e.message);
             assert_eq!(e.status, 400);
         }
-        let eleven = format!(r#"{{"attachments": [{}]}}"#, [r#"{"kind": "file", "url": "https://x/y"}"#; 11].join(","));
+        let eleven = format!(
+            r#"{{"attachments": [{}]}}"#,
+            [r#"{"kind": "file", "url": "https://x/y", "bytes": 1}"#; 11].join(",")
+        );
         assert!(message(&eleven).check("").unwrap_err().message.starts_with("attachments:"));
     }
 
@@ -297,7 +332,8 @@ mod tests {
             r#"[{"kind":"image","url":"https://cdn.example/a.jpg","bytes":10,"mime":"image/jpeg","name":"a.jpg"}]"#
         );
         let e =
-            parse::<NewMessage>(br#"{"attachments": [{"kind": "sticker", "url": "https://x/y"}]}"#, 4096).unwrap_err();
+            parse::<NewMessage>(br#"{"attachments": [{"kind": "sticker", "url": "https://x/y", "bytes": 1}]}"#, 4096)
+                .unwrap_err();
         assert!(e.message.starts_with("attachments[0].kind:"), "{}", e.message);
     }
 

@@ -3,6 +3,7 @@
 //! `public.notify`), never through these endpoints.
 
 use crate::ApiError;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -12,10 +13,12 @@ pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
 pub const MAX_IDS: usize = 100;
 
 /// `POST /functions/v1/notifications/read`: `{"ids": [...]}` or `{"all": true}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "MarkNotificationsRead")]
 pub struct MarkRead {
     #[serde(default)]
+    #[schemars(length(min = 1, max = MAX_IDS))]
     pub ids: Option<Vec<Uuid>>,
     #[serde(default)]
     pub all: Option<bool>,

@@ -4,6 +4,7 @@
 //! object); what others see is the database's `user_presence` row.
 
 use crate::ApiError;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -15,7 +16,7 @@ pub const MAX_REQUEST_BYTES: usize = 1024;
 pub const MAX_ACTIVITY_CHARS: usize = 120;
 
 /// How a user chooses to appear; invisible looks offline to everyone else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Chosen {
     Online,
@@ -36,11 +37,12 @@ impl Chosen {
 }
 
 /// `POST /functions/v1/presence`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPresence {
     pub status: Chosen,
     #[serde(default)]
+    #[schemars(length(max = MAX_ACTIVITY_CHARS))]
     pub activity: Option<String>,
 }
 

@@ -8,6 +8,7 @@
 
 use crate::messages::{Attachment, NewMessage};
 use crate::ApiError;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -25,7 +26,7 @@ pub const DEFAULT_HISTORY_PAGE: u32 = 50;
 pub const MAX_HISTORY_PAGE: u32 = 100;
 
 /// `POST /functions/v1/threads/direct`: the caller's direct thread with `user_id`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DirectThread {
     pub user_id: Uuid,
@@ -41,12 +42,14 @@ impl DirectThread {
 }
 
 /// `POST /functions/v1/threads`: a group thread owned by the caller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewGroupThread {
     #[serde(default)]
+    #[schemars(length(min = 1, max = MAX_TITLE_CHARS))]
     pub title: Option<String>,
     #[serde(default)]
+    #[schemars(length(max = MAX_PARTICIPANTS - 1))]
     pub participant_ids: Vec<Uuid>,
 }
 
@@ -69,9 +72,10 @@ impl NewGroupThread {
 }
 
 /// `POST /functions/v1/threads/<id>/participants`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddParticipants {
+    #[schemars(length(min = 1, max = MAX_ADDED))]
     pub user_ids: Vec<Uuid>,
 }
 
@@ -85,17 +89,19 @@ impl AddParticipants {
 }
 
 /// `POST /functions/v1/threads/<id>/mute`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Mute {
     pub muted: bool,
 }
 
 /// `POST /functions/v1/threads/<id>/read`: read up to `seq`, or everything without it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "MarkThreadRead")]
 pub struct MarkRead {
     #[serde(default)]
+    #[schemars(range(min = 0))]
     pub seq: Option<i64>,
 }
 
@@ -109,7 +115,7 @@ impl MarkRead {
 }
 
 /// `PATCH /functions/v1/messages/<id>`: a new body, new attachments, or both.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditMessage {
     #[serde(default)]

@@ -17,6 +17,7 @@
 use crate::error::{json_response, EdgeError};
 use crate::user_object::{self, CallerCall, UserCall};
 use crate::{caller, feed_object};
+use edge_api::answers::{conform, Follow, FollowCounts, FollowListEntry, PageOf};
 use edge_api::follows::{self, Direction, FollowRequest};
 use edge_api::paging::{Cursor, Keyset, ListQuery, Page};
 use edge_api::{body, ApiError};
@@ -50,7 +51,16 @@ impl CallerCall for FollowCall {
         client: &Client,
         identity: &Identity,
     ) -> Result<Result<Value, ApiError>, tokio_postgres::Error> {
-        answer(client, identity, self).await
+        let answer = answer(client, identity, self).await?;
+        Ok(answer.and_then(|value| match self {
+            FollowCall::Follow(_) => {
+                let created = value["created"].clone();
+                Ok(json!({"created": created, "follow": conform::<Follow>(value["follow"].clone())?}))
+            }
+            FollowCall::Unfollow(_) => Ok(value),
+            FollowCall::List { .. } => conform::<PageOf<FollowListEntry>>(value),
+            FollowCall::Counts(_) => conform::<FollowCounts>(value),
+        }))
     }
 }
 

@@ -12,6 +12,7 @@
 use crate::error::{error_response, json_response, EdgeError};
 use crate::user_object::{self, UserCall};
 use crate::{caller, feed_object};
+use edge_api::answers::{conform, BatchResults, Message};
 use edge_api::messages::{self, NewMessage, Outcome, SendBatch, SendMessage};
 use edge_api::{body, ApiError};
 use room::Identity;
@@ -25,8 +26,8 @@ pub async fn send(req: Request, env: Env, ctx: &Context) -> Result<Response, Edg
     let batch = send.into_batch();
     let outcomes = store(&env, ctx, &identity, &batch, |_| String::new()).await?;
     match outcomes.into_iter().next() {
-        Some(Outcome::Created(m)) => Ok(json_response(201, &m)?),
-        Some(Outcome::Existing(m)) => Ok(json_response(200, &m)?),
+        Some(Outcome::Created(m)) => Ok(json_response(201, &conform::<Message>(m)?)?),
+        Some(Outcome::Existing(m)) => Ok(json_response(200, &conform::<Message>(m)?)?),
         Some(Outcome::Refused(e)) => Ok(error_response(&e)?),
         None => Err(EdgeError::Internal("a send of one message came back empty".into())),
     }
@@ -37,7 +38,7 @@ pub async fn send_batch(req: Request, env: Env, ctx: &Context) -> Result<Respons
     let (identity, batch) = read::<SendBatch>(req, &env).await?;
     let outcomes = store(&env, ctx, &identity, &batch, |i| format!("messages[{i}].")).await?;
     let results: Vec<Value> = outcomes.iter().map(Outcome::to_json).collect();
-    Ok(json_response(200, &json!({ "results": results }))?)
+    Ok(json_response(200, &conform::<BatchResults>(json!({ "results": results }))?)?)
 }
 
 /// The caller and the parsed body; the body is not read when the caller is refused.

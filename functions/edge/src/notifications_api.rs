@@ -15,6 +15,7 @@
 use crate::error::{json_response, EdgeError};
 use crate::user_object::{self, CallerCall, UserCall};
 use crate::{caller, feed_object};
+use edge_api::answers::{conform, MarkedRead, Notification, PageOf, UnreadNotifications};
 use edge_api::notifications::{self, MarkRead, Marked};
 use edge_api::paging::{Cursor, Keyset, ListQuery, Page};
 use edge_api::{body, ApiError};
@@ -47,7 +48,12 @@ impl CallerCall for NotificationCall {
         client: &Client,
         identity: &Identity,
     ) -> Result<Result<Value, ApiError>, tokio_postgres::Error> {
-        answer(client, identity, self).await
+        let answer = answer(client, identity, self).await?;
+        Ok(answer.and_then(|value| match self {
+            NotificationCall::List { .. } => conform::<PageOf<Notification>>(value),
+            NotificationCall::UnreadCount => conform::<UnreadNotifications>(value),
+            NotificationCall::MarkRead(_) => conform::<MarkedRead>(value),
+        }))
     }
 }
 

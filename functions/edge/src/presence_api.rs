@@ -13,6 +13,7 @@
 use crate::error::{json_response, EdgeError};
 use crate::user_object::{self, CallerCall, UserCall};
 use crate::{caller, feed_object};
+use edge_api::answers::{conform, OwnPresence, PresenceList};
 use edge_api::presence::{self, SetPresence};
 use edge_api::{body, ApiError};
 use room::Identity;
@@ -44,7 +45,7 @@ impl CallerCall for PresenceCall {
         identity: &Identity,
     ) -> Result<Result<Value, ApiError>, tokio_postgres::Error> {
         match self {
-            PresenceCall::Read(ids) => read(client, identity, ids).await,
+            PresenceCall::Read(ids) => Ok(read(client, identity, ids).await?.and_then(conform::<PresenceList>)),
             PresenceCall::Set(set) => {
                 let rows = caller::query_as(
                     client,
@@ -55,7 +56,11 @@ impl CallerCall for PresenceCall {
                 .await?;
                 let Some(row) = rows.first() else { return Ok(Err(ApiError::internal())) };
                 let text: String = row.try_get(0)?;
-                Ok(serde_json::from_str(&text).map_err(|_| ApiError::internal()))
+                let value: Value = match serde_json::from_str(&text) {
+                    Ok(value) => value,
+                    Err(_) => return Ok(Err(ApiError::internal())),
+                };
+                Ok(conform::<OwnPresence>(value))
             }
         }
     }

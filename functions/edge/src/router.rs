@@ -3,6 +3,7 @@
 //! | method | path | handler |
 //! |---|---|---|
 //! | GET | `/functions/v1/health` | [`crate::health`] |
+//! | GET | `/functions/v1/openapi.json` | [`edge_api::openapi::document`] |
 //! | POST | `/functions/v1/messages` | [`crate::messages_api::send`] |
 //! | POST | `/functions/v1/messages/batch` | [`crate::messages_api::send_batch`] |
 //! | POST | `/functions/v1/follows` | [`crate::follows_api::follow`] |
@@ -35,6 +36,12 @@ pub async fn route(req: Request, env: Env, ctx: &Context) -> Result<Response, Ed
     match path.trim_end_matches('/') {
         "/functions/v1/health" => match req.method() {
             Method::Get | Method::Head => health::get(&env).await,
+            _ => Err(EdgeError::MethodNotAllowed),
+        },
+        "/functions/v1/openapi.json" => match req.method() {
+            Method::Get | Method::Head => {
+                Ok(crate::error::json_response(200, &edge_api::openapi::document(crate::settings::VERSION))?)
+            }
             _ => Err(EdgeError::MethodNotAllowed),
         },
         "/functions/v1/messages" => match req.method() {

@@ -26,6 +26,9 @@
 use crate::error::{json_response, EdgeError};
 use crate::user_object::{self, CallerCall, UserCall};
 use crate::{caller, feed_object};
+use edge_api::answers::{
+    conform, HistoryPage, Message, MuteState, PageOf, ReadMark, Thread, ThreadDetails, UnreadMessages,
+};
 use edge_api::paging::{Cursor, Keyset, ListQuery, Page};
 use edge_api::threads::{
     self, AddParticipants, DirectThread, EditMessage, History, MarkRead, Mute, NewGroupThread, Order,
@@ -69,7 +72,26 @@ impl CallerCall for ThreadCall {
         client: &Client,
         identity: &Identity,
     ) -> Result<Result<Value, ApiError>, tokio_postgres::Error> {
-        answer(client, identity, self).await
+        Ok(answer(client, identity, self).await?.and_then(|value| self.conform(value)))
+    }
+}
+
+impl ThreadCall {
+    /// The answer in the documented type of its endpoint.
+    fn conform(&self, value: Value) -> Result<Value, ApiError> {
+        match self {
+            ThreadCall::OpenDirect(_) | ThreadCall::CreateGroup(_) | ThreadCall::Get(_) => {
+                conform::<ThreadDetails>(value)
+            }
+            ThreadCall::AddParticipants { .. } => conform::<ThreadDetails>(value),
+            ThreadCall::List { .. } => conform::<PageOf<Thread>>(value),
+            ThreadCall::Unread => conform::<UnreadMessages>(value),
+            ThreadCall::RemoveParticipant { .. } => Ok(value),
+            ThreadCall::Mute { .. } => conform::<MuteState>(value),
+            ThreadCall::MarkRead { .. } => conform::<ReadMark>(value),
+            ThreadCall::History { .. } => conform::<HistoryPage>(value),
+            ThreadCall::Edit { .. } | ThreadCall::Delete(_) => conform::<Message>(value),
+        }
     }
 }
 

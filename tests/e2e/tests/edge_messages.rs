@@ -174,7 +174,7 @@ async fn malformed_oversized_and_misdirected_requests_are_refused_with_the_field
         (json!({"body": "x"}), "thread_id"),
         (json!({"thread_id": thread, "body": 5}), "body:"),
         (
-            json!({"thread_id": thread, "body": "x", "attachments": [{"kind": "image", "url": "javascript:alert(1)"}]}),
+            json!({"thread_id": thread, "body": "x", "attachments": [{"kind": "image", "url": "javascript:alert(1)", "bytes": 1}]}),
             "attachments[0].url:",
         ),
     ];

@@ -1,0 +1,366 @@
+//! The OpenAPI 3.1 document of the edge functions, served at
+//! `GET /functions/v1/openapi.json`. The operations are listed here; every request body
+//! and answer schema is generated (schemars, JSON Schema 2020-12, which OpenAPI 3.1 uses)
+//! from the types the endpoints parse and answer with ([`crate::answers`]), so the
+//! document cannot drift from them. Every error is the one [`ErrorBody`] shape, documented
+//! as each operation's `default` answer.
+
+use crate::answers::*;
+use crate::{follows, messages, notifications, presence, threads};
+use schemars::generate::{SchemaGenerator, SchemaSettings};
+use schemars::JsonSchema;
+use serde_json::{json, Map, Value};
+
+/// One operation: what it takes, and what it answers on success.
+struct Operation {
+    method: &'static str,
+    path: &'static str,
+    id: &'static str,
+    summary: &'static str,
+    parameters: Vec<Value>,
+    body: Option<Value>,
+    /// Status and schema (None: no body, as 204).
+    answers: Vec<(u16, Option<Value>)>,
+}
+
+fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Value {
+    generator.subschema_for::<T>().to_value()
+}
+
+fn path_id(name: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}})
+}
+
+fn query(name: &str, schema: Value, description: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "schema": schema, "description": description})
+}
+
+/// `limit` and `before` of every list ([`crate::paging`]).
+fn page_parameters() -> Vec<Value> {
+    vec![
+        query(
+            "limit",
+            json!({"type": "integer", "minimum": 1, "maximum": crate::paging::MAX_PAGE}),
+            "items per page (default 50)",
+        ),
+        query("before", json!({"type": "string"}), "the `next` of the previous page"),
+    ]
+}
+
+fn unread_flag(what: &str) -> Value {
+    query("unread", json!({"type": "boolean"}), &format!("only unread {what}"))
+}
+
+fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
+    let op = |method, path, id, summary| Operation {
+        method,
+        path,
+        id,
+        summary,
+        parameters: Vec::new(),
+        body: None,
+        answers: Vec::new(),
+    };
+    let thread = || path_id("thread_id");
+    let mut history = vec![
+        thread(),
+        query("before", json!({"type": "integer", "minimum": 0}), "messages with a lower sequence number"),
+        query("after", json!({"type": "integer", "minimum": 0}), "messages with a higher sequence number"),
+        query(
+            "limit",
+            json!({"type": "integer", "minimum": 1, "maximum": threads::MAX_HISTORY_PAGE}),
+            "messages per page (default 50)",
+        ),
+    ];
+    history.push(query("order", json!({"enum": ["asc", "desc"]}), "newest first (desc, the default) or oldest first"));
+    let mut threads_list = page_parameters();
+    threads_list.push(unread_flag("threads"));
+    let mut notifications_list = page_parameters();
+    notifications_list.push(unread_flag("notifications"));
+    let mut follow_list = vec![path_id("user_id")];
+    follow_list.extend(page_parameters());
+    let presence_ids = json!({
+        "name": "user_ids", "in": "query", "required": true,
+        "description": format!("1 to {} user ids, comma-separated", presence::MAX_USERS),
+        "schema": {"type": "string"},
+    });
+
+    vec![
+        Operation {
+            answers: vec![(200, Some(json!({"type": "object"})))],
+            ..op("get", "/functions/v1/health", "health", "The Worker's version and a live database round trip")
+        },
+        Operation {
+            answers: vec![(200, Some(json!({"type": "object"})))],
+            ..op("get", "/functions/v1/openapi.json", "openapi", "This document")
+        },
+        Operation {
+            body: Some(schema::<messages::SendMessage>(g)),
+            answers: vec![(201, Some(schema::<Message>(g))), (200, Some(schema::<Message>(g)))],
+            ..op(
+                "post",
+                "/functions/v1/messages",
+                "sendMessage",
+                "Send a message (200: the original, for a reused idempotency key)",
+            )
+        },
+        Operation {
+            body: Some(schema::<messages::SendBatch>(g)),
+            answers: vec![(200, Some(schema::<BatchResults>(g)))],
+            ..op(
+                "post",
+                "/functions/v1/messages/batch",
+                "sendMessages",
+                "Send up to 10 messages to one thread, one result each",
+            )
+        },
+        Operation {
+            parameters: vec![path_id("message_id")],
+            body: Some(schema::<threads::EditMessage>(g)),
+            answers: vec![(200, Some(schema::<Message>(g)))],
+            ..op("patch", "/functions/v1/messages/{message_id}", "editMessage", "Edit one's message")
+        },
+        Operation {
+            parameters: vec![path_id("message_id")],
+            answers: vec![(200, Some(schema::<Message>(g)))],
+            ..op(
+                "delete",
+                "/functions/v1/messages/{message_id}",
+                "deleteMessage",
+                "Delete a message, leaving a tombstone",
+            )
+        },
+        Operation {
+            body: Some(schema::<threads::DirectThread>(g)),
+            answers: vec![(200, Some(schema::<ThreadDetails>(g)))],
+            ..op(
+                "post",
+                "/functions/v1/threads/direct",
+                "openDirectThread",
+                "The direct thread with a user, started if new",
+            )
+        },
+        Operation {
+            body: Some(schema::<threads::NewGroupThread>(g)),
+            answers: vec![(201, Some(schema::<ThreadDetails>(g)))],
+            ..op("post", "/functions/v1/threads", "createGroupThread", "Create a group thread the caller owns")
+        },
+        Operation {
+            parameters: threads_list,
+            answers: vec![(200, Some(schema::<PageOf<Thread>>(g)))],
+            ..op("get", "/functions/v1/threads", "listThreads", "The caller's threads, most recently active first")
+        },
+        Operation {
+            answers: vec![(200, Some(schema::<UnreadMessages>(g)))],
+            ..op("get", "/functions/v1/threads/unread", "unreadMessages", "Unread messages, in total and per thread")
+        },
+        Operation {
+            parameters: vec![thread()],
+            answers: vec![(200, Some(schema::<ThreadDetails>(g)))],
+            ..op("get", "/functions/v1/threads/{thread_id}", "getThread", "A thread with its participants")
+        },
+        Operation {
+            parameters: vec![thread()],
+            body: Some(schema::<threads::AddParticipants>(g)),
+            answers: vec![(200, Some(schema::<ThreadDetails>(g)))],
+            ..op(
+                "post",
+                "/functions/v1/threads/{thread_id}/participants",
+                "addParticipants",
+                "Add participants (the owner)",
+            )
+        },
+        Operation {
+            parameters: vec![thread(), path_id("user_id")],
+            answers: vec![(204, None)],
+            ..op(
+                "delete",
+                "/functions/v1/threads/{thread_id}/participants/{user_id}",
+                "removeParticipant",
+                "Leave (one's own id), or remove someone (the owner)",
+            )
+        },
+        Operation {
+            parameters: vec![thread()],
+            body: Some(schema::<threads::Mute>(g)),
+            answers: vec![(200, Some(schema::<MuteState>(g)))],
+            ..op("post", "/functions/v1/threads/{thread_id}/mute", "muteThread", "Mute or unmute a thread")
+        },
+        Operation {
+            parameters: vec![thread()],
+            body: Some(schema::<threads::MarkRead>(g)),
+            answers: vec![(200, Some(schema::<ReadMark>(g)))],
+            ..op(
+                "post",
+                "/functions/v1/threads/{thread_id}/read",
+                "markThreadRead",
+                "Mark read up to a sequence number",
+            )
+        },
+        Operation {
+            parameters: history,
+            answers: vec![(200, Some(schema::<HistoryPage>(g)))],
+            ..op(
+                "get",
+                "/functions/v1/threads/{thread_id}/messages",
+                "threadHistory",
+                "A thread's messages, by sequence",
+            )
+        },
+        Operation {
+            body: Some(schema::<follows::FollowRequest>(g)),
+            answers: vec![(201, Some(schema::<Follow>(g))), (200, Some(schema::<Follow>(g)))],
+            ..op("post", "/functions/v1/follows", "follow", "Follow a user (200: already following)")
+        },
+        Operation {
+            parameters: vec![path_id("user_id")],
+            answers: vec![(204, None)],
+            ..op("delete", "/functions/v1/follows/{user_id}", "unfollow", "Stop following a user")
+        },
+        Operation {
+            parameters: follow_list.clone(),
+            answers: vec![(200, Some(schema::<PageOf<FollowListEntry>>(g)))],
+            ..op("get", "/functions/v1/users/{user_id}/followers", "followers", "Who follows a user, newest first")
+        },
+        Operation {
+            parameters: follow_list,
+            answers: vec![(200, Some(schema::<PageOf<FollowListEntry>>(g)))],
+            ..op("get", "/functions/v1/users/{user_id}/following", "following", "Whom a user follows, newest first")
+        },
+        Operation {
+            parameters: vec![path_id("user_id")],
+            answers: vec![(200, Some(schema::<FollowCounts>(g)))],
+            ..op(
+                "get",
+                "/functions/v1/users/{user_id}/follow-counts",
+                "followCounts",
+                "A user's follower and following counts",
+            )
+        },
+        Operation {
+            parameters: notifications_list,
+            answers: vec![(200, Some(schema::<PageOf<Notification>>(g)))],
+            ..op("get", "/functions/v1/notifications", "listNotifications", "The caller's notifications, newest first")
+        },
+        Operation {
+            answers: vec![(200, Some(schema::<UnreadNotifications>(g)))],
+            ..op("get", "/functions/v1/notifications/unread-count", "unreadNotifications", "The caller's unread count")
+        },
+        Operation {
+            body: Some(schema::<notifications::MarkRead>(g)),
+            answers: vec![(200, Some(schema::<MarkedRead>(g)))],
+            ..op(
+                "post",
+                "/functions/v1/notifications/read",
+                "markNotificationsRead",
+                "Mark some or all notifications read",
+            )
+        },
+        Operation {
+            parameters: vec![presence_ids],
+            answers: vec![(200, Some(schema::<PresenceList>(g)))],
+            ..op("get", "/functions/v1/presence", "getPresence", "Users' presence, in the order asked")
+        },
+        Operation {
+            body: Some(schema::<presence::SetPresence>(g)),
+            answers: vec![(200, Some(schema::<OwnPresence>(g)))],
+            ..op("post", "/functions/v1/presence", "setPresence", "Choose how the caller appears")
+        },
+    ]
+}
+
+/// The document, for the Worker at `version`.
+pub fn document(version: &str) -> Value {
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.definitions_path = "#/components/schemas/".into();
+            s.meta_schema = None;
+        })
+        .into_generator();
+    let error = schema::<ErrorBody>(&mut generator);
+    let mut paths = Map::new();
+    for operation in operations(&mut generator) {
+        let mut responses = Map::new();
+        for (status, body) in operation.answers {
+            let mut answer = json!({"description": format!("{status}")});
+            if let Some(schema) = body {
+                answer["content"] = json!({"application/json": {"schema": schema}});
+            }
+            responses.insert(status.to_string(), answer);
+        }
+        responses.insert(
+            "default".into(),
+            json!({
+                "description": "an error: 400 naming the field, 401, 403, 404, 405, 409, 413, 429 with Retry-After, 503",
+                "content": {"application/json": {"schema": error.clone()}},
+            }),
+        );
+        let mut entry = json!({
+            "operationId": operation.id,
+            "summary": operation.summary,
+            "responses": responses,
+        });
+        if !operation.parameters.is_empty() {
+            entry["parameters"] = Value::Array(operation.parameters);
+        }
+        if let Some(body) = operation.body {
+            entry["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": body}}});
+        }
+        let methods = paths.entry(operation.path).or_insert_with(|| json!({}));
+        methods[operation.method] = entry;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Grower community edge functions",
+            "version": version,
+            "description": "HTTP endpoints under /functions/v1/, called as supabase-js functions.invoke calls them, \
+                            with the user's token as Authorization: Bearer <jwt>. Every statement runs as the caller, \
+                            so Row Level Security decides.",
+        },
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "paths": paths,
+        "components": {
+            "schemas": generator.take_definitions(true),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+        "security": [{"bearer": []}],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_has_a_unique_id_and_every_reference_resolves() {
+        let doc = document("test");
+        let text = doc.to_string();
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        for (i, _) in text.match_indices("\"$ref\":\"#/components/schemas/") {
+            let rest = &text[i + "\"$ref\":\"#/components/schemas/".len()..];
+            let name = &rest[..rest.find('"').unwrap_or(0)];
+            assert!(schemas.contains_key(name), "{name} is referenced but not defined");
+        }
+        let mut ids: Vec<&str> = Vec::new();
+        for (path, methods) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in methods.as_object().expect("methods") {
+                let id = operation["operationId"].as_str().expect("an id");
+                assert!(!ids.contains(&id), "{id} twice");
+                ids.push(id);
+                assert!(operation["responses"]["default"].is_object(), "{method} {path} documents its errors");
+            }
+        }
+        assert!(ids.len() >= 25, "{ids:?}");
+    }
+
+    #[test]
+    fn request_schemas_refuse_unknown_fields_as_the_endpoints_do() {
+        let doc = document("test");
+        let send = &doc["components"]["schemas"]["SendMessage"];
+        assert_eq!(send["additionalProperties"], false, "{send}");
+        assert!(send["required"].as_array().is_some_and(|r| r.contains(&json!("thread_id"))), "{send}");
+        let chosen = &doc["components"]["schemas"]["Chosen"];
+        assert!(chosen.to_string().contains("invisible"), "{chosen}");
+    }
+}
