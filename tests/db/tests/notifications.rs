@@ -1,7 +1,7 @@
 //! Notifications the database creates itself, so that a write from anywhere produces
 //! them: here, a new follower. Each test runs in a transaction it rolls back.
 
-use db_tests::{act_as, connect, ADA, BASIL, CLOVER, DILL, ELM};
+use db_tests::{act_as, connect, ADA, BASIL, CLOVER, DILL, ELM, GROUP};
 
 #[tokio::test]
 async fn a_follow_notifies_the_followee_alone_with_the_follower_named() {
@@ -115,5 +115,33 @@ async fn replies_and_mentions_notify_participants_once_never_the_sender_nor_the_
     let got: Vec<(String, String)> =
         client.query(&notified(&again), &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(got, vec![(ADA.to_string(), "mention".to_string())]);
+    client.batch_execute("rollback").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_join_request_notifies_who_may_answer_it_and_nobody_else() {
+    let client = connect().await;
+    client.batch_execute("begin").await.unwrap();
+    act_as(&client, ELM).await;
+    client
+        .execute(
+            "insert into public.group_members (group_id, user_id) values ($1::text::uuid, $2::text::uuid)",
+            &[&GROUP, &ELM],
+        )
+        .await
+        .expect("Elm asks to join the private group");
+    client.batch_execute("reset role").await.unwrap();
+    let rows = client
+        .query(
+            "select recipient_id::text, data->>'user_id', title from public.live_notifications
+              where kind = 'group_join_request' and actor_id = $1::text::uuid and data->>'group_id' = $2",
+            &[&ELM, &GROUP],
+        )
+        .await
+        .unwrap();
+    let mut recipients: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    recipients.sort();
+    assert_eq!(recipients, [ADA, BASIL, CLOVER], "the owner, the admin and the moderator; not the member, not Elm");
+    assert!(rows.iter().all(|r| r.get::<_, String>(1) == ELM && r.get::<_, String>(2).contains("asks to join")));
     client.batch_execute("rollback").await.unwrap();
 }
