@@ -70,6 +70,10 @@ language plpgsql security definer
 set search_path = ''
 as $$
 begin
+    -- A token can outlive its account: there is nobody to record.
+    if not exists (select 1 from auth.users u where u.id = who) then
+        return;
+    end if;
     insert into private.presence_state as s (user_id, connected) values (who, connected)
     on conflict (user_id) do update set connected = excluded.connected;
     perform private.publish_presence(who, seen_at);

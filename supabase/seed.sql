@@ -83,7 +83,7 @@ values ('22222222-2222-4222-8222-222222222222', '11111111-1111-4111-8111-1111111
        ('33333333-3333-4333-8333-333333333333', '11111111-1111-4111-8111-111111111111')
 on conflict do nothing;
 insert into public.user_presence (user_id, status, activity)
-values ('11111111-1111-4111-8111-111111111111', 'online', 'Repotting seedlings')
+values ('11111111-1111-4111-8111-111111111111', 'offline', 'Repotting seedlings')
 on conflict do nothing;
 insert into public.live_notifications (id, recipient_id, actor_id, kind, title, body)
 values ('eeeeeeee-0000-4000-8000-000000000001', '11111111-1111-4111-8111-111111111111',

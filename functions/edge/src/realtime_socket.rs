@@ -110,6 +110,7 @@ pub fn serve(env: Env, hubs: hub::Hubs, client: Client) -> worker::Result<Respon
         session: Session::new(&client.limits, now),
         too_slow: std::cell::Cell::new(false),
         limits: client.limits,
+        users: Vec::new(),
     };
     wasm_bindgen_futures::spawn_local(connection.run());
     Response::from_websocket(pair.client)
@@ -117,6 +118,11 @@ pub fn serve(env: Env, hubs: hub::Hubs, client: Client) -> worker::Result<Respon
 
 /// A process-unique id for one client connection, used by rooms to tell apart several
 /// connections of the same user.
+/// The user id of a signed-in identity (the anon and service keys are nobody's presence).
+fn signed_in(identity: &Identity) -> Option<String> {
+    identity.user_id.clone().filter(|_| identity.role == "authenticated")
+}
+
 fn new_conn_id() -> String {
     let mut bytes = [0u8; 12];
     // If the platform's randomness fails, time still makes the id unique enough to
@@ -172,6 +178,9 @@ struct Connection {
     session: Session,
     /// Set when a reply of the Worker's own found the client's backlog over the bound.
     too_slow: std::cell::Cell<bool>,
+    /// Signed-in users seen on this socket (its own token, or a join's): each is online
+    /// while the socket lives (global presence).
+    users: Vec<String>,
 }
 
 impl Connection {
@@ -193,16 +202,12 @@ impl Connection {
         let mut inputs =
             stream::select(stream::select(events.map(Input::Client), notice_rx.map(Input::Notice)), Box::pin(ticks));
         let mut ending: Ending = (CloseCode::Normal, "bye".into());
-        // Global presence: the user's object hears of this socket when it opens, while it
-        // lives (a lease renewal), and when it closes, whatever closed it.
-        let user = self.identity.user_id.clone().filter(|_| self.identity.role == "authenticated");
-        let (env, conn_id) = (self.env.clone(), self.conn_id.clone());
-        let report = |event| {
-            if let Some(user) = &user {
-                user_object::report_socket(&env, user, &conn_id, event);
-            }
-        };
-        report(SocketEvent::Opened);
+        // Global presence: the object of each user on this socket hears of it when it
+        // opens (or the user's token first arrives), while it lives (a lease renewal),
+        // and when it closes, whatever closed it.
+        if let Some(user) = signed_in(&self.identity) {
+            self.note_user(user);
+        }
         let mut renew_at = clock::now_millis() + global_presence::RENEW_EVERY_MS;
         while let Some(input) = inputs.next().await {
             if matches!(input, Input::Client(_)) {
@@ -212,7 +217,7 @@ impl Connection {
                 Input::Tick => {
                     let now = clock::now_millis();
                     if now >= renew_at {
-                        report(SocketEvent::Renewed);
+                        self.report_users(SocketEvent::Renewed);
                         renew_at = now + global_presence::RENEW_EVERY_MS;
                     }
                     if self.session.is_idle(now) {
@@ -267,7 +272,29 @@ impl Connection {
         // Complete the closing handshake, or the client waits for our close frame.
         let (code, reason) = ending;
         let _ = self.client.close(Some(code.code()), Some(&reason));
-        report(SocketEvent::Closed);
+        self.report_users(SocketEvent::Closed);
+    }
+
+    /// The signed-in user of a join's or refresh's `access_token`, when it verifies (the
+    /// room verifies it again for the channel; this only says who is connected).
+    fn user_of_token(&self, frame: &Frame) -> Option<String> {
+        let token = frame.payload.get("access_token")?.as_str()?;
+        let claims = settings::verifier(&self.env).ok()?.verify(token, clock::now_secs()).ok()?;
+        signed_in(&Identity::from(&claims))
+    }
+
+    /// Reports `user` to their object the first time they are seen on this socket.
+    fn note_user(&mut self, user: String) {
+        if !self.users.contains(&user) {
+            user_object::report_socket(&self.env, &user, &self.conn_id, SocketEvent::Opened);
+            self.users.push(user);
+        }
+    }
+
+    fn report_users(&self, event: SocketEvent) {
+        for user in &self.users {
+            user_object::report_socket(&self.env, user, &self.conn_id, event);
+        }
     }
 
     fn send(&self, frame: &Frame) {
@@ -309,6 +336,13 @@ impl Connection {
         } else if counts_as_event(&frame.event) && self.topics.contains_key(&frame.topic) && !self.take_event() {
             self.close_for_rate(&frame.topic);
             return Ok(());
+        }
+        if frame.event == event::JOIN || frame.event == event::ACCESS_TOKEN {
+            // supabase-js opens the socket with the anon key and hands the user's token
+            // over on each join: that is when the user is known to be here.
+            if let Some(user) = self.user_of_token(&frame) {
+                self.note_user(user);
+            }
         }
         let leaving = frame.event == event::LEAVE;
         let Some(upstream) = self.topics.get_mut(&frame.topic) else {

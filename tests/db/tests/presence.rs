@@ -88,3 +88,17 @@ async fn a_user_cannot_claim_a_connection_or_an_invalid_status() {
     assert_eq!(offline.unwrap_err().code().map(|c| c.code()), Some("22023"), "offline is the system's to say");
     client.batch_execute("rollback").await.unwrap();
 }
+
+#[tokio::test]
+async fn a_token_that_outlived_its_account_records_nothing() {
+    let client = connect().await;
+    client.batch_execute("begin").await.unwrap();
+    let ghost = "00000000-0000-4000-8000-0000000000aa";
+    record(&client, ghost, true, "2026-11-27 10:00:00+00").await;
+    let rows = client
+        .query("select 1 from public.user_presence where user_id = $1::text::uuid", &[&ghost])
+        .await
+        .expect("presence");
+    assert!(rows.is_empty(), "no account, no presence row (and no error that would be retried for ever)");
+    client.batch_execute("rollback").await.unwrap();
+}
