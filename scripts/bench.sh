@@ -7,12 +7,15 @@
 # (crowd_bench, CROWD="publishers rate listeners seconds"); and
 # commit-to-delivery latency of database changes (changes_bench, with a PostgreSQL of its
 # own). Prints figures; passes or fails on nothing. `BENCH="changes" make bench` runs only
-# the parts named (fanout, crowd, changes); CHANGES_VIA="edge" and CHANGES_RATES="500"
-# narrow the changes part.
+# the parts named (fanout, crowd, changes, messages); CHANGES_VIA="edge" and
+# CHANGES_RATES="500" narrow the changes part; MESSAGES="senders threads seconds" (default
+# "50 10 5") shapes the messages part: senders sending as fast as they are answered,
+# one message a request and in batches of ten, with request-to-delivery latency on
+# another user's socket (messages_bench).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-PARTS=" ${BENCH:-fanout crowd changes} "
+PARTS=" ${BENCH:-fanout crowd changes messages} "
 wants() { [[ "$PARTS" == *" $1 "* ]]; }
 SUBSCRIBERS="${SUBSCRIBERS:-200}" RATE="${RATE:-100}" SECONDS_PER_RUN="${SECONDS_PER_RUN:-10}"
 # crowd_bench's publishers, rate, listeners and seconds: enough to saturate 2 cores.
@@ -87,6 +90,13 @@ log "many publishers (publishers, rate, listeners, seconds: $CROWD) on one topic
 "$ROOT/target/release/crowd_bench" direct "http://127.0.0.1:$EDGE_PORT" $CROWD
 "$ROOT/target/release/crowd_bench" bare "http://127.0.0.1:$BARE_PORT" $CROWD
 "$bench" edge "http://127.0.0.1:$EDGE_PORT" "$SUBSCRIBERS" $((RATE * 2 / 5)) "$SECONDS_PER_RUN"
+fi
+if wants messages; then
+log "messages over HTTP: ${MESSAGES:-50 10 5} (senders, threads, seconds), request-to-delivery on another user's socket"
+(cd "$ROOT" && cargo build --quiet --release -p e2e --bin messages_bench)
+for mode in single batch; do
+    "$ROOT/target/release/messages_bench" "http://127.0.0.1:$EDGE_PORT" "$DATABASE_URL" ${MESSAGES:-50 10 5} "$mode"
+done
 fi
 if wants changes; then
 log "database changes: commit (psql, authenticated role; or POST /functions/v1/messages) to postgres_changes delivery, 200 subscribers over 10 topics"

@@ -169,7 +169,17 @@ async fn a_reader_that_stops_reading_is_told_and_closed_with_4001_while_the_othe
         let told = frames.iter().rev().find(|f| f.event == "system");
         let message = told.and_then(|f| f.payload["message"].as_str()).unwrap_or_default();
         assert!(message.starts_with("ClientTooSlow:"), "direct {direct}: the last frames say why: {told:?}");
-        let got = reading.await.expect("the reader");
+        // The publisher heartbeats while the reader drains (five quiet seconds), or the
+        // idle timeout (5 s on the test stack) would close it before the stats are read.
+        let mut reading = reading;
+        let got = loop {
+            tokio::select! {
+                got = &mut reading => break got.expect("the reader"),
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {
+                    publisher.try_send(Message::text(r#"[null,"hb","phoenix","heartbeat",{}]"#)).await;
+                }
+            }
+        };
         let sent: Vec<u64> = (0..pushed).collect();
         assert_eq!(got.len(), sent.len(), "direct {direct}: the reader that keeps up loses nothing");
         assert_eq!(got, sent, "direct {direct}: in order");
