@@ -10,6 +10,12 @@ language plpgsql security definer
 set search_path = ''
 as $$
 begin
+    -- Removals from one thread take its row lock first, before their row is gone, so
+    -- the handover below never races another leaver: an owner leaving while their heir
+    -- leaves too would otherwise hand the thread to someone no longer in it. (Taken
+    -- here, not in the after trigger: there the removed row's lock is already held and
+    -- two leavers could deadlock.) Nothing to lock in a cascade from the thread itself.
+    perform 1 from public.conversation_threads t where t.id = old.thread_id for update;
     -- A cascade (the thread deleted, or an account deleted by the auth service, which
     -- has no auth.uid()) removes rows whose thread is gone or that no user asked to remove.
     if (select auth.uid()) is not null and exists (

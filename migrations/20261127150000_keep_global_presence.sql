@@ -22,6 +22,14 @@ comment on table private.presence_state is
 alter table private.presence_state enable row level security;
 revoke all on private.presence_state from public, anon, authenticated;
 
+-- Rows written before this migration: what a user chose (away, busy) is kept as their
+-- choice, and nobody is known to be connected until a socket says so.
+insert into private.presence_state (user_id, connected, chosen)
+select p.user_id, false, case p.status when 'away' then 'away' when 'busy' then 'busy' else 'online' end
+  from public.user_presence p
+on conflict (user_id) do nothing;
+update public.user_presence set status = 'offline' where status <> 'offline';
+
 revoke insert, update, delete on public.user_presence from anon, authenticated;
 drop policy "Users can set their own status" on public.user_presence;
 drop policy "Users can update their own status" on public.user_presence;
@@ -111,7 +119,10 @@ begin
             case when set_presence.status = 'invisible' then null else set_presence.activity end)
     on conflict (user_id) do update
         set status = excluded.status,
-            activity = case when set_presence.status = 'invisible' then p.activity else set_presence.activity end
+            activity = case when set_presence.status = 'invisible' then p.activity else set_presence.activity end,
+            -- Going invisible looks like leaving: last seen now.
+            last_seen_at = case when set_presence.status = 'invisible' and p.status <> 'offline' then now()
+                                else p.last_seen_at end
     returning * into visible;
     return jsonb_build_object('user_id', me, 'chosen', s.chosen, 'connected', s.connected,
                               'status', visible.status, 'activity', visible.activity, 'last_seen_at', visible.last_seen_at);

@@ -1,8 +1,9 @@
 -- A request to join a private group (a pending membership) notifies those of the group
--- who may answer it (its active owner, admins and moderators), by the database: a
+-- who may answer it (its active owner and admins), by the database: a
 -- request made anywhere (PostgREST, the edge, psql) creates the notifications (kind
 -- `group_join_request`), which reach each one's `user:<id>` subscribers through the
--- change feed. Never the requester. Security
+-- change feed. Never the requester, and not again for a request withdrawn and repeated
+-- while the first notification is unread. Security
 -- definer: the requester may neither read the admins' memberships nor write their
 -- notifications.
 
@@ -23,8 +24,13 @@ begin
       left join public.profiles p on p.id = new.user_id
      where admin.group_id = new.group_id
        and admin.status = 'active'
-       and admin.role in ('owner', 'admin', 'moderator')
-       and admin.user_id <> new.user_id;
+       and admin.role in ('owner', 'admin')
+       and admin.user_id <> new.user_id
+       -- Withdrawing and asking again does not notify again while the first is unread.
+       and not exists (
+           select 1 from public.live_notifications n
+            where n.recipient_id = admin.user_id and n.kind = 'group_join_request' and n.read_at is null
+              and n.data ->> 'group_id' = new.group_id::text and n.data ->> 'user_id' = new.user_id::text);
     return null;
 end;
 $$;

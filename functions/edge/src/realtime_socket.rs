@@ -111,6 +111,7 @@ pub fn serve(env: Env, hubs: hub::Hubs, client: Client) -> worker::Result<Respon
         too_slow: std::cell::Cell::new(false),
         limits: client.limits,
         users: Vec::new(),
+        stays: 0,
     };
     wasm_bindgen_futures::spawn_local(connection.run());
     Response::from_websocket(pair.client)
@@ -121,6 +122,15 @@ pub fn serve(env: Env, hubs: hub::Hubs, client: Client) -> worker::Result<Respon
 /// The user id of a signed-in identity (the anon and service keys are nobody's presence).
 fn signed_in(identity: &Identity) -> Option<String> {
     identity.user_id.clone().filter(|_| identity.role == "authenticated")
+}
+
+/// A signed-in user present on a socket, as their object knows the stay.
+struct Present {
+    user: String,
+    /// When their latest token expires (seconds): the stay ends then, unless renewed.
+    exp: u64,
+    /// The stay's name in the user's object: the connection id and a number.
+    key: String,
 }
 
 fn new_conn_id() -> String {
@@ -178,9 +188,12 @@ struct Connection {
     session: Session,
     /// Set when a reply of the Worker's own found the client's backlog over the bound.
     too_slow: std::cell::Cell<bool>,
-    /// Signed-in users seen on this socket (its own token, or a join's): each is online
-    /// while the socket lives (global presence).
-    users: Vec<String>,
+    /// Signed-in users on this socket (its own token, or a join's): each is online while
+    /// the socket lives and their token is valid (global presence).
+    users: Vec<Present>,
+    /// Numbers each user's stay on this socket, so a user who comes back (a new token
+    /// after an expired one) is a new socket to their object, not a closed one reopened.
+    stays: u64,
 }
 
 impl Connection {
@@ -194,7 +207,8 @@ impl Connection {
             }
         };
         let (notice_tx, notice_rx) = mpsc::unbounded::<Notice>();
-        let every_ms = self.session.idle_check_every_ms();
+        // Often enough for the idle check and for presence renewals, whatever the timeout.
+        let every_ms = self.session.idle_check_every_ms().min(global_presence::RENEW_EVERY_MS);
         let ticks = stream::unfold((), move |_| async move {
             worker::Delay::from(std::time::Duration::from_millis(every_ms)).await;
             Some((Input::Tick, ()))
@@ -205,9 +219,8 @@ impl Connection {
         // Global presence: the object of each user on this socket hears of it when it
         // opens (or the user's token first arrives), while it lives (a lease renewal),
         // and when it closes, whatever closed it.
-        if let Some(user) = signed_in(&self.identity) {
-            self.note_user(user);
-        }
+        let own = self.identity.clone();
+        self.note_user(&own);
         let mut renew_at = clock::now_millis() + global_presence::RENEW_EVERY_MS;
         while let Some(input) = inputs.next().await {
             if matches!(input, Input::Client(_)) {
@@ -217,6 +230,7 @@ impl Connection {
                 Input::Tick => {
                     let now = clock::now_millis();
                     if now >= renew_at {
+                        self.end_stays(|p| p.exp <= clock::now_secs());
                         self.report_users(SocketEvent::Renewed);
                         renew_at = now + global_presence::RENEW_EVERY_MS;
                     }
@@ -272,28 +286,45 @@ impl Connection {
         // Complete the closing handshake, or the client waits for our close frame.
         let (code, reason) = ending;
         let _ = self.client.close(Some(code.code()), Some(&reason));
-        self.report_users(SocketEvent::Closed);
+        self.end_stays(|_| true);
     }
 
-    /// The signed-in user of a join's or refresh's `access_token`, when it verifies (the
-    /// room verifies it again for the channel; this only says who is connected).
-    fn user_of_token(&self, frame: &Frame) -> Option<String> {
+    /// The identity of a join's or refresh's `access_token`, when it verifies (the room
+    /// verifies it again for the channel; this only says who is connected).
+    fn identity_of_token(&self, frame: &Frame) -> Option<Identity> {
         let token = frame.payload.get("access_token")?.as_str()?;
         let claims = settings::verifier(&self.env).ok()?.verify(token, clock::now_secs()).ok()?;
-        signed_in(&Identity::from(&claims))
+        Some(Identity::from(&claims))
     }
 
-    /// Reports `user` to their object the first time they are seen on this socket.
-    fn note_user(&mut self, user: String) {
-        if !self.users.contains(&user) {
-            user_object::report_socket(&self.env, &user, &self.conn_id, SocketEvent::Opened);
-            self.users.push(user);
+    /// A verified token arrived: its user (if signed in) is present until it expires.
+    fn note_user(&mut self, identity: &Identity) {
+        let Some(user) = signed_in(identity) else { return };
+        if let Some(present) = self.users.iter_mut().find(|p| p.user == user) {
+            present.exp = present.exp.max(identity.exp);
+            return;
         }
+        self.stays += 1;
+        let key = format!("{}.{}", self.conn_id, self.stays);
+        user_object::report_socket(&self.env, &user, &key, SocketEvent::Opened);
+        self.users.push(Present { user, exp: identity.exp, key });
+    }
+
+    /// Ends (reports closed) the stays `ended` picks.
+    fn end_stays(&mut self, ended: impl Fn(&Present) -> bool) {
+        let env = &self.env;
+        self.users.retain(|p| {
+            let end = ended(p);
+            if end {
+                user_object::report_socket(env, &p.user, &p.key, SocketEvent::Closed);
+            }
+            !end
+        });
     }
 
     fn report_users(&self, event: SocketEvent) {
-        for user in &self.users {
-            user_object::report_socket(&self.env, user, &self.conn_id, event);
+        for p in &self.users {
+            user_object::report_socket(&self.env, &p.user, &p.key, event);
         }
     }
 
@@ -339,9 +370,15 @@ impl Connection {
         }
         if frame.event == event::JOIN || frame.event == event::ACCESS_TOKEN {
             // supabase-js opens the socket with the anon key and hands the user's token
-            // over on each join: that is when the user is known to be here.
-            if let Some(user) = self.user_of_token(&frame) {
-                self.note_user(user);
+            // over on each join: that is when the user is known to be here. A refresh
+            // replaces the token of the socket's channels: whoever it no longer names
+            // (signed out, or another user signed in) has left.
+            if let Some(identity) = self.identity_of_token(&frame) {
+                if frame.event == event::ACCESS_TOKEN {
+                    let (now_user, own) = (signed_in(&identity), signed_in(&self.identity));
+                    self.end_stays(|p| Some(&p.user) != now_user.as_ref() && Some(&p.user) != own.as_ref());
+                }
+                self.note_user(&identity);
             }
         }
         let leaving = frame.event == event::LEAVE;

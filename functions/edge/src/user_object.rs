@@ -126,9 +126,9 @@ impl DurableObject for User {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        if let Err(e) = self.settle_presence().await {
-            worker::console_warn!("presence: {e}");
-        }
+        // A failure is the platform's to retry (an alarm that errs is run again); the
+        // alarm for the next check may not have been set.
+        self.settle_presence().await.map_err(|e| worker::Error::RustError(format!("presence: {e}")))?;
         Response::ok("")
     }
 

@@ -40,6 +40,11 @@ pub enum Publish {
 pub struct Connectivity {
     /// Socket id → when its lease lapses.
     leases: BTreeMap<String, u64>,
+    /// Sockets reported closed, → when that is forgotten. Reports travel separately and
+    /// may overtake each other: an open or a renewal arriving after its socket's close
+    /// must not bring the socket back.
+    #[serde(default)]
+    closed: BTreeMap<String, u64>,
     /// When the last socket went, while none is left (the grace period runs from here).
     gone_since: Option<u64>,
     /// What the database was last told: online or not (None: nothing yet).
@@ -49,12 +54,18 @@ pub struct Connectivity {
 impl Connectivity {
     /// Applies a gateway's report about socket `socket`.
     pub fn apply(&mut self, socket: &str, event: SocketEvent, now_ms: u64) {
+        self.closed.retain(|_, forget_at| *forget_at > now_ms);
         match event {
             SocketEvent::Opened | SocketEvent::Renewed => {
+                if self.closed.contains_key(socket) {
+                    return;
+                }
                 self.leases.insert(socket.to_string(), now_ms.saturating_add(LEASE_MS));
                 self.gone_since = None;
             }
             SocketEvent::Closed => {
+                // Kept as long as a late renewal could still arrive.
+                self.closed.insert(socket.to_string(), now_ms.saturating_add(LEASE_MS));
                 if self.leases.remove(socket).is_some() && self.leases.is_empty() {
                     self.gone_since = Some(now_ms);
                 }
@@ -169,6 +180,21 @@ mod tests {
         assert_eq!(settle(&mut c, lapse), None, "the grace period starts when the lease lapses");
         assert_eq!(settle(&mut c, lapse + GRACE), Some(Publish::Offline { last_seen_ms: lapse }));
         assert_eq!(c.next_check(GRACE), None, "settled: nothing left to watch");
+    }
+
+    #[test]
+    fn a_report_that_arrives_after_its_socket_closed_is_ignored() {
+        let mut c = Connectivity::default();
+        c.apply("a", SocketEvent::Opened, 0);
+        settle(&mut c, 0);
+        c.apply("a", SocketEvent::Closed, 1_000);
+        c.apply("a", SocketEvent::Renewed, 1_001);
+        assert!(!c.connected(), "a late renewal does not reopen a closed socket");
+        assert_eq!(settle(&mut c, 1_000 + GRACE), Some(Publish::Offline { last_seen_ms: 1_000 }));
+        let mut reordered = Connectivity::default();
+        reordered.apply("b", SocketEvent::Closed, 0);
+        reordered.apply("b", SocketEvent::Opened, 1);
+        assert!(!reordered.connected(), "an open overtaken by its close leaves no lease behind");
     }
 
     #[test]

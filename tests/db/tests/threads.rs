@@ -196,5 +196,73 @@ async fn a_thread_holds_at_most_two_hundred_participants() {
                  limit $2";
     client.execute(fill, &[&thread, &197i64]).await.expect("up to 200");
     assert_eq!(sqlstate(&client, fill, &[&thread, &1i64]).await, "23514", "the 201st");
+    act_as(&client, ADA).await;
+    let again = "select public.add_thread_participants($1::text::uuid, array[$2]::text[]::uuid[])";
+    let full = json(&client, again, &[&thread, &BASIL]).await;
+    assert_eq!(full["participant_count"], 200, "adding someone already in a full thread changes nothing");
+    act_as(&client, BASIL).await;
+    assert_eq!(
+        sqlstate(&client, again, &[&thread, &ELM]).await,
+        "42501",
+        "a member who may not add is refused as such, not told the thread is full"
+    );
     client.batch_execute("rollback").await.unwrap();
+}
+
+/// Two leavers at once: the participant the thread would pass to leaves first (not yet
+/// committed), then the owner. Without the thread's row lock taken before a removal, the
+/// owner's handover picks the heir who is on the way out, and the thread ends up owned
+/// by someone who left, with nobody in it as owner.
+#[tokio::test]
+async fn an_owner_and_their_heir_leaving_at_once_leave_the_thread_to_the_one_who_stays() {
+    let setup = connect().await;
+    act_as_committed(&setup, ADA).await;
+    let made = json(&setup, "select public.create_group_thread('Race', array[$1]::text[]::uuid[])", &[&BASIL]).await;
+    let thread = made["id"].as_str().unwrap_or_default().to_string();
+    setup.batch_execute("commit").await.unwrap();
+    // Clover joins last: the heir is Basil.
+    setup
+        .execute(
+            "insert into public.conversation_participants (thread_id, user_id, joined_at)
+             values ($1::text::uuid, $2::text::uuid, now() + interval '1 second')",
+            &[&thread, &CLOVER],
+        )
+        .await
+        .expect("Clover joins");
+    let leave = "delete from public.conversation_participants where thread_id = $1::text::uuid and user_id = (select auth.uid())";
+    let heir = connect().await;
+    heir.batch_execute("begin").await.unwrap();
+    act_as(&heir, BASIL).await;
+    heir.execute(leave, &[&thread]).await.expect("Basil leaves");
+    let owner_leaves = {
+        let thread = thread.clone();
+        tokio::spawn(async move {
+            let owner = connect().await;
+            owner.batch_execute("begin").await.unwrap();
+            act_as(&owner, ADA).await;
+            owner.execute(leave, &[&thread]).await.expect("Ada leaves");
+            owner.batch_execute("commit").await.unwrap();
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    heir.batch_execute("commit").await.unwrap();
+    owner_leaves.await.expect("the owner's transaction");
+    let row = setup
+        .query_one(
+            "select t.created_by::text, (select array_agg(p.user_id::text || ':' || p.role) from public.conversation_participants p
+                                          where p.thread_id = t.id)
+               from public.conversation_threads t where t.id = $1::text::uuid",
+            &[&thread],
+        )
+        .await
+        .expect("the thread is still there");
+    assert_eq!(row.get::<_, String>(0), CLOVER, "the one who stays owns it");
+    assert_eq!(row.get::<_, Vec<String>>(1), vec![format!("{CLOVER}:owner")]);
+    setup.execute("delete from public.conversation_threads where id = $1::text::uuid", &[&thread]).await.unwrap();
+}
+
+/// `act_as` in a transaction of its own that the caller commits.
+async fn act_as_committed(client: &Client, user: &str) {
+    client.batch_execute("begin").await.unwrap();
+    act_as(client, user).await;
 }
