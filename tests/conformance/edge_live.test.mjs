@@ -103,3 +103,33 @@ test('presence: online on connect, offline after the grace period, no flap on a 
   const at = await offline
   assert.ok(at - closedAt >= GRACE_MS - 300, `offline ${at - closedAt} ms after the close, before the grace period`)
 })
+
+test('presence: an invisible user looks offline to others while connected', async () => {
+  const ada = newUser(handle('iada'))
+  const basil = newUser(handle('ibasil'))
+  const statuses = []
+  const waiters = []
+  const watch = (await make(basil)).channel(`presence:${ada}`, { config: { private: true } })
+  watch.on('broadcast', { event: 'presence' }, ({ payload }) => {
+    statuses.push(payload.status)
+    for (const w of waiters.splice(0)) if (!w(payload.status)) waiters.push(w)
+  })
+  await subscribed(watch)
+  await sleep(300)
+  const next = (status) => waitFor(status, (done) => waiters.push((s) => s === status && (done(), true)), 15000)
+
+  const online = next('online')
+  const socket = await make(ada)
+  await subscribed(socket.channel(uniqueName('invisible-any')))
+  await online
+
+  const hidden = next('offline')
+  const mine = await invoke(ada, 'presence', { status: 'invisible' })
+  assert.deepEqual([mine.chosen, mine.connected, mine.status], ['invisible', true, 'offline'])
+  await hidden
+  const { data } = await supabaseAs(basil).functions.invoke(`presence?user_ids=${ada}`, { method: 'GET' })
+  assert.equal(data.items[0].status, 'offline', 'Basil reads Ada as offline while she is connected and invisible')
+  socket.disconnect()
+  await sleep(GRACE_MS + 1000)
+  assert.deepEqual(statuses, ['online', 'offline'], 'leaving while invisible changes nothing anyone sees')
+})
