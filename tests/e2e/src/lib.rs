@@ -30,6 +30,19 @@ pub fn jwt_secret() -> String {
     required("E2E_JWT_SECRET")
 }
 
+/// Microseconds since the epoch: the benchmarks' stamps, compared across processes.
+pub fn now_micros() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+/// The `p` quantile (0 to 1) of sorted microsecond samples, in milliseconds; NaN for none.
+pub fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
+}
+
 pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }

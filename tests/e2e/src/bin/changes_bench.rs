@@ -16,13 +16,14 @@
 //! Needs E2E_JWT_SECRET and a superuser database URL (it creates its users, threads and a
 //! writer role). Bounded: it writes rate x seconds rows and stops.
 
+use e2e::{now_micros, percentile_ms};
 use futures_util::{SinkExt, StreamExt};
 use realtime_protocol::{Frame, Vsn};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 const PARTICIPANTS: usize = 15;
@@ -32,17 +33,6 @@ const WRITER: &str = "changes_bench_writer";
 
 fn user(i: usize) -> String {
     format!("b0000000-0000-4000-8000-{i:012}")
-}
-
-fn now_micros() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -212,8 +202,8 @@ async fn main() {
         all.len(),
         expected.saturating_sub(all.len()),
         leaked.load(Ordering::Relaxed),
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
+        percentile_ms(&all, 0.5),
+        percentile_ms(&all, 0.99),
         all.last().map_or(f64::NAN, |m| *m as f64 / 1000.0),
         failed.load(Ordering::Relaxed),
     );
@@ -225,8 +215,8 @@ async fn main() {
             times.len(),
             sending.as_secs_f64(),
             times.len() as f64 / sending.as_secs_f64(),
-            percentile(&times, 0.5),
-            percentile(&times, 0.99),
+            percentile_ms(&times, 0.5),
+            percentile_ms(&times, 0.99),
         );
     }
     match (before, after) {

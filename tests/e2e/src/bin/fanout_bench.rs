@@ -8,6 +8,7 @@
 //!
 //! Needs E2E_JWT_SECRET for `edge`. Bounded: it sends rate x seconds messages and stops.
 
+use e2e::percentile_ms;
 use futures_util::{SinkExt, StreamExt};
 use realtime_protocol::{Frame, Vsn};
 use serde_json::{json, Value};
@@ -91,14 +92,6 @@ async fn room_frames_out(cfg: &Config) -> Option<u64> {
         .ok()?;
     let stats: Value = response.json().await.ok()?;
     stats["messages_out"].as_u64()
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i] as f64 / 1000.0
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -208,8 +201,8 @@ async fn main() {
         all.len(),
         expected.saturating_sub(all.len() as u64),
         all.len() as f64 / send_secs,
-        percentile(&all, 0.50),
-        percentile(&all, 0.99),
+        percentile_ms(&all, 0.50),
+        percentile_ms(&all, 0.99),
         all.last().map_or(f64::NAN, |m| *m as f64 / 1000.0),
         publisher_system.map_or("?".to_string(), |n| n.to_string()),
         match (frames_before, frames_after) {

@@ -12,12 +12,13 @@
 //!
 //! Needs E2E_JWT_SECRET and a superuser database URL (it creates its users and threads).
 
+use e2e::{now_micros, percentile_ms};
 use futures_util::{SinkExt, StreamExt};
 use realtime_protocol::{Frame, Vsn};
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 fn sender(i: usize) -> String {
@@ -26,17 +27,6 @@ fn sender(i: usize) -> String {
 
 fn listener(t: usize) -> String {
     format!("c1000000-0000-4000-8000-{t:012}")
-}
-
-fn now_micros() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
 }
 
 #[derive(Default)]
@@ -196,10 +186,10 @@ async fn main() {
         sending.as_secs_f64(),
         stored as f64 / sending.as_secs_f64(),
         requests as f64 / sending.as_secs_f64(),
-        percentile(&times, 0.5),
-        percentile(&times, 0.99),
-        percentile(&delivered, 0.5),
-        percentile(&delivered, 0.99),
+        percentile_ms(&times, 0.5),
+        percentile_ms(&times, 0.99),
+        percentile_ms(&delivered, 0.5),
+        percentile_ms(&delivered, 0.99),
         delivered.last().map_or(f64::NAN, |m| *m as f64 / 1000.0),
         delivered.len(),
         stored.saturating_sub(delivered.len() as u64),
