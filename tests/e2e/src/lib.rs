@@ -515,23 +515,43 @@ pub async fn new_users(test: &str, n: usize) -> Vec<(String, String)> {
 /// A new group thread created by `owner` with `members`, straight in the database (so
 /// tests do not share a thread); its id.
 pub async fn new_group_thread(owner: &str, members: &[&str]) -> String {
-    let db = database().await;
+    let members: Vec<String> = members.iter().map(|m| m.to_string()).collect();
+    group_thread_on(&database().await, "e2e", owner, &members).await
+}
+
+/// A group thread titled `title` that `owner` created, with the owner (role `owner`) and
+/// `members`, written straight on `db` (the tests' and benchmarks' setup); its id.
+pub async fn group_thread_on(db: &tokio_postgres::Client, title: &str, owner: &str, members: &[String]) -> String {
     let row = db
         .query_one(
             "insert into public.conversation_threads (kind, title, created_by)
-             values ('group', 'e2e', $1::text::uuid) returning id::text",
-            &[&owner],
+             values ('group', $1, $2::text::uuid) returning id::text",
+            &[&title, &owner],
         )
         .await
         .expect("a thread");
     let id: String = row.get(0);
+    let everyone: Vec<String> = std::iter::once(owner.to_string()).chain(members.iter().cloned()).collect();
     db.execute(
         "insert into public.conversation_participants (thread_id, user_id, role)
          select $1::text::uuid, u::uuid, case when u = $2 then 'owner' else 'member' end
-           from unnest($3::text[]) u",
-        &[&id, &owner, &[&[owner], members].concat()],
+           from unnest($3::text[]) u
+         on conflict do nothing",
+        &[&id, &owner, &everyone],
     )
     .await
     .expect("its participants");
     id
+}
+
+/// Accounts (`auth.users`) for the benchmarks' made-up user ids, on `db`.
+pub async fn insert_users(db: &tokio_postgres::Client, ids: &[String]) {
+    db.execute(
+        "insert into auth.users (id, aud, role, email)
+         select u::uuid, 'authenticated', 'authenticated', u || '@bench.test' from unnest($1::text[]) u
+         on conflict (id) do nothing",
+        &[&ids],
+    )
+    .await
+    .expect("the users");
 }

@@ -264,32 +264,10 @@ async fn setup(db: &tokio_postgres::Client, tag: &str, topics: usize) -> Vec<Str
     ))
     .await
     .expect("the writer role");
-    db.execute(
-        "insert into auth.users (id, aud, role, email)
-         select u::uuid, 'authenticated', 'authenticated', u || '@bench.test' from unnest($1::text[]) u
-         on conflict (id) do nothing",
-        &[&users],
-    )
-    .await
-    .expect("the bench users");
+    e2e::insert_users(db, &users).await;
     let mut threads = Vec::new();
     for t in 0..topics {
-        let thread: String = db
-            .query_one(
-                "insert into public.conversation_threads (kind, title, created_by)
-                 values ('group', $1, $2::text::uuid) returning id::text",
-                &[&format!("{tag}-{t}"), &users[0]],
-            )
-            .await
-            .expect("a bench thread")
-            .get(0);
-        db.execute(
-            "insert into public.conversation_participants (thread_id, user_id)
-             select $1::text::uuid, u::uuid from unnest($2::text[]) u on conflict do nothing",
-            &[&thread, &users[..PARTICIPANTS].to_vec()],
-        )
-        .await
-        .expect("the bench participants");
+        let thread = e2e::group_thread_on(db, &format!("{tag}-{t}"), &users[0], &users[..PARTICIPANTS]).await;
         threads.push(thread);
     }
     threads

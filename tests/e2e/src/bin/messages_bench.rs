@@ -202,34 +202,12 @@ async fn main() {
 /// `threads`-th sender) and its listener; returns the threads.
 async fn setup(db: &tokio_postgres::Client, tag: &str, senders: usize, threads: usize) -> Vec<String> {
     let users: Vec<String> = (0..senders).map(sender).chain((0..threads).map(listener)).collect();
-    db.execute(
-        "insert into auth.users (id, aud, role, email)
-         select u::uuid, 'authenticated', 'authenticated', u || '@bench.test' from unnest($1::text[]) u
-         on conflict (id) do nothing",
-        &[&users],
-    )
-    .await
-    .expect("the bench users");
+    e2e::insert_users(db, &users).await;
     let mut ids = Vec::new();
     for t in 0..threads {
         let members: Vec<String> =
             (0..senders).filter(|s| s % threads == t).map(sender).chain(std::iter::once(listener(t))).collect();
-        let thread: String = db
-            .query_one(
-                "insert into public.conversation_threads (kind, title, created_by)
-                 values ('group', $1, $2::text::uuid) returning id::text",
-                &[&format!("{tag}-{t}"), &listener(t)],
-            )
-            .await
-            .expect("a bench thread")
-            .get(0);
-        db.execute(
-            "insert into public.conversation_participants (thread_id, user_id)
-             select $1::text::uuid, u::uuid from unnest($2::text[]) u on conflict do nothing",
-            &[&thread, &members],
-        )
-        .await
-        .expect("the bench participants");
+        let thread = e2e::group_thread_on(db, &format!("{tag}-{t}"), &listener(t), &members).await;
         ids.push(thread);
     }
     ids
