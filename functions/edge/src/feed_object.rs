@@ -160,6 +160,10 @@ pub struct Feed {
     /// object and written through: reading and decoding them on every poll cost a tenth
     /// of the isolate's CPU at 500 changes per second. Only this object writes them.
     rooms_cache: RefCell<Option<BTreeMap<String, Vec<String>>>>,
+    /// How many registrations each room has made since this object started. A room's
+    /// answer that nobody listens is acted on only if no registration came in while the
+    /// question was out: the join that registered would otherwise never hear a change.
+    registrations: RefCell<HashMap<String, u64>>,
     failing_cache: std::cell::Cell<Option<bool>>,
     /// Rooms with changes kept for later (`pending:<room>` keys), listed once per object
     /// and kept up to date, so a poll does not look up every room's key.
@@ -181,6 +185,7 @@ impl DurableObject for Feed {
             polls: std::cell::Cell::new(0),
             woken: std::cell::Cell::new(false),
             rooms_cache: RefCell::new(None),
+            registrations: RefCell::new(HashMap::new()),
             failing_cache: std::cell::Cell::new(None),
             pending_rooms: RefCell::new(None),
         }
@@ -194,6 +199,7 @@ impl DurableObject for Feed {
                 };
                 let mut rooms = self.rooms().await?;
                 let was_idle = rooms.is_empty();
+                *self.registrations.borrow_mut().entry(registration.room.clone()).or_default() += 1;
                 room::changes::Interests::add(rooms.entry(registration.room).or_default(), registration.interests);
                 self.save_rooms(&rooms).await?;
                 if was_idle {
@@ -238,32 +244,33 @@ impl DurableObject for Feed {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        let mut rooms = self.rooms().await?;
-        if rooms.is_empty() {
+        // The room map is read afresh after every wait: registrations and removals made
+        // meanwhile (by /register, or by this poll) are never overwritten by a stale copy.
+        if self.rooms().await?.is_empty() {
             return Response::ok("idle");
         }
         let polls = self.polls.get().wrapping_add(1);
         self.polls.set(polls);
         if polls.is_multiple_of(CHECK_ROOMS_EVERY) {
             self.trim().await;
-            self.check_rooms(&mut rooms).await?;
-            if rooms.is_empty() {
+            self.check_rooms().await?;
+            if self.rooms().await?.is_empty() {
                 return Response::ok("idle");
             }
         }
         let started = clock::now_millis();
         self.woken.set(false);
         // What rooms could not take before goes first, in order.
-        self.redeliver(&mut rooms).await?;
+        self.redeliver().await?;
         let next = match self.read().await {
             Ok(changes) => {
                 if self.failing().await {
-                    self.tell_rooms(&rooms, None).await;
+                    self.tell_rooms(&self.rooms().await?, None).await;
                     self.state.storage().delete(FAILING_KEY).await?;
                     self.failing_cache.set(Some(false));
                 }
                 let full = changes.len() as i32 == BATCH;
-                self.deliver(&changes, &mut rooms).await?;
+                self.deliver(&changes).await?;
                 // Polls start every poll_ms (not poll_ms after the last one ended), so a
                 // busy round's own time is not added to the next change's wait.
                 let spent = clock::now_millis().saturating_sub(started);
@@ -276,14 +283,14 @@ impl DurableObject for Feed {
             Err(e) => {
                 worker::console_error!("feed: cannot read changes: {e}");
                 if !self.failing().await {
-                    self.tell_rooms(&rooms, Some(&e)).await;
+                    self.tell_rooms(&self.rooms().await?, Some(&e)).await;
                     self.state.storage().put(FAILING_KEY, true).await?;
                     self.failing_cache.set(Some(true));
                 }
                 1000
             }
         };
-        if !rooms.is_empty() {
+        if !self.rooms().await?.is_empty() {
             self.poll_soon(next).await?;
         }
         Response::ok("")
@@ -308,9 +315,9 @@ impl Feed {
     }
 
     async fn save_rooms(&self, rooms: &BTreeMap<String, Vec<String>>) -> Result<()> {
-        self.state.storage().put(ROOMS_KEY, rooms).await?;
+        // The cache first: whatever runs while the write is out sees the new map.
         *self.rooms_cache.borrow_mut() = Some(rooms.clone());
-        Ok(())
+        self.state.storage().put(ROOMS_KEY, rooms).await
     }
 
     /// Whether rooms were told that reads fail (and must hear that they work again).
@@ -381,11 +388,14 @@ impl Feed {
     /// the other would add those round trips up); forgets rooms that answer that nobody
     /// there listens any more, and keeps what a room could not take (it could not check
     /// its subscribers' rights) for the next round.
-    async fn deliver(&self, changes: &[FeedChange], rooms: &mut BTreeMap<String, Vec<String>>) -> Result<()> {
+    async fn deliver(&self, changes: &[FeedChange]) -> Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
         let columns = self.columns_of(changes).await;
+        // Read after the changes were: a room registered before they were read hears them.
+        let rooms = self.rooms().await?;
+        let asked = self.registrations_now();
         let mut batches = Vec::new();
         let parsed: Vec<(&FeedChange, room::changes::Change)> =
             changes.iter().filter(|c| !is_broadcast(c)).filter_map(|c| Some((c, as_change(c)?))).collect();
@@ -420,11 +430,13 @@ impl Feed {
                 }
             }
         }
-        self.forget_rooms(rooms, gone).await
+        self.forget_rooms(gone, &asked).await
     }
 
     /// Sends each room what it could not take before, oldest first.
-    async fn redeliver(&self, rooms: &mut BTreeMap<String, Vec<String>>) -> Result<()> {
+    async fn redeliver(&self) -> Result<()> {
+        let rooms = self.rooms().await?;
+        let asked = self.registrations_now();
         let mut batches = Vec::new();
         for room in self.pending_rooms().await.into_iter().filter(|r| rooms.contains_key(r)) {
             let key = format!("{PENDING_PREFIX}{room}");
@@ -444,7 +456,7 @@ impl Feed {
                 _ => {}
             }
         }
-        self.forget_rooms(rooms, gone).await
+        self.forget_rooms(gone, &asked).await
     }
 
     /// The rooms with changes kept for later.
@@ -499,14 +511,28 @@ impl Feed {
         Ok(())
     }
 
+    /// The registration count of every room, taken before rooms are asked anything.
+    fn registrations_now(&self) -> HashMap<String, u64> {
+        self.registrations.borrow().clone()
+    }
+
     /// Rooms that answered that no channel there has bindings any more lose their table
-    /// interests; one that still has channels keeps listening for broadcasts.
-    async fn forget_rooms(&self, rooms: &mut BTreeMap<String, Vec<String>>, gone: Vec<String>) -> Result<()> {
+    /// interests; one that still has channels keeps listening for broadcasts. A room that
+    /// registered again after `asked` was taken keeps what it registered.
+    async fn forget_rooms(&self, gone: Vec<String>, asked: &HashMap<String, u64>) -> Result<()> {
+        let gone: Vec<String> = {
+            let now = self.registrations.borrow();
+            gone.into_iter().filter(|room| now.get(room) == asked.get(room)).collect()
+        };
         if gone.is_empty() {
             return Ok(());
         }
+        for room in &gone {
+            self.drop_pending(room).await?;
+        }
+        // Applied to the map as it is now, with no wait between reading and changing it.
+        let mut rooms = self.rooms().await?;
         for room in gone {
-            self.drop_pending(&room).await?;
             let keep_broadcasts = rooms.get(&room).is_some_and(|i| i.iter().any(|i| i == BROADCASTS));
             if keep_broadcasts {
                 rooms.insert(room, vec![BROADCASTS.to_string()]);
@@ -514,29 +540,39 @@ impl Feed {
                 rooms.remove(&room);
             }
         }
-        self.save_rooms(rooms).await
+        self.save_rooms(&rooms).await
     }
 
     /// Asks every registered room whether any channel is still joined there; forgets those
-    /// that say no, so the feed sleeps once everyone left.
-    async fn check_rooms(&self, rooms: &mut BTreeMap<String, Vec<String>>) -> Result<()> {
+    /// that say no (and did not register again meanwhile), so the feed sleeps once
+    /// everyone left.
+    async fn check_rooms(&self) -> Result<()> {
+        let rooms = self.rooms().await?;
+        let asked_at = self.registrations_now();
         let asked = futures_util::future::join_all(rooms.keys().map(|room| async move {
             let stub = self.env.durable_object("ROOMS")?.get_by_name(room)?;
             stub.fetch_with_str("https://room.internal/listening").await.map(|r| (room.clone(), r.status_code()))
         }))
         .await;
-        let empty: Vec<String> = asked
-            .into_iter()
-            .filter_map(|a| a.ok().and_then(|(room, status)| (status == 410).then_some(room)))
-            .collect();
+        let empty: Vec<String> = {
+            let now = self.registrations.borrow();
+            asked
+                .into_iter()
+                .filter_map(|a| a.ok().and_then(|(room, status)| (status == 410).then_some(room)))
+                .filter(|room| now.get(room) == asked_at.get(room))
+                .collect()
+        };
         if empty.is_empty() {
             return Ok(());
         }
+        for room in &empty {
+            self.drop_pending(room).await?;
+        }
+        let mut rooms = self.rooms().await?;
         for room in empty {
             rooms.remove(&room);
-            self.drop_pending(&room).await?;
         }
-        self.save_rooms(rooms).await
+        self.save_rooms(&rooms).await
     }
 
     /// Broadcasts from the database (`realtime.send`) go to the room of their topic, in
