@@ -255,3 +255,34 @@ mod tests {
         assert_eq!(conform::<ErrorBody>(body.clone()), Ok(body));
     }
 }
+
+/// A group (`private.group_json`), with the caller's own membership if any.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Group {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub topic_tags: Vec<String>,
+    pub privacy: crate::groups::Privacy,
+    pub owner_id: Uuid,
+    /// Active members, kept by the database under concurrency.
+    pub member_count: i64,
+    pub created_at: String,
+    pub my_role: Option<crate::groups::Role>,
+    /// `active`, `pending` (asked to join) or `banned`; null when not a member.
+    pub my_status: Option<String>,
+}
+
+/// A membership (`private.member_json`): role and status, with the member's profile.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct GroupMember {
+    pub group_id: Uuid,
+    pub user_id: Uuid,
+    pub role: crate::groups::Role,
+    /// `active`, `pending` or `banned`; null for a request just denied.
+    pub status: Option<String>,
+    pub joined_at: String,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
+}

@@ -11,8 +11,12 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8], max_bytes: usize) -> Result<T, A
     if bytes.len() > max_bytes {
         return Err(ApiError::too_large(max_bytes));
     }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::invalid("the body is empty; send a JSON object"));
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(ApiError::invalid("the body is empty; send a JSON object")),
+        // serde reads a struct from an array of its fields in order too: `[null, null]`
+        // would be a patch. Every body is an object.
+        Some(b'{') => {}
+        Some(_) => return Err(ApiError::invalid("the body is not a JSON object")),
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -66,5 +70,12 @@ mod tests {
         assert_eq!(parse::<Outer>(b"  ", 1024).unwrap_err().status, 400);
         assert_eq!(parse::<Outer>(br#"{"items": []} {}"#, 1024).unwrap_err().status, 400);
         assert_eq!(parse::<Outer>(b"{", 1024).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn a_body_is_an_object_never_the_fields_in_an_array() {
+        let e = parse::<Inner>(br#"["a"]"#, 1024).unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (400, "the body is not a JSON object"));
+        assert!(parse::<Inner>(br#" {"body": "a"}"#, 1024).is_ok());
     }
 }

@@ -93,7 +93,17 @@ impl ApiError {
     /// The server's message is passed on only where it describes the caller's input (a
     /// check, a bad value); a refusal says no more than that it was refused, so it cannot
     /// tell a stranger whether a row exists.
+    ///
+    /// `PTxxx` is PostgREST's convention for a function that chooses its HTTP status: the
+    /// project's SQL functions raise it with a message written for the client (`PT404`
+    /// "no such group, or it is private"), so PostgREST and the edge answer alike.
     pub fn from_sqlstate(code: &str, message: &str) -> ApiError {
+        if let Some(status) = code.strip_prefix("PT").and_then(|s| s.parse::<u16>().ok()) {
+            let chosen = ApiError::from_status(status, message);
+            if chosen.status != 500 {
+                return chosen;
+            }
+        }
         match code {
             "42501" => ApiError::forbidden("not allowed"),
             "23505" => ApiError::conflict("already exists"),
@@ -170,6 +180,18 @@ mod tests {
         assert!(!down.message.contains("administrator"));
         let bug = ApiError::from_sqlstate("42P01", "relation \"public.nope\" does not exist");
         assert_eq!((bug.status, bug.message.as_str()), (500, "internal error"));
+    }
+
+    #[test]
+    fn a_function_s_chosen_status_carries_its_own_message_and_an_unknown_one_is_internal() {
+        let e = ApiError::from_sqlstate("PT409", "the owner hands ownership over before leaving");
+        assert_eq!(
+            (e.status, e.code, e.message.as_str()),
+            (409, "conflict", "the owner hands ownership over before leaving")
+        );
+        assert_eq!(ApiError::from_sqlstate("PT404", "no such group").status, 404);
+        assert_eq!(ApiError::from_sqlstate("PT999", "x").status, 500);
+        assert_eq!(ApiError::from_sqlstate("PTabc", "x").status, 500);
     }
 
     #[test]

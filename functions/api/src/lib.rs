@@ -10,6 +10,7 @@
 //!   name the offending field.
 //! - [`messages`]: sending messages (one, or a batch of up to ten for one thread).
 //! - [`follows`]: following users, the follower lists and the counts.
+//! - [`groups`]: groups, their members, roles, requests, bans and ownership.
 //! - [`notifications`]: marking a user's notifications read (they are listed and counted
 //!   with [`paging`]).
 //! - [`threads`]: direct and group threads, participants, mute, read marks, history,
@@ -24,6 +25,7 @@ pub mod answers;
 pub mod body;
 pub mod error;
 pub mod follows;
+pub mod groups;
 pub mod messages;
 pub mod notifications;
 pub mod openapi;

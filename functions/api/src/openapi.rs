@@ -6,7 +6,7 @@
 //! as each operation's `default` answer.
 
 use crate::answers::*;
-use crate::{follows, messages, notifications, presence, threads};
+use crate::{follows, groups, messages, notifications, presence, threads};
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
@@ -85,7 +85,24 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         "schema": {"type": "string"},
     });
 
-    vec![
+    let group = || path_id("group_id");
+    let member = || vec![path_id("group_id"), path_id("user_id")];
+    let discover = vec![
+        query("q", json!({"type": "string", "maxLength": groups::MAX_QUERY_CHARS}), "part of the name, or a whole tag"),
+        query("tag", json!({"type": "string", "maxLength": groups::MAX_QUERY_CHARS}), "groups with this tag"),
+        query(
+            "limit",
+            json!({"type": "integer", "minimum": 1, "maximum": crate::paging::MAX_PAGE}),
+            "groups per page (default 50)",
+        ),
+        query("cursor", json!({"type": "string"}), "the `next` of the previous page"),
+    ];
+    let mut member_list = vec![group()];
+    member_list.extend(page_parameters());
+    member_list.push(query("pending", json!({"type": "boolean"}), "requests to join (moderators and above)"));
+    member_list.push(query("banned", json!({"type": "boolean"}), "bans (moderators and above)"));
+
+    let mut all = vec![
         Operation {
             answers: vec![(200, Some(json!({"type": "object"})))],
             ..op("get", "/functions/v1/health", "health", "The Worker's version and a live database round trip")
@@ -266,7 +283,89 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             answers: vec![(200, Some(schema::<OwnPresence>(g)))],
             ..op("post", "/functions/v1/presence", "setPresence", "Choose how the caller appears")
         },
-    ]
+    ];
+    all.extend(vec![
+        Operation {
+            body: Some(schema::<groups::NewGroup>(g)),
+            answers: vec![(201, Some(schema::<Group>(g)))],
+            ..op("post", "/functions/v1/groups", "createGroup", "Create a group the caller owns")
+        },
+        Operation {
+            parameters: discover,
+            answers: vec![(200, Some(schema::<PageOf<Group>>(g)))],
+            ..op("get", "/functions/v1/groups", "discoverGroups", "Public groups, most members and most active first")
+        },
+        Operation {
+            parameters: vec![group()],
+            answers: vec![(200, Some(schema::<Group>(g)))],
+            ..op("get", "/functions/v1/groups/{group_id}", "getGroup", "A group, with the caller's role")
+        },
+        Operation {
+            parameters: vec![group()],
+            body: Some(schema::<groups::GroupPatch>(g)),
+            answers: vec![(200, Some(schema::<Group>(g)))],
+            ..op("patch", "/functions/v1/groups/{group_id}", "updateGroup", "Edit a group (owner and admins)")
+        },
+        Operation {
+            parameters: vec![group()],
+            answers: vec![(200, Some(schema::<GroupMember>(g)))],
+            ..op("post", "/functions/v1/groups/{group_id}/join", "joinGroup", "Join, or ask to join a private group")
+        },
+        Operation {
+            parameters: vec![group()],
+            answers: vec![(204, None)],
+            ..op("post", "/functions/v1/groups/{group_id}/leave", "leaveGroup", "Leave (the owner hands over first)")
+        },
+        Operation {
+            parameters: member_list,
+            answers: vec![(200, Some(schema::<PageOf<GroupMember>>(g)))],
+            ..op("get", "/functions/v1/groups/{group_id}/members", "listGroupMembers", "Members, newest first")
+        },
+        Operation {
+            parameters: member(),
+            body: Some(schema::<groups::SetRole>(g)),
+            answers: vec![(200, Some(schema::<GroupMember>(g)))],
+            ..op("patch", "/functions/v1/groups/{group_id}/members/{user_id}", "setGroupRole", "Change a member's role")
+        },
+        Operation {
+            parameters: member(),
+            answers: vec![(204, None)],
+            ..op("delete", "/functions/v1/groups/{group_id}/members/{user_id}", "removeGroupMember", "Remove a member")
+        },
+        Operation {
+            parameters: member(),
+            answers: vec![(200, Some(schema::<GroupMember>(g)))],
+            ..op(
+                "post",
+                "/functions/v1/groups/{group_id}/requests/{user_id}/approve",
+                "approveJoinRequest",
+                "Approve a request to join",
+            )
+        },
+        Operation {
+            parameters: member(),
+            answers: vec![(204, None)],
+            ..op("post", "/functions/v1/groups/{group_id}/requests/{user_id}/deny", "denyJoinRequest", "Deny a request")
+        },
+        Operation {
+            parameters: vec![group()],
+            body: Some(schema::<groups::UserRef>(g)),
+            answers: vec![(200, Some(schema::<GroupMember>(g)))],
+            ..op("post", "/functions/v1/groups/{group_id}/bans", "banGroupMember", "Ban someone from the group")
+        },
+        Operation {
+            parameters: member(),
+            answers: vec![(204, None)],
+            ..op("delete", "/functions/v1/groups/{group_id}/bans/{user_id}", "unbanGroupMember", "Lift a ban")
+        },
+        Operation {
+            parameters: vec![group()],
+            body: Some(schema::<groups::UserRef>(g)),
+            answers: vec![(200, Some(schema::<Group>(g)))],
+            ..op("post", "/functions/v1/groups/{group_id}/owner", "transferGroup", "Hand the group to a member")
+        },
+    ]);
+    all
 }
 
 /// The document, for the Worker at `version`.

@@ -11,6 +11,7 @@ use crate::{clock, settings};
 use edge_api::paging::{Cursor, Page};
 use edge_api::ApiError;
 use room::Identity;
+use serde_json::Value;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 use worker::{Env, Request};
@@ -98,4 +99,25 @@ pub async fn page_as(
         }
     }
     Ok(Ok(page.answer(items)))
+}
+
+/// The one JSON value (as text) in the first column of the first row; `None` for no row
+/// or SQL null.
+pub async fn json_as(
+    client: &Client,
+    identity: &Identity,
+    statement: &str,
+    params: &[(&(dyn ToSql + Sync), Type)],
+) -> Result<Option<Value>, tokio_postgres::Error> {
+    let rows = query_as(client, identity, statement, params).await?;
+    let Some(row) = rows.first() else { return Ok(None) };
+    let text: Option<String> = row.try_get(0)?;
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+}
+
+/// The request's JSON body as `T`, refused past `max` bytes (413) or not a `T` (400
+/// naming the field).
+pub async fn parse_body<T: serde::de::DeserializeOwned>(mut req: Request, max: usize) -> Result<T, EdgeError> {
+    let bytes = req.bytes().await?;
+    Ok(edge_api::body::parse(&bytes, max)?)
 }

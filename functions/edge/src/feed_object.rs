@@ -414,7 +414,7 @@ impl Feed {
             batches.push((room.clone(), Batch { changes: wanted, columns: columns.clone() }));
         }
         let sent = futures_util::future::join(
-            self.deliver_broadcasts(changes),
+            async { futures_util::future::join(self.deliver_broadcasts(changes), self.deliver_signals(changes)).await },
             futures_util::future::join_all(batches.iter().map(|(room, batch)| send_batch(&self.env, room, batch))),
         )
         .await
@@ -603,6 +603,29 @@ impl Feed {
         futures_util::future::join_all(posts).await;
     }
 
+    /// Signals from the database (`feed.signal`) go to the private room of their topic,
+    /// in the order they were committed; the room acts on them (`room_object::signals`).
+    async fn deliver_signals(&self, changes: &[FeedChange]) {
+        let mut by_room: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for c in changes.iter().filter(|c| is_signal(c)) {
+            let Some(record) = &c.record else { continue };
+            let Some(topic) = record.get("topic").and_then(Value::as_str).and_then(|t| Topic::parse(t).ok()) else {
+                continue;
+            };
+            by_room.entry(topic.room_name(true)).or_default().push(serde_json::json!({
+                "topic": topic.full(),
+                "kind": record.get("kind").cloned().unwrap_or(Value::Null),
+                "user_id": record.get("user_id").cloned().unwrap_or(Value::Null),
+            }));
+        }
+        let posts = by_room.into_iter().map(|(room, signals)| async move {
+            if let Err(e) = post_to_room(&self.env, &room, "/signals", Value::Array(signals).to_string()).await {
+                worker::console_warn!("feed: cannot hand signals to room {room}: {e}");
+            }
+        });
+        futures_util::future::join_all(posts).await;
+    }
+
     /// Tells every registered room that the feed cannot read the database (`Some`), or
     /// can again (`None`); rooms pass it on to their subscribers as a `system` message.
     async fn tell_rooms(&self, rooms: &BTreeMap<String, Vec<String>>, error: Option<&str>) {
@@ -704,6 +727,11 @@ fn is_broadcast(c: &FeedChange) -> bool {
     c.schema == "realtime" && c.table == "messages"
 }
 
+/// A signal to a room (`feed.signal`), not a row change.
+fn is_signal(c: &FeedChange) -> bool {
+    c.schema == "feed" && c.table == "signals"
+}
+
 async fn send_batch(env: &Env, room: &str, batch: &Batch) -> Result<u16> {
     let body = serde_json::to_string(batch).map_err(|e| worker::Error::RustError(e.to_string()))?;
     post_to_room(env, room, "/changes", body).await
@@ -721,6 +749,9 @@ async fn post_to_room(env: &Env, room: &str, path: &str, body: String) -> Result
 
 /// The payload of a `postgres_changes` frame, from a feed change.
 pub fn as_change(c: &FeedChange) -> Option<room::changes::Change> {
+    if is_signal(c) {
+        return None;
+    }
     Some(room::changes::Change {
         position: c.position,
         schema: c.schema.clone(),

@@ -14,6 +14,8 @@
 //!   appears (online, away, busy, invisible).
 //! - [`threads_api`]: direct and group threads, participants, mute, read marks, history,
 //!   editing and deleting messages, as the caller.
+//! - [`groups_api`]: groups, discovery, joining, requests, roles, bans and ownership,
+//!   as the caller.
 //! - [`db`]: Postgres over the Workers socket API (direct locally, Hyperdrive in production).
 //! - [`realtime_socket`]: the client WebSocket: JWT check, heartbeat, rate limits, each
 //!   joined topic a member of its gateway's hub for the room.
@@ -44,6 +46,7 @@ mod error;
 mod feed_object;
 mod follows_api;
 mod gateway_object;
+mod groups_api;
 mod health;
 mod hub;
 mod js_send;

@@ -31,6 +31,7 @@ use worker::{
 
 mod changes;
 mod hubs;
+mod signals;
 
 use hubs::list_prefixed;
 
@@ -292,6 +293,10 @@ pub struct Room {
     broadcast_replays: RefCell<HashMap<String, changes::BroadcastReplayState>>,
     /// Each user's events budget in this room, shared by their sockets.
     user_budgets: RefCell<room::user_budget::UserBudgets>,
+    /// When this room's live state (a poll's tally, an event's counts) is next sent.
+    pacer: RefCell<room::pacer::Pacer>,
+    /// The topic whose live state the database signalled (`feed.signal` 'tally').
+    live_topic: RefCell<Option<String>>,
 }
 
 impl DurableObject for Room {
@@ -315,6 +320,8 @@ impl DurableObject for Room {
             replaying: RefCell::new(HashMap::new()),
             delivered: RefCell::new(HashMap::new()),
             broadcast_replays: RefCell::new(HashMap::new()),
+            pacer: RefCell::new(Default::default()),
+            live_topic: RefCell::new(None),
         }
     }
 
@@ -344,6 +351,7 @@ impl DurableObject for Room {
             "/changes" => self.receive_changes(req).await,
             "/feed-status" => self.feed_status(req).await,
             "/db-broadcast" => self.database_broadcast(req).await,
+            "/signals" => self.receive_signals(req).await,
             "/listening" => {
                 let anyone =
                     self.roster.borrow().as_ref().is_some_and(|r| r.entries.values().any(|e| e.member.is_joined()));
@@ -391,6 +399,7 @@ impl DurableObject for Room {
             self.run(&key, |member, topic, _| rules::expire(member, topic, now)).await?;
         }
         self.close_idle(clock::now_millis());
+        self.send_live_state_if_due().await;
         self.schedule_alarm().await?;
         self.drop_closed().await?;
         Response::ok("")
@@ -1043,7 +1052,8 @@ impl Room {
             (expiry.map(|exp| exp.saturating_add(1).saturating_mul(1000)), entries.iter().any(|e| e.member.direct))
         };
         let sweep_ms = any_direct.then(|| clock::now_millis().saturating_add(self.limits.idle_timeout_ms / 2));
-        let Some(at_ms) = [expiry_ms, sweep_ms].into_iter().flatten().min() else {
+        let live_ms = self.pacer.borrow().due();
+        let Some(at_ms) = [expiry_ms, sweep_ms, live_ms].into_iter().flatten().min() else {
             return self.state.storage().delete_alarm().await;
         };
         let at_ms = at_ms.min(i64::MAX as u64) as i64;

@@ -13,6 +13,7 @@
 //! | POST | `/functions/v1/notifications/read` | [`crate::notifications_api::mark_read`] |
 //! | GET, POST | `/functions/v1/presence` | [`crate::presence_api::handle`] |
 //! | any | `/functions/v1/threads`, `/functions/v1/threads/…` | [`crate::threads_api::handle`] (its own table) |
+//! | any | `/functions/v1/groups`, `/functions/v1/groups/…` | [`crate::groups_api::handle`] (its own table) |
 //! | PATCH, DELETE | `/functions/v1/messages/<message_id>` | [`crate::threads_api::handle_message`] |
 //! | GET (upgrade) | `/realtime/v1/websocket` | [`crate::realtime_socket::upgrade`] (many topics, relayed) |
 //! | GET (upgrade) | `/realtime/v1/channel/websocket?topic=` | [`crate::realtime_socket::upgrade_direct`] (one topic, straight to its room) |
@@ -23,8 +24,8 @@
 
 use crate::error::EdgeError;
 use crate::{
-    follows_api, health, messages_api, notifications_api, presence_api, realtime_api, realtime_socket, threads_api,
-    upstream_proxy,
+    follows_api, groups_api, health, messages_api, notifications_api, presence_api, realtime_api, realtime_socket,
+    threads_api, upstream_proxy,
 };
 use worker::{Context, Env, Method, Request, Response};
 
@@ -80,6 +81,11 @@ pub async fn route(req: Request, env: Env, ctx: &Context) -> Result<Response, Ed
         },
         "/functions/v1/presence" => presence_api::handle(req, env, ctx).await,
         "/functions/v1/threads" => threads_api::handle(req, env, ctx, &[]).await,
+        "/functions/v1/groups" => groups_api::handle(req, env, ctx, &[]).await,
+        other if other.starts_with("/functions/v1/groups/") => {
+            let segments: Vec<&str> = other.split('/').skip(4).collect();
+            groups_api::handle(req, env, ctx, &segments).await
+        }
         other if other.starts_with("/functions/v1/threads/") => {
             let segments: Vec<&str> = other.split('/').skip(4).collect();
             threads_api::handle(req, env, ctx, &segments).await

@@ -23,9 +23,9 @@
 //! change feed is woken, so an edit, a tombstone or a new participant reaches
 //! subscribers without waiting for its next poll.
 
-use crate::error::{json_response, EdgeError};
+use crate::caller;
+use crate::error::EdgeError;
 use crate::user_object::{self, CallerCall, UserCall};
-use crate::{caller, feed_object};
 use edge_api::answers::{
     conform, HistoryPage, Message, MuteState, PageOf, ReadMark, Thread, ThreadDetails, UnreadMessages,
 };
@@ -33,7 +33,7 @@ use edge_api::paging::{Cursor, Keyset, ListQuery, Page};
 use edge_api::threads::{
     self, AddParticipants, DirectThread, EditMessage, History, MarkRead, Mute, NewGroupThread, Order,
 };
-use edge_api::{body, messages, ApiError};
+use edge_api::{messages, ApiError};
 use room::Identity;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -101,7 +101,7 @@ pub async fn handle(req: Request, env: Env, ctx: &Context, segments: &[&str]) ->
     let id = |segment: &str| threads::id_in_path(segment);
     let (status, call) = match (req.method(), segments) {
         (Method::Post, []) => {
-            let create = parse::<NewGroupThread>(req, threads::MAX_REQUEST_BYTES).await?;
+            let create = caller::parse_body::<NewGroupThread>(req, threads::MAX_REQUEST_BYTES).await?;
             create.check()?;
             (201, ThreadCall::CreateGroup(create))
         }
@@ -110,7 +110,7 @@ pub async fn handle(req: Request, env: Env, ctx: &Context, segments: &[&str]) ->
             (200, ThreadCall::List { page: query.page, unread_only: query.has("unread") })
         }
         (Method::Post, ["direct"]) => {
-            let direct = parse::<DirectThread>(req, threads::MAX_REQUEST_BYTES).await?;
+            let direct = caller::parse_body::<DirectThread>(req, threads::MAX_REQUEST_BYTES).await?;
             direct.check(&me)?;
             (200, ThreadCall::OpenDirect(direct.user_id))
         }
@@ -118,7 +118,7 @@ pub async fn handle(req: Request, env: Env, ctx: &Context, segments: &[&str]) ->
         (Method::Get, [thread]) => (200, ThreadCall::Get(id(thread)?)),
         (Method::Post, [thread, "participants"]) => {
             let thread = id(thread)?;
-            let add = parse::<AddParticipants>(req, threads::MAX_REQUEST_BYTES).await?;
+            let add = caller::parse_body::<AddParticipants>(req, threads::MAX_REQUEST_BYTES).await?;
             add.check()?;
             (200, ThreadCall::AddParticipants { thread, user_ids: add.user_ids })
         }
@@ -127,12 +127,12 @@ pub async fn handle(req: Request, env: Env, ctx: &Context, segments: &[&str]) ->
         }
         (Method::Post, [thread, "mute"]) => {
             let thread = id(thread)?;
-            let mute = parse::<Mute>(req, threads::MAX_REQUEST_BYTES).await?;
+            let mute = caller::parse_body::<Mute>(req, threads::MAX_REQUEST_BYTES).await?;
             (200, ThreadCall::Mute { thread, muted: mute.muted })
         }
         (Method::Post, [thread, "read"]) => {
             let thread = id(thread)?;
-            let read = parse::<MarkRead>(req, threads::MAX_REQUEST_BYTES).await?;
+            let read = caller::parse_body::<MarkRead>(req, threads::MAX_REQUEST_BYTES).await?;
             read.check()?;
             (200, ThreadCall::MarkRead { thread, seq: read.seq })
         }
@@ -153,7 +153,7 @@ pub async fn handle_message(req: Request, env: Env, ctx: &Context, message: &str
     let call = match req.method() {
         Method::Patch => {
             let message = threads::id_in_path(message)?;
-            let edit = parse::<EditMessage>(req, messages::MAX_REQUEST_BYTES).await?;
+            let edit = caller::parse_body::<EditMessage>(req, messages::MAX_REQUEST_BYTES).await?;
             edit.check()?;
             ThreadCall::Edit { message, edit }
         }
@@ -170,14 +170,7 @@ fn identify(req: &Request, env: &Env) -> Result<(Identity, String), EdgeError> {
     Ok((identity, me))
 }
 
-/// The request's JSON body as `T`, refused past `max` bytes.
-async fn parse<T: serde::de::DeserializeOwned>(mut req: Request, max: usize) -> Result<T, EdgeError> {
-    let bytes = req.bytes().await?;
-    Ok(body::parse(&bytes, max)?)
-}
-
-/// Runs `call` as the caller in their object and answers `status` with its result (no
-/// body for 204); a write wakes the change feed.
+/// Runs `call` as the caller in their object and answers `status` with its result.
 async fn respond(
     env: &Env,
     ctx: &Context,
@@ -187,14 +180,7 @@ async fn respond(
     call: ThreadCall,
 ) -> Result<Response, EdgeError> {
     let writes = call.cost() > 0;
-    let answer = user_object::call(env, me, &UserCall::Threads { identity, call }).await?;
-    if writes {
-        feed_object::wake_after(env, ctx);
-    }
-    if status == 204 {
-        return Ok(Response::empty()?.with_status(204));
-    }
-    Ok(json_response(status, &answer)?)
+    user_object::respond(env, ctx, me, status, &UserCall::Threads { identity, call }, writes).await
 }
 
 /// Runs `call` as `identity` on `client` (in the user's object): the endpoint's answer,
@@ -207,7 +193,7 @@ async fn answer(
     let no_thread = || ApiError::not_found("no such thread, or you do not take part in it");
     let text = |id: &Uuid| id.to_string();
     let outcome = match call {
-        ThreadCall::OpenDirect(user) => json_of(
+        ThreadCall::OpenDirect(user) => caller::json_as(
             client,
             identity,
             "select public.open_direct_thread($1::text::uuid)::text",
@@ -217,7 +203,7 @@ async fn answer(
         .map(|v| v.ok_or_else(no_thread)),
         ThreadCall::CreateGroup(create) => {
             let ids: Vec<String> = create.participant_ids.iter().map(Uuid::to_string).collect();
-            json_of(
+            caller::json_as(
                 client,
                 identity,
                 "select public.create_group_thread($1::text, $2::text[]::uuid[])::text",
@@ -228,7 +214,7 @@ async fn answer(
         }
         ThreadCall::List { page, unread_only } => list(client, identity, page, *unread_only).await,
         ThreadCall::Unread => unread(client, identity).await,
-        ThreadCall::Get(thread) => json_of(
+        ThreadCall::Get(thread) => caller::json_as(
             client,
             identity,
             "select public.describe_thread($1::text::uuid)::text",
@@ -238,7 +224,7 @@ async fn answer(
         .map(|v| v.ok_or_else(no_thread)),
         ThreadCall::AddParticipants { thread, user_ids } => {
             let ids: Vec<String> = user_ids.iter().map(Uuid::to_string).collect();
-            json_of(
+            caller::json_as(
                 client,
                 identity,
                 "select public.add_thread_participants($1::text::uuid, $2::text[]::uuid[])::text",
@@ -260,7 +246,7 @@ async fn answer(
             Some(_) => Ok(json!({ "thread_id": thread, "muted": muted })),
             None => Err(no_thread()),
         }),
-        ThreadCall::MarkRead { thread, seq } => json_of(
+        ThreadCall::MarkRead { thread, seq } => caller::json_as(
             client,
             identity,
             "select public.mark_thread_read($1::text::uuid, $2::bigint)::text",
@@ -270,7 +256,7 @@ async fn answer(
         .map(|v| v.ok_or_else(no_thread)),
         ThreadCall::History { thread, query } => history(client, identity, thread, query).await,
         ThreadCall::Edit { message, edit } => edit_message(client, identity, message, edit).await,
-        ThreadCall::Delete(message) => json_of(
+        ThreadCall::Delete(message) => caller::json_as(
             client,
             identity,
             "select public.delete_message($1::text::uuid)::text",
@@ -302,20 +288,6 @@ fn participants_field(call: &ThreadCall) -> &'static str {
         ThreadCall::OpenDirect(_) => "user_id",
         _ => "user_ids",
     }
-}
-
-/// The one JSON value (as text) in the first column of the first row; `None` for no row
-/// or SQL null.
-async fn json_of(
-    client: &Client,
-    identity: &Identity,
-    statement: &str,
-    params: &[(&(dyn ToSql + Sync), Type)],
-) -> Result<Option<Value>, tokio_postgres::Error> {
-    let rows = caller::query_as(client, identity, statement, params).await?;
-    let Some(row) = rows.first() else { return Ok(None) };
-    let text: Option<String> = row.try_get(0)?;
-    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
 }
 
 async fn list(

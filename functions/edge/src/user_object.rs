@@ -42,6 +42,9 @@ pub enum UserCall {
     /// Threads, participants, read marks, history, edits and deletions (one write each,
     /// reads free), as `identity` ([`crate::threads_api`]).
     Threads { identity: Identity, call: crate::threads_api::ThreadCall },
+    /// Groups, members, requests, roles, bans and ownership (one write each, reads
+    /// free), as `identity` ([`crate::groups_api`]).
+    Groups { identity: Identity, call: crate::groups_api::GroupCall },
     /// Reading users' presence, or choosing how the caller appears (one write).
     Presence { identity: Identity, call: crate::presence_api::PresenceCall },
     /// A gateway's report about one of the user's sockets ([`report_socket`]).
@@ -61,6 +64,27 @@ pub trait CallerCall {
         client: &tokio_postgres::Client,
         identity: &Identity,
     ) -> std::result::Result<std::result::Result<Value, ApiError>, tokio_postgres::Error>;
+}
+
+/// Runs `call` in the caller's object and answers `status` with its result (no body for
+/// 204); a write wakes the change feed, so what it changed (and what the database
+/// broadcast or signalled) arrives without waiting for the feed's next poll.
+pub async fn respond(
+    env: &Env,
+    ctx: &worker::Context,
+    me: &str,
+    status: u16,
+    call: &UserCall,
+    writes: bool,
+) -> std::result::Result<Response, EdgeError> {
+    let answer = self::call(env, me, call).await?;
+    if writes {
+        crate::feed_object::wake_after(env, ctx);
+    }
+    if status == 204 {
+        return Ok(Response::empty()?.with_status(204));
+    }
+    Ok(crate::error::json_response(status, &answer)?)
 }
 
 /// Sends `call` to the object of `user_id`; the database's answer (a JSON array for
@@ -171,6 +195,7 @@ impl User {
             UserCall::Follows { identity, call } => self.run_as(&identity, &call).await,
             UserCall::Notifications { identity, call } => self.run_as(&identity, &call).await,
             UserCall::Threads { identity, call } => self.run_as(&identity, &call).await,
+            UserCall::Groups { identity, call } => self.run_as(&identity, &call).await,
             UserCall::Presence { identity, call } => self.run_as(&identity, &call).await,
             UserCall::Socket { user_id, socket, event } => {
                 self.load_presence(Some(&user_id)).await?;

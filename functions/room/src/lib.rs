@@ -11,6 +11,8 @@
 //! - [`join_config`]: the `config` of a `phx_join`, with the lenient booleans clients send.
 //! - [`presence`]: tracked metas, `presence_state` and `presence_diff` payloads.
 //! - [`outbound`]: a fanned-out message, encoded at most once per framing.
+//! - [`pacer`]: a room's live state (a poll's tally, an event's counts) sent at most 4
+//!   times a second, and always after the last change.
 //! - [`rate_limit`]: the token bucket behind every rate limit (also used by the Worker).
 //! - [`session`]: one client socket's own rules (frame cap, idle timeout, heartbeat and
 //!   `stats`, join and events rates), hosted by the Worker's multiplexed socket.
@@ -32,6 +34,7 @@ pub mod join_config;
 pub mod limits;
 pub mod member;
 pub mod outbound;
+pub mod pacer;
 pub mod presence;
 pub mod rate_limit;
 pub mod session;

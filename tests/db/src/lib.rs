@@ -115,3 +115,31 @@ macro_rules! matrix {
         )*
     };
 }
+
+/// The one JSON value `sql` returns (null for SQL null).
+pub async fn json(
+    client: &Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> serde_json::Value {
+    let row = client.query_one(sql, params).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    row.get::<_, Option<serde_json::Value>>(0).unwrap_or(serde_json::Value::Null)
+}
+
+/// The SQLSTATE `sql` fails with; inside a savepoint, so the test's transaction goes on.
+pub async fn sqlstate(client: &Client, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> String {
+    client.batch_execute("savepoint refused").await.expect("savepoint");
+    let e = client.query(sql, params).await.expect_err(sql);
+    client.batch_execute("rollback to savepoint refused").await.expect("rollback to savepoint");
+    e.code().map(|c| c.code().to_string()).unwrap_or_default()
+}
+
+/// A connection of its own, signed in as `user` for the whole session (for tests that
+/// commit from many users at once).
+pub async fn as_user(user: &str) -> Client {
+    let client = connect().await;
+    let claims = serde_json::json!({"sub": user, "role": "authenticated", "aud": "authenticated"}).to_string();
+    client.execute("select set_config('request.jwt.claims', $1, false)", &[&claims]).await.expect("claims");
+    client.batch_execute("set role authenticated").await.expect("role");
+    client
+}

@@ -126,7 +126,14 @@ matrix! {
     members_add_someone_as_member: User(DILL), format!("insert into public.group_members (group_id, user_id) values ('{GROUP}', '{ELM}')") => Refused;
     members_add_someone_as_admin: User(BASIL), format!("insert into public.group_members (group_id, user_id) values ('{GROUP}', '{ELM}')") => Rows(1);
     members_promote_as_member: User(DILL), format!("update public.group_members set role = 'admin' where group_id = '{GROUP}' and user_id = '{DILL}'") => Nothing;
-    members_promote_as_moderator: User(CLOVER), format!("update public.group_members set role = 'admin' where group_id = '{GROUP}' and user_id = '{DILL}'") => Nothing;
+    members_promote_as_moderator: User(CLOVER), format!("update public.group_members set role = 'admin' where group_id = '{GROUP}' and user_id = '{DILL}'") => Refused;
+    members_promote_to_admin_as_admin: User(BASIL), format!("update public.group_members set role = 'admin' where group_id = '{GROUP}' and user_id = '{DILL}'") => Rows(1);
+    members_promote_to_owner_as_admin: User(BASIL), format!("update public.group_members set role = 'owner' where group_id = '{GROUP}' and user_id = '{DILL}'") => Refused;
+    members_demote_self_as_moderator: User(CLOVER), format!("update public.group_members set role = 'member' where group_id = '{GROUP}' and user_id = '{CLOVER}'") => Refused;
+    members_ban_member_as_moderator: User(CLOVER), format!("update public.group_members set status = 'banned' where group_id = '{GROUP}' and user_id = '{DILL}'") => Rows(1);
+    members_ban_admin_as_moderator: User(CLOVER), format!("update public.group_members set status = 'banned' where group_id = '{GROUP}' and user_id = '{BASIL}'") => Refused;
+    members_remove_member_as_moderator: User(CLOVER), format!("delete from public.group_members where group_id = '{GROUP}' and user_id = '{DILL}'") => Rows(1);
+    members_remove_admin_as_moderator: User(CLOVER), format!("delete from public.group_members where group_id = '{GROUP}' and user_id = '{BASIL}'") => Refused;
     members_ban_as_admin: User(BASIL), format!("update public.group_members set status = 'banned' where group_id = '{GROUP}' and user_id = '{DILL}'") => Rows(1);
     members_demote_owner_as_admin: User(BASIL), format!("update public.group_members set role = 'member' where group_id = '{GROUP}' and user_id = '{ADA}'") => Refused;
     members_leave: User(DILL), format!("delete from public.group_members where group_id = '{GROUP}' and user_id = '{DILL}'") => Rows(1);

@@ -1,16 +1,8 @@
 //! Rules the database keeps under concurrency: event capacity and one vote per user.
 //! These commit real rows (from many connections at once) and remove them afterwards.
 
-use db_tests::connect;
+use db_tests::{as_user, connect};
 use futures_util::future::join_all;
-
-async fn as_user(user: &str) -> tokio_postgres::Client {
-    let client = connect().await;
-    let claims = serde_json::json!({"sub": user, "role": "authenticated", "aud": "authenticated"}).to_string();
-    client.execute("select set_config('request.jwt.claims', $1, false)", &[&claims]).await.expect("claims");
-    client.batch_execute("set role authenticated").await.expect("role");
-    client
-}
 
 #[tokio::test]
 async fn fifty_parallel_rsvps_for_ten_places_give_ten_going_and_forty_waitlisted() {

@@ -4,22 +4,9 @@
 //! thread, who may delete a message, read marks and unread counts, the participant
 //! limit. Each test runs in a transaction it rolls back.
 
-use db_tests::{act_as, connect, ADA, BASIL, CLOVER, DILL, ELM, THREAD};
+use db_tests::{act_as, connect, json, sqlstate, ADA, BASIL, CLOVER, DILL, ELM, THREAD};
 use serde_json::Value;
 use tokio_postgres::Client;
-
-async fn json(client: &Client, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Value {
-    let row = client.query_one(sql, params).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    row.get::<_, Option<Value>>(0).unwrap_or(Value::Null)
-}
-
-/// The SQLSTATE `sql` fails with; inside a savepoint, so the test's transaction goes on.
-async fn sqlstate(client: &Client, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> String {
-    client.batch_execute("savepoint refused").await.unwrap();
-    let e = client.query(sql, params).await.expect_err(sql);
-    client.batch_execute("rollback to savepoint refused").await.unwrap();
-    e.code().map(|c| c.code().to_string()).unwrap_or_default()
-}
 
 /// A group thread Ada creates with Basil and Clover, as Ada; its id.
 async fn herb_thread(client: &Client) -> String {

@@ -550,7 +550,7 @@ fn change_frame(
 
 /// A broadcast from the database as Supabase delivers it: the message id in the payload
 /// and in `meta`, with `meta.replayed` when a broadcast replay sent it.
-fn database_broadcast_message(
+pub(super) fn database_broadcast_message(
     event: &str,
     payload: &Value,
     id: &str,

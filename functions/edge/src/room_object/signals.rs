@@ -1,0 +1,145 @@
+//! Signals from the database to this room (`feed.signal`, migration 20261127170100),
+//! handed over by the feed after their transaction committed:
+//!
+//! - `recheck`: a user stopped being allowed here (banned, removed, left); their private
+//!   channels in this room are asked about again, and closed with a `system` error if
+//!   the policies now refuse them. The policies decide, not the signal.
+//! - `tally`: the topic's live state changed (a poll's votes, an event's RSVPs or
+//!   status); it is read from the database and sent as one broadcast to everyone here,
+//!   paced by [`room::pacer`] (at most 4 frames a second, always one after the last
+//!   change) on the room's alarm, so the room may hibernate in between.
+
+use super::Room;
+use crate::channel_access::AccessError;
+use crate::clock;
+use realtime_protocol::Topic;
+use room::handle as rules;
+use room::Outbound;
+use serde::Deserialize;
+use serde_json::Value;
+use worker::{Request, Response, Result};
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Signal {
+    pub topic: String,
+    pub kind: String,
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+/// The live state's broadcast event and the SQL function that reads it, by namespace.
+fn live_state_of(topic: &Topic) -> Option<(&'static str, &'static str, &str)> {
+    let name = topic.name();
+    if let Some(id) = name.strip_prefix("poll:") {
+        return Some(("poll_tally", "select private.poll_live_state($1::text::uuid)::text", id));
+    }
+    if let Some(id) = name.strip_prefix("event:") {
+        return Some(("event_state", "select private.event_live_state($1::text::uuid)::text", id));
+    }
+    None
+}
+
+impl Room {
+    pub(super) async fn receive_signals(&self, mut req: Request) -> Result<Response> {
+        let Ok(signals) = req.json::<Vec<Signal>>().await else {
+            return Response::error("bad signals", 400);
+        };
+        let mut paced = false;
+        for signal in signals {
+            match (signal.kind.as_str(), signal.user_id) {
+                ("recheck", Some(user)) => self.recheck(&user).await?,
+                ("tally", _) => {
+                    *self.live_topic.borrow_mut() = Some(signal.topic);
+                    paced |= self.pacer.borrow_mut().signal(clock::now_millis()).is_some();
+                }
+                _ => {}
+            }
+        }
+        if paced {
+            self.schedule_alarm().await?;
+        }
+        self.drop_closed().await?;
+        Response::empty().map(|r| r.with_status(204))
+    }
+
+    /// Asks the policies again about every private channel of `user` here, closing those
+    /// now refused. While the database cannot answer, channels keep their last decision.
+    async fn recheck(&self, user: &str) -> Result<()> {
+        let channels: Vec<(String, String, room::Identity)> = self
+            .roster
+            .borrow()
+            .as_ref()
+            .map(|r| {
+                r.entries
+                    .iter()
+                    .filter_map(|(key, e)| {
+                        let channel = e.member.channel.as_ref()?;
+                        (channel.config.private && channel.identity.user_id.as_deref() == Some(user))
+                            .then(|| (key.clone(), e.topic.clone(), channel.identity.clone()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (key, topic, identity) in channels {
+            let Ok(parsed) = Topic::parse(&topic) else { continue };
+            let refusal = match self.access(&parsed, &identity).await {
+                Ok(access) if access.read => continue,
+                Ok(_) => format!("You do not have permissions to read from this Channel topic: {}", parsed.name()),
+                Err(AccessError::Policy(message)) => message,
+                Err(AccessError::Unavailable(_)) => continue,
+            };
+            self.run(&key, |member, topic, _| rules::close_with_system(member, topic, &refusal)).await?;
+        }
+        Ok(())
+    }
+
+    /// On the alarm: sends the live state if the pacer says it is time.
+    pub(super) async fn send_live_state_if_due(&self) {
+        if !self.pacer.borrow_mut().take(clock::now_millis()) {
+            return;
+        }
+        let Some(topic) = self.live_topic.borrow().clone() else { return };
+        let Ok(parsed) = Topic::parse(&topic) else { return };
+        let Some((event, statement, id)) = live_state_of(&parsed) else { return };
+        let id = id.to_string();
+        let state = self
+            .db
+            .run(&self.env, async |client| {
+                let row = client.query_opt(statement, &[&id]).await?;
+                Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
+            })
+            .await;
+        let mut state: Value = match state {
+            Ok(Some(text)) => serde_json::from_str(&text).unwrap_or(Value::Null),
+            Ok(None) => return,
+            Err(e) => {
+                // The next change signals again; until then the last frame stands.
+                worker::console_warn!("room: cannot read the live state of {topic}: {e}");
+                return;
+            }
+        };
+        if event == "event_state" {
+            state["present"] = Value::from(self.present_users());
+        }
+        let id = format!("{event}-{}", clock::now_millis());
+        let message = super::changes::database_broadcast_message(event, &state, &id, false);
+        self.stats.borrow_mut().messages_in += 1;
+        self.fan_out(&Outbound::from_json(parsed.full(), message).encode(), &[]);
+    }
+
+    /// Distinct users tracking presence here now.
+    fn present_users(&self) -> usize {
+        let roster = self.roster.borrow();
+        let users: std::collections::HashSet<String> = roster
+            .as_ref()
+            .map(|r| {
+                r.entries
+                    .values()
+                    .filter(|e| e.member.tracked().is_some())
+                    .filter_map(|e| e.member.user_key())
+                    .collect()
+            })
+            .unwrap_or_default();
+        users.len()
+    }
+}
