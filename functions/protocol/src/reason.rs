@@ -17,7 +17,7 @@
 //! | direct socket without a topic | upgrade | HTTP 400, message `TopicNameRequired: You must provide a topic name` |
 //! | join without a topic name | `phx_join` | reply error `TopicNameRequired: You must provide a topic name` |
 //! | topic over 246 bytes or with control characters | `phx_join` | reply error `InvalidTopic: Topic names are at most 246 bytes, without control characters` |
-//! | public join of a policy-owned name (`conversation:`, `group:`, `user:`) | `phx_join` | reply error `Unauthorized: Channel <name> is private: join it with config.private = true` |
+//! | public join of a policy-owned name (`conversation:`, `group:`, `user:`, `presence:`, `event:`, `poll:`) | `phx_join` | reply error `Unauthorized: Channel <name> is private: join it with config.private = true` |
 //! | join_ref over 64 bytes or presence key over 256 bytes | `phx_join` | reply error `InvalidJoin: <what>` |
 //! | join config's `private` differs from the direct socket's `private` | `phx_join` | reply error `InvalidJoin: this socket was opened for the <private/public> channel` |
 //! | join over the channel limit | `phx_join` | reply error `ChannelRateLimitReached: Too many channels` |

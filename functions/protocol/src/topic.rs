@@ -17,7 +17,7 @@ use crate::reason::JoinError;
 /// The namespaces (`<namespace>:<rest>`) whose access the policies on
 /// `realtime.messages` decide. `tests/db` checks this list against the policies of the
 /// migrations, so a migration that claims a namespace fails the tests until it is added.
-pub const PRIVATE_NAMESPACES: &[&str] = &["conversation", "group", "user", "presence"];
+pub const PRIVATE_NAMESPACES: &[&str] = &["conversation", "group", "user", "presence", "event", "poll"];
 
 /// Longest channel name, in bytes (a binary frame's topic field holds 255).
 pub const MAX_TOPIC_BYTES: usize = 255 - crate::TOPIC_PREFIX.len();
