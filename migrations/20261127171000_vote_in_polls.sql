@@ -56,7 +56,7 @@ language plpgsql
 set search_path = ''
 as $$
 declare
-    made uuid;
+    made uuid := gen_random_uuid();
 begin
     if cardinality(options) not between 2 and 10 then
         raise exception 'options: from 2 to 10' using errcode = 'PT400';
@@ -64,9 +64,10 @@ begin
     if closes_at is not null and closes_at <= now() then
         raise exception 'closes_at: in the future' using errcode = 'PT400';
     end if;
-    insert into public.community_polls (question, multiple_choice, anonymous, closes_at, group_id, thread_id)
-    values (question, coalesce(multiple_choice, false), coalesce(anonymous, false), closes_at, group_id, thread_id)
-    returning id into made;
+    -- No RETURNING: the select policy reads the table, which does not show the new row
+    -- within the statement that inserts it.
+    insert into public.community_polls (id, question, multiple_choice, anonymous, closes_at, group_id, thread_id)
+    values (made, question, coalesce(multiple_choice, false), coalesce(anonymous, false), closes_at, group_id, thread_id);
     insert into public.poll_options (poll_id, label, position)
     select made, o.label, (o.n - 1)::smallint from unnest(options) with ordinality as o(label, n);
     return public.describe_poll(made);
@@ -107,6 +108,9 @@ begin
     if (select count(*) from public.poll_options o where o.poll_id = poll and o.id = any (option_ids)) <> chosen then
         raise exception 'option_ids: not options of this poll' using errcode = 'PT400';
     end if;
+    -- One vote of a user at a time per poll: two at once (a double tap) would both find
+    -- nothing to replace and the second would break the one-vote rule's unique key.
+    perform pg_advisory_xact_lock(hashtextextended(poll::text || (select auth.uid())::text, 0));
     delete from public.poll_votes v where v.poll_id = poll and v.user_id = (select auth.uid());
     insert into public.poll_votes (poll_id, option_id) select poll, o from (select distinct unnest(option_ids)) as t(o);
     return public.describe_poll(poll);
@@ -119,6 +123,7 @@ set search_path = ''
 as $$
 begin
     perform private.open_poll_for_votes(poll);
+    perform pg_advisory_xact_lock(hashtextextended(poll::text || (select auth.uid())::text, 0));
     delete from public.poll_votes v where v.poll_id = poll and v.user_id = (select auth.uid());
     return public.describe_poll(poll);
 end;

@@ -46,8 +46,11 @@ start)
         exit 0
     fi
     # The socket lives in the data directory, so clusters never collide in /var/run.
+    # Locally every Durable Object (each user's, each room's, the feed's) opens its own
+    # connection and keeps it 30 s; a hundred users acting at once need a hundred. In
+    # production Hyperdrive pools them.
     as_owner "$BIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 60 start \
-        -o "-p $PORT -c listen_addresses=127.0.0.1 -k $DATA -c max_connections=200 ${PG_EXTRA_OPTS:-}" >/dev/null \
+        -o "-p $PORT -c listen_addresses=127.0.0.1 -k $DATA -c max_connections=500 ${PG_EXTRA_OPTS:-}" >/dev/null \
         || { tail -n 20 "$DATA/server.log" >&2; die "PostgreSQL did not start"; }
     ;;
 stop)

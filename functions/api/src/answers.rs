@@ -286,3 +286,78 @@ pub struct GroupMember {
     pub display_name: Option<String>,
     pub avatar_url: Option<String>,
 }
+
+/// One option of a poll with its count; `percent` of all votes cast, one decimal.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PollOption {
+    pub id: Uuid,
+    pub label: String,
+    pub position: i64,
+    pub votes: i64,
+    pub percent: f64,
+}
+
+/// A poll with its results (`public.describe_poll`); the same counts its live channel
+/// `poll:<id>` sends as `poll_tally`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Poll {
+    pub id: Uuid,
+    pub author_id: Uuid,
+    pub group_id: Option<Uuid>,
+    pub thread_id: Option<Uuid>,
+    pub question: String,
+    pub multiple_choice: bool,
+    pub anonymous: bool,
+    pub closes_at: Option<String>,
+    pub created_at: String,
+    /// `open` or `closed`.
+    pub status: String,
+    pub total_votes: i64,
+    /// Distinct users who voted.
+    pub voters: i64,
+    pub options: Vec<PollOption>,
+    /// The options the caller voted for.
+    pub my_votes: Vec<Uuid>,
+}
+
+/// Who voted for an option (polls that are not anonymous only).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Voter {
+    pub user_id: Uuid,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
+    pub voted_at: String,
+}
+
+/// An event with its counts (`public.describe_event`); the same counts its live channel
+/// `event:<id>` sends as `event_state` (with `present`, who is on the channel now).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Event {
+    pub id: Uuid,
+    pub host_id: Uuid,
+    pub group_id: Option<Uuid>,
+    pub title: String,
+    pub description: Option<String>,
+    pub visibility: crate::events::Visibility,
+    pub created_at: String,
+    /// `scheduled`, `live`, `ended` or `cancelled`.
+    pub status: String,
+    pub capacity: Option<i64>,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub going: i64,
+    pub interested: i64,
+    pub waitlisted: i64,
+    pub checked_in: i64,
+    /// The caller's RSVP: `going`, `interested`, `waitlisted`, `checked_in`, or null.
+    pub my_rsvp: Option<String>,
+}
+
+/// One participant's RSVP after a change; `status` null once withdrawn.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RsvpState {
+    pub event_id: Uuid,
+    pub user_id: Uuid,
+    pub status: Option<String>,
+}

@@ -32,6 +32,15 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8], max_bytes: usize) -> Result<T, A
     Ok(value)
 }
 
+/// For an optional field that may be null on purpose (`"description": null` clears it):
+/// `Some` of its value when present, null included; absent stays `None` (with
+/// `#[serde(default)]`).
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -85,7 +85,7 @@ pub struct GroupPatch {
     #[schemars(length(min = 3, max = 80))]
     pub name: Option<String>,
     /// Absent: unchanged; null: cleared.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::body::present")]
     #[schemars(length(max = MAX_DESCRIPTION_CHARS))]
     pub description: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,11 +111,6 @@ impl GroupPatch {
         }
         Ok(())
     }
-}
-
-/// A field that is present: `Some` of its value, null included (absent stays `None`).
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 fn printable(text: &str) -> bool {

@@ -9,12 +9,14 @@
 //! - [`body`]: a JSON request body, capped in size, parsed into a type with errors that
 //!   name the offending field.
 //! - [`messages`]: sending messages (one, or a batch of up to ten for one thread).
+//! - [`events`]: live events, RSVPs with a waitlist, check-in, start, end, cancel.
 //! - [`follows`]: following users, the follower lists and the counts.
 //! - [`groups`]: groups, their members, roles, requests, bans and ownership.
 //! - [`notifications`]: marking a user's notifications read (they are listed and counted
 //!   with [`paging`]).
 //! - [`threads`]: direct and group threads, participants, mute, read marks, history,
 //!   and editing or deleting a message.
+//! - [`polls`]: asking polls, voting, retracting, closing, results and voters.
 //! - [`presence`]: reading users' global presence and choosing how one appears.
 //! - [`answers`]: what the endpoints answer, as types every answer is conformed to.
 //! - [`openapi`]: the OpenAPI 3.1 document, its schemas generated from those types and
@@ -24,12 +26,14 @@
 pub mod answers;
 pub mod body;
 pub mod error;
+pub mod events;
 pub mod follows;
 pub mod groups;
 pub mod messages;
 pub mod notifications;
 pub mod openapi;
 pub mod paging;
+pub mod polls;
 pub mod presence;
 pub mod threads;
 

@@ -6,7 +6,7 @@
 //! as each operation's `default` answer.
 
 use crate::answers::*;
-use crate::{follows, groups, messages, notifications, presence, threads};
+use crate::{events, follows, groups, messages, notifications, polls, presence, threads};
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
@@ -363,6 +363,91 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             body: Some(schema::<groups::UserRef>(g)),
             answers: vec![(200, Some(schema::<Group>(g)))],
             ..op("post", "/functions/v1/groups/{group_id}/owner", "transferGroup", "Hand the group to a member")
+        },
+    ]);
+    let poll = || path_id("poll_id");
+    let event = || path_id("event_id");
+    let mut voters = vec![poll(), path_id("option_id")];
+    voters.extend(page_parameters());
+    all.extend(vec![
+        Operation {
+            body: Some(schema::<polls::NewPoll>(g)),
+            answers: vec![(201, Some(schema::<Poll>(g)))],
+            ..op("post", "/functions/v1/polls", "createPoll", "Ask a poll (everyone, a group, or a thread)")
+        },
+        Operation {
+            parameters: vec![poll()],
+            answers: vec![(200, Some(schema::<Poll>(g)))],
+            ..op("get", "/functions/v1/polls/{poll_id}", "getPoll", "A poll, its results and the caller's votes")
+        },
+        Operation {
+            parameters: vec![poll()],
+            body: Some(schema::<polls::Vote>(g)),
+            answers: vec![(200, Some(schema::<Poll>(g)))],
+            ..op("post", "/functions/v1/polls/{poll_id}/votes", "vote", "Vote (replaces the caller's vote)")
+        },
+        Operation {
+            parameters: vec![poll()],
+            answers: vec![(200, Some(schema::<Poll>(g)))],
+            ..op("delete", "/functions/v1/polls/{poll_id}/votes", "retractVote", "Take back the caller's vote")
+        },
+        Operation {
+            parameters: vec![poll()],
+            answers: vec![(200, Some(schema::<Poll>(g)))],
+            ..op("post", "/functions/v1/polls/{poll_id}/close", "closePoll", "Close a poll (its author)")
+        },
+        Operation {
+            parameters: voters,
+            answers: vec![(200, Some(schema::<PageOf<Voter>>(g)))],
+            ..op(
+                "get",
+                "/functions/v1/polls/{poll_id}/options/{option_id}/voters",
+                "listVoters",
+                "Who voted for an option (not for anonymous polls)",
+            )
+        },
+        Operation {
+            body: Some(schema::<events::NewEvent>(g)),
+            answers: vec![(201, Some(schema::<Event>(g)))],
+            ..op("post", "/functions/v1/events", "createEvent", "Host an event")
+        },
+        Operation {
+            parameters: vec![event()],
+            answers: vec![(200, Some(schema::<Event>(g)))],
+            ..op("get", "/functions/v1/events/{event_id}", "getEvent", "An event, its counts and the caller's RSVP")
+        },
+        Operation {
+            parameters: vec![event()],
+            body: Some(schema::<events::EventPatch>(g)),
+            answers: vec![(200, Some(schema::<Event>(g)))],
+            ..op("patch", "/functions/v1/events/{event_id}", "updateEvent", "Edit an event (host, group admins)")
+        },
+        Operation {
+            parameters: vec![event()],
+            answers: vec![(200, Some(schema::<Event>(g)))],
+            ..op("post", "/functions/v1/events/{event_id}/start", "startEvent", "Start an event (it goes live)")
+        },
+        Operation {
+            parameters: vec![event()],
+            answers: vec![(200, Some(schema::<Event>(g)))],
+            ..op("post", "/functions/v1/events/{event_id}/end", "endEvent", "End an event")
+        },
+        Operation {
+            parameters: vec![event()],
+            answers: vec![(200, Some(schema::<Event>(g)))],
+            ..op("post", "/functions/v1/events/{event_id}/cancel", "cancelEvent", "Cancel an event")
+        },
+        Operation {
+            parameters: vec![event()],
+            body: Some(schema::<events::Rsvp>(g)),
+            answers: vec![(200, Some(schema::<RsvpState>(g)))],
+            ..op("post", "/functions/v1/events/{event_id}/rsvp", "rsvp", "Going, interested, or leave")
+        },
+        Operation {
+            parameters: vec![event()],
+            body: Some(schema::<events::CheckIn>(g)),
+            answers: vec![(200, Some(schema::<RsvpState>(g)))],
+            ..op("post", "/functions/v1/events/{event_id}/check-ins", "checkIn", "Check a participant in (the host)")
         },
     ]);
     all

@@ -16,6 +16,9 @@
 //!   editing and deleting messages, as the caller.
 //! - [`groups_api`]: groups, discovery, joining, requests, roles, bans and ownership,
 //!   as the caller.
+//! - [`polls_api`]: polls, votes, results and voters, as the caller.
+//! - [`events_api`]: live events, RSVPs and the waitlist, check-in, start, end, cancel,
+//!   as the caller.
 //! - [`db`]: Postgres over the Workers socket API (direct locally, Hyperdrive in production).
 //! - [`realtime_socket`]: the client WebSocket: JWT check, heartbeat, rate limits, each
 //!   joined topic a member of its gateway's hub for the room.
@@ -29,6 +32,9 @@
 //! - [`user_object`]: the `User` Durable Object, one per user: their write budget across
 //!   isolates, a database connection kept for their statements, and whether they have a
 //!   socket anywhere (global presence).
+//! - [`scheduler_object`]: the `Scheduler` Durable Object: polls closing at their time,
+//!   event reminders, unstarted events ended, on alarms set from what the database says
+//!   is due next.
 //! - [`channel_access`]: private-channel authorization through RLS on `realtime.messages`.
 //! - [`upstream_proxy`]: REST / Auth / Storage passed through to the Supabase project, so
 //!   supabase-js needs one URL.
@@ -43,6 +49,7 @@ mod channel_access;
 mod clock;
 mod db;
 mod error;
+mod events_api;
 mod feed_object;
 mod follows_api;
 mod gateway_object;
@@ -52,11 +59,13 @@ mod hub;
 mod js_send;
 mod messages_api;
 mod notifications_api;
+mod polls_api;
 mod presence_api;
 mod realtime_api;
 mod realtime_socket;
 mod room_object;
 mod router;
+mod scheduler_object;
 mod settings;
 mod threads_api;
 mod upstream_proxy;
@@ -66,6 +75,7 @@ use worker::{event, Context, Env, Request, Response, Result};
 
 pub use feed_object::Feed;
 pub use room_object::Room;
+pub use scheduler_object::Scheduler;
 pub use user_object::User;
 
 #[event(start)]

@@ -224,6 +224,16 @@ pub async fn forget_feed(req: Request, env: Env) -> Result<Response, EdgeError> 
     Ok(Response::empty()?.with_status(204))
 }
 
+/// `POST /realtime/v1/api/scheduler/forget`, service role only: the scheduler drops what
+/// it holds in memory, as an eviction would (its alarm stays); tests use it.
+pub async fn forget_scheduler(req: Request, env: Env) -> Result<Response, EdgeError> {
+    if !is_service(&req, &env)? {
+        return unauthorized();
+    }
+    crate::scheduler_object::forget(&env).await?;
+    Ok(Response::empty()?.with_status(204))
+}
+
 /// `GET /realtime/v1/api/rooms/<topic>[?private=true]`, service role only.
 pub async fn room_stats(req: Request, env: Env, topic: &str) -> Result<Response, EdgeError> {
     if !is_service(&req, &env)? {

@@ -297,6 +297,10 @@ pub struct Room {
     pacer: RefCell<room::pacer::Pacer>,
     /// The topic whose live state the database signalled (`feed.signal` 'tally').
     live_topic: RefCell<Option<String>>,
+    /// Memory was lost (a new object, an eviction): a live state due then was forgotten
+    /// with it, so the next alarm sends it anyway (an extra frame costs less than a
+    /// final tally never sent).
+    live_unknown: std::cell::Cell<bool>,
 }
 
 impl DurableObject for Room {
@@ -322,6 +326,7 @@ impl DurableObject for Room {
             broadcast_replays: RefCell::new(HashMap::new()),
             pacer: RefCell::new(Default::default()),
             live_topic: RefCell::new(None),
+            live_unknown: std::cell::Cell::new(true),
         }
     }
 
@@ -345,6 +350,9 @@ impl DurableObject for Room {
                 *self.roster.borrow_mut() = None;
                 *self.stats.borrow_mut() = Stats::default();
                 *self.decisions.borrow_mut() = Decisions::default();
+                *self.pacer.borrow_mut() = Default::default();
+                *self.live_topic.borrow_mut() = None;
+                self.live_unknown.set(true);
                 Response::empty().map(|r| r.with_status(204))
             }
             "/broadcast" => self.server_broadcast(req).await,

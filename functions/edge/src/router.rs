@@ -14,6 +14,9 @@
 //! | GET, POST | `/functions/v1/presence` | [`crate::presence_api::handle`] |
 //! | any | `/functions/v1/threads`, `/functions/v1/threads/…` | [`crate::threads_api::handle`] (its own table) |
 //! | any | `/functions/v1/groups`, `/functions/v1/groups/…` | [`crate::groups_api::handle`] (its own table) |
+//! | any | `/functions/v1/polls`, `/functions/v1/polls/…` | [`crate::polls_api::handle`] (its own table) |
+//! | any | `/functions/v1/events`, `/functions/v1/events/…` | [`crate::events_api::handle`] (its own table) |
+//! | POST | `/realtime/v1/api/scheduler/forget` | [`crate::realtime_api::forget_scheduler`] (service role) |
 //! | PATCH, DELETE | `/functions/v1/messages/<message_id>` | [`crate::threads_api::handle_message`] |
 //! | GET (upgrade) | `/realtime/v1/websocket` | [`crate::realtime_socket::upgrade`] (many topics, relayed) |
 //! | GET (upgrade) | `/realtime/v1/channel/websocket?topic=` | [`crate::realtime_socket::upgrade_direct`] (one topic, straight to its room) |
@@ -24,8 +27,8 @@
 
 use crate::error::EdgeError;
 use crate::{
-    follows_api, groups_api, health, messages_api, notifications_api, presence_api, realtime_api, realtime_socket,
-    threads_api, upstream_proxy,
+    events_api, follows_api, groups_api, health, messages_api, notifications_api, polls_api, presence_api,
+    realtime_api, realtime_socket, threads_api, upstream_proxy,
 };
 use worker::{Context, Env, Method, Request, Response};
 
@@ -79,12 +82,26 @@ pub async fn route(req: Request, env: Env, ctx: &Context) -> Result<Response, Ed
             Method::Post => realtime_api::forget_feed(req, env).await,
             _ => Err(EdgeError::MethodNotAllowed),
         },
+        "/realtime/v1/api/scheduler/forget" => match req.method() {
+            Method::Post => realtime_api::forget_scheduler(req, env).await,
+            _ => Err(EdgeError::MethodNotAllowed),
+        },
         "/functions/v1/presence" => presence_api::handle(req, env, ctx).await,
         "/functions/v1/threads" => threads_api::handle(req, env, ctx, &[]).await,
         "/functions/v1/groups" => groups_api::handle(req, env, ctx, &[]).await,
         other if other.starts_with("/functions/v1/groups/") => {
             let segments: Vec<&str> = other.split('/').skip(4).collect();
             groups_api::handle(req, env, ctx, &segments).await
+        }
+        "/functions/v1/polls" => polls_api::handle(req, env, ctx, &[]).await,
+        other if other.starts_with("/functions/v1/polls/") => {
+            let segments: Vec<&str> = other.split('/').skip(4).collect();
+            polls_api::handle(req, env, ctx, &segments).await
+        }
+        "/functions/v1/events" => events_api::handle(req, env, ctx, &[]).await,
+        other if other.starts_with("/functions/v1/events/") => {
+            let segments: Vec<&str> = other.split('/').skip(4).collect();
+            events_api::handle(req, env, ctx, &segments).await
         }
         other if other.starts_with("/functions/v1/threads/") => {
             let segments: Vec<&str> = other.split('/').skip(4).collect();

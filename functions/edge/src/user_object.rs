@@ -45,6 +45,10 @@ pub enum UserCall {
     /// Groups, members, requests, roles, bans and ownership (one write each, reads
     /// free), as `identity` ([`crate::groups_api`]).
     Groups { identity: Identity, call: crate::groups_api::GroupCall },
+    /// Polls, votes and results (one write each, reads free) ([`crate::polls_api`]).
+    Polls { identity: Identity, call: crate::polls_api::PollCall },
+    /// Events, RSVPs and check-ins (one write each, reads free) ([`crate::events_api`]).
+    Events { identity: Identity, call: crate::events_api::EventCall },
     /// Reading users' presence, or choosing how the caller appears (one write).
     Presence { identity: Identity, call: crate::presence_api::PresenceCall },
     /// A gateway's report about one of the user's sockets ([`report_socket`]).
@@ -196,6 +200,8 @@ impl User {
             UserCall::Notifications { identity, call } => self.run_as(&identity, &call).await,
             UserCall::Threads { identity, call } => self.run_as(&identity, &call).await,
             UserCall::Groups { identity, call } => self.run_as(&identity, &call).await,
+            UserCall::Polls { identity, call } => self.run_as(&identity, &call).await,
+            UserCall::Events { identity, call } => self.run_as(&identity, &call).await,
             UserCall::Presence { identity, call } => self.run_as(&identity, &call).await,
             UserCall::Socket { user_id, socket, event } => {
                 self.load_presence(Some(&user_id)).await?;

@@ -1,4 +1,5 @@
-//! Rules the database keeps under concurrency: event capacity and one vote per user.
+//! Rules the database keeps under concurrency: event capacity and one vote per user
+//! (also when one user changes their vote many times at once).
 //! These commit real rows (from many connections at once) and remove them afterwards.
 
 use db_tests::{as_user, connect};
@@ -91,6 +92,40 @@ async fn fifty_parallel_votes_by_one_user_on_a_single_choice_poll_leave_one_vote
         .get(0);
     admin.execute("delete from public.community_polls where id = $1::text::uuid", &[&poll]).await.unwrap();
     assert_eq!((accepted, votes), (1, 1));
+}
+
+#[tokio::test]
+async fn twenty_changed_votes_by_one_user_at_once_all_succeed_and_leave_one_vote() {
+    let admin = connect().await;
+    let voter = "22222222-2222-4222-8222-222222222222";
+    let author = as_user(voter).await;
+    let poll: serde_json::Value = author
+        .query_one("select public.create_poll('Mulch or not?', array['Mulch', 'Bare', 'Cover crop'])", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let id = poll["id"].as_str().unwrap_or_default().to_string();
+    let options: Vec<String> =
+        poll["options"].as_array().into_iter().flatten().filter_map(|o| o["id"].as_str().map(str::to_string)).collect();
+    // A double tap, many times over: each call replaces the vote, none may fail.
+    let attempts = (0..20).map(|i| {
+        let (id, option) = (id.clone(), options[i % options.len()].clone());
+        async move {
+            as_user(voter)
+                .await
+                .query_one("select public.cast_vote($1::text::uuid, array[$2::text::uuid])", &[&id, &option])
+                .await
+        }
+    });
+    let results = join_all(attempts).await;
+    let votes: i64 = admin
+        .query_one("select count(*) from public.poll_votes where poll_id = $1::text::uuid", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    admin.execute("delete from public.community_polls where id = $1::text::uuid", &[&id]).await.unwrap();
+    assert!(results.iter().all(Result::is_ok), "{:?}", results.iter().find(|r| r.is_err()));
+    assert_eq!(votes, 1);
 }
 
 #[tokio::test]

@@ -555,3 +555,14 @@ pub async fn insert_users(db: &tokio_postgres::Client, ids: &[String]) {
     .await
     .expect("the users");
 }
+
+/// The database's time `seconds` from now, as RFC 3339 (the clock the scheduler and the
+/// policies go by).
+pub async fn time_from_now(seconds: i64) -> String {
+    let row = database()
+        .await
+        .query_one("select to_json(now() + make_interval(secs => $1::bigint))#>>'{}'", &[&seconds])
+        .await
+        .expect("the database's time");
+    row.get(0)
+}

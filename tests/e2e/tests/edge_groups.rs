@@ -287,14 +287,17 @@ async fn who_joins_and_who_changes_role_is_broadcast_on_the_group_channel() {
     let (g, _) = group(owner, "public", &[]).await;
     let (mut watching, _) = group_channel(owner, &g).await;
     ok(&post(&format!("/functions/v1/groups/{g}/join"), joiner).await, 200, "joining");
-    let joined = watching.recv_until("member_joined", |f| f.payload["event"] == "member_joined").await;
+    let joined =
+        watching.recv_until("member_joined", |f| f.event == "broadcast" && f.payload["event"] == "member_joined").await;
     assert_eq!(
         (joined.payload["payload"]["user_id"].as_str(), joined.payload["payload"]["member_count"].as_i64()),
         (Some(joiner_id.as_str()), Some(2))
     );
     let path = format!("/functions/v1/groups/{g}/members/{joiner_id}");
     ok(&send_json(Method::PATCH, &path, Some(owner), &json!({"role": "moderator"})).await, 200, "promoting");
-    let changed = watching.recv_until("member_role_changed", |f| f.payload["event"] == "member_role_changed").await;
+    let changed = watching
+        .recv_until("member_role_changed", |f| f.event == "broadcast" && f.payload["event"] == "member_role_changed")
+        .await;
     assert_eq!(
         (changed.payload["payload"]["role"].as_str(), changed.payload["payload"]["previous_role"].as_str()),
         (Some("moderator"), Some("member"))
@@ -305,6 +308,7 @@ async fn who_joins_and_who_changes_role_is_broadcast_on_the_group_channel() {
         200,
         "editing",
     );
-    let updated = watching.recv_until("group_updated", |f| f.payload["event"] == "group_updated").await;
+    let updated =
+        watching.recv_until("group_updated", |f| f.event == "broadcast" && f.payload["event"] == "group_updated").await;
     assert_eq!(updated.payload["payload"]["description"], "new");
 }

@@ -49,6 +49,7 @@ impl Room {
             match (signal.kind.as_str(), signal.user_id) {
                 ("recheck", Some(user)) => self.recheck(&user).await?,
                 ("tally", _) => {
+                    self.live_unknown.set(false);
                     *self.live_topic.borrow_mut() = Some(signal.topic);
                     paced |= self.pacer.borrow_mut().signal(clock::now_millis()).is_some();
                 }
@@ -95,10 +96,12 @@ impl Room {
 
     /// On the alarm: sends the live state if the pacer says it is time.
     pub(super) async fn send_live_state_if_due(&self) {
-        if !self.pacer.borrow_mut().take(clock::now_millis()) {
+        let due = self.pacer.borrow_mut().take(clock::now_millis());
+        if !due && !self.live_unknown.replace(false) {
             return;
         }
-        let Some(topic) = self.live_topic.borrow().clone() else { return };
+        let known = self.live_topic.borrow().clone();
+        let Some(topic) = known.or_else(|| self.roster_topic()) else { return };
         let Ok(parsed) = Topic::parse(&topic) else { return };
         let Some((event, statement, id)) = live_state_of(&parsed) else { return };
         let id = id.to_string();
@@ -125,6 +128,11 @@ impl Room {
         let message = super::changes::database_broadcast_message(event, &state, &id, false);
         self.stats.borrow_mut().messages_in += 1;
         self.fan_out(&Outbound::from_json(parsed.full(), message).encode(), &[]);
+    }
+
+    /// The topic of this room's channels, from any of them.
+    fn roster_topic(&self) -> Option<String> {
+        self.roster.borrow().as_ref().and_then(|r| r.entries.values().next().map(|e| e.topic.clone()))
     }
 
     /// Distinct users tracking presence here now.
