@@ -108,9 +108,10 @@ impl ApiError {
             "42501" => ApiError::forbidden("not allowed"),
             "23505" => ApiError::conflict("already exists"),
             "P0002" => ApiError::not_found("not found"),
-            "23514" | "23502" | "23503" | "22023" | "22001" | "22003" | "22007" | "22008" | "22P02" => {
-                ApiError::invalid(message)
-            }
+            // Class 22 (data exception) is a value the caller sent: a time out of range,
+            // a number too large, a string too long, text that is no UUID.
+            "23514" | "23502" | "23503" => ApiError::invalid(message),
+            _ if code.starts_with("22") => ApiError::invalid(message),
             _ if is_transient(code) => ApiError::database_unavailable(),
             _ => ApiError::internal(),
         }
@@ -171,6 +172,8 @@ mod tests {
         let e = ApiError::from_sqlstate("23514", "reply_to must be a message of the same thread");
         assert_eq!((e.status, e.code), (400, "invalid_request"));
         assert!(e.message.contains("reply_to"));
+        let zone = ApiError::from_sqlstate("22009", "time zone displacement out of range");
+        assert_eq!((zone.status, zone.message.as_str()), (400, "time zone displacement out of range"));
     }
 
     #[test]

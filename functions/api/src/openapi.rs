@@ -21,6 +21,9 @@ struct Operation {
     body: Option<Value>,
     /// Status and schema (None: no body, as 204).
     answers: Vec<(u16, Option<Value>)>,
+    /// Operations whose path parameter (`.1`) takes the `id` of this one's first answer
+    /// (OpenAPI links: a fuzzer follows them from what it created to what acts on it).
+    links: Vec<(&'static str, &'static str)>,
 }
 
 fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Value {
@@ -60,6 +63,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         parameters: Vec::new(),
         body: None,
         answers: Vec::new(),
+        links: Vec::new(),
     };
     let thread = || path_id("thread_id");
     let mut history = vec![
@@ -288,6 +292,17 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         Operation {
             body: Some(schema::<groups::NewGroup>(g)),
             answers: vec![(201, Some(schema::<Group>(g)))],
+            links: [
+                "getGroup",
+                "updateGroup",
+                "joinGroup",
+                "leaveGroup",
+                "listGroupMembers",
+                "banGroupMember",
+                "transferGroup",
+            ]
+            .map(|target| (target, "group_id"))
+            .to_vec(),
             ..op("post", "/functions/v1/groups", "createGroup", "Create a group the caller owns")
         },
         Operation {
@@ -373,6 +388,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         Operation {
             body: Some(schema::<polls::NewPoll>(g)),
             answers: vec![(201, Some(schema::<Poll>(g)))],
+            links: ["getPoll", "vote", "retractVote", "closePoll"].map(|target| (target, "poll_id")).to_vec(),
             ..op("post", "/functions/v1/polls", "createPoll", "Ask a poll (everyone, a group, or a thread)")
         },
         Operation {
@@ -409,6 +425,9 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         Operation {
             body: Some(schema::<events::NewEvent>(g)),
             answers: vec![(201, Some(schema::<Event>(g)))],
+            links: ["getEvent", "updateEvent", "startEvent", "endEvent", "cancelEvent", "rsvp", "checkIn"]
+                .map(|target| (target, "event_id"))
+                .to_vec(),
             ..op("post", "/functions/v1/events", "createEvent", "Host an event")
         },
         Operation {
@@ -465,10 +484,21 @@ pub fn document(version: &str) -> Value {
     let mut paths = Map::new();
     for operation in operations(&mut generator) {
         let mut responses = Map::new();
-        for (status, body) in operation.answers {
+        for (i, (status, body)) in operation.answers.into_iter().enumerate() {
             let mut answer = json!({"description": format!("{status}")});
             if let Some(schema) = body {
                 answer["content"] = json!({"application/json": {"schema": schema}});
+            }
+            if i == 0 && !operation.links.is_empty() {
+                let links: Map<String, Value> = operation
+                    .links
+                    .iter()
+                    .map(|(target, param)| {
+                        let link = json!({"operationId": target, "parameters": {*param: "$response.body#/id"}});
+                        (target.to_string(), link)
+                    })
+                    .collect();
+                answer["links"] = Value::Object(links);
             }
             responses.insert(status.to_string(), answer);
         }
@@ -536,6 +566,16 @@ mod tests {
             }
         }
         assert!(ids.len() >= 25, "{ids:?}");
+        for (path, methods) in doc["paths"].as_object().expect("paths") {
+            for operation in methods.as_object().expect("methods").values() {
+                for answer in operation["responses"].as_object().expect("responses").values() {
+                    for link in answer["links"].as_object().into_iter().flat_map(|l| l.values()) {
+                        let target = link["operationId"].as_str().unwrap_or_default();
+                        assert!(ids.contains(&target), "{path} links to {target}, which is no operation");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
