@@ -1,7 +1,8 @@
 //! Groups through the edge (`/functions/v1/groups…`): creating, editing and discovering
 //! them, joining and asking to join, requests answered, roles, removals, bans and
 //! ownership — each allowed and refused as the caller's rank says — and the live side:
-//! membership broadcast on `group:<id>`, and a banned member's socket closed at once.
+//! membership broadcast on `group:<id>`, and a banned member's channels (the group's and
+//! its events') closed at once.
 
 use e2e::{call, new_users, post_json, send_json, unique_topic, Answer, Client};
 use realtime_protocol::Vsn;
@@ -241,6 +242,18 @@ async fn a_banned_member_is_closed_out_of_the_group_channel_within_a_second_whil
     }
     let (mut staying, topic) = group_channel(stays, &g).await;
     let (mut leaving, _) = group_channel(banned, &g).await;
+    // The group's events' channels go with it.
+    let event = post_json(
+        "/functions/v1/events",
+        Some(owner),
+        &json!({"title": "Pruning day", "starts_at": e2e::time_from_now(3600).await,
+                "ends_at": e2e::time_from_now(7200).await, "group_id": g, "visibility": "group"}),
+    )
+    .await;
+    ok(&event, 201, "a group event");
+    let event_topic = format!("realtime:event:{}", event.body["id"].as_str().unwrap_or_default());
+    let mut at_event = Client::connect_with_token(banned, Vsn::V2).await;
+    at_event.join(&event_topic, json!({"private": true})).await;
 
     let started = Instant::now();
     ok(
@@ -257,6 +270,7 @@ async fn a_banned_member_is_closed_out_of_the_group_channel_within_a_second_whil
     assert!(system.payload["message"].as_str().unwrap_or_default().contains("permissions"), "{:?}", system.payload);
     assert!(took < Duration::from_secs(1), "closed {took:?} after the ban answered");
     leaving.recv_until("phx_close", |f| f.event == "phx_close" && f.topic == topic).await;
+    at_event.recv_until("the event channel's system message", |f| f.event == "system" && f.topic == event_topic).await;
 
     let left =
         staying.recv_until("member_left", |f| f.event == "broadcast" && f.payload["event"] == "member_left").await;
