@@ -781,6 +781,8 @@ impl Room {
             if let Err(e) = stored {
                 worker::console_error!("room: cannot store presence: {e}");
             }
+            // An event's live state counts who is present.
+            self.presence_moved(&topic).await?;
         }
         if joined_changed {
             self.schedule_alarm().await?;

@@ -248,3 +248,21 @@ async fn participants_are_reminded_before_the_start_and_an_unstarted_event_ends_
         "the host did not RSVP and is not reminded"
     );
 }
+
+#[tokio::test]
+async fn who_is_present_on_an_event_s_channel_is_counted_live() {
+    let u = new_users("events-present", 2).await;
+    let ((_, host), (_, guest)) = (&u[0], &u[1]);
+    let e = id(&host_event(host, 3600, 3600, json!({})).await);
+    let (mut watcher, _) = state_channel(host, &e).await;
+    let present = |n: i64| {
+        move |f: &realtime_protocol::Frame| {
+            f.event == "broadcast" && f.payload["event"] == "event_state" && f.payload["payload"]["present"] == n
+        }
+    };
+    watcher.recv_until("the host present", present(1)).await;
+    let (arriving, _) = state_channel(guest, &e).await;
+    watcher.recv_until("the guest present too", present(2)).await;
+    arriving.close().await;
+    watcher.recv_until("the guest gone", present(1)).await;
+}

@@ -63,6 +63,20 @@ impl Room {
         Response::empty().map(|r| r.with_status(204))
     }
 
+    /// Someone started or stopped being present here: on an event's channel, whose live
+    /// state says how many are present, that is a change to send (paced as any other).
+    pub(super) async fn presence_moved(&self, topic: &str) -> Result<()> {
+        let Ok(parsed) = Topic::parse(topic) else { return Ok(()) };
+        if !parsed.name().starts_with("event:") {
+            return Ok(());
+        }
+        self.live_topic.borrow_mut().get_or_insert_with(|| topic.to_string());
+        if self.pacer.borrow_mut().signal(clock::now_millis()).is_some() {
+            self.schedule_alarm().await?;
+        }
+        Ok(())
+    }
+
     /// Asks the policies again about every private channel of `user` here, closing those
     /// now refused. While the database cannot answer, channels keep their last decision.
     async fn recheck(&self, user: &str) -> Result<()> {
