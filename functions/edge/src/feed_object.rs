@@ -37,6 +37,8 @@ pub const BROADCASTS: &str = "realtime.messages";
 /// Every this many polls, registered rooms are asked whether anyone is still there, so
 /// the feed goes back to sleep when they all left.
 const CHECK_ROOMS_EVERY: u32 = 300;
+/// How many times a room is offered its signals before the feed gives up on them.
+const SIGNAL_ATTEMPTS: u32 = 4;
 
 /// What a room tells the feed when a channel joins with bindings.
 #[derive(Serialize, Deserialize)]
@@ -413,8 +415,11 @@ impl Feed {
             }
             batches.push((room.clone(), Batch { changes: wanted, columns: columns.clone() }));
         }
+        // Signals first: a member banned in this batch is closed out before a broadcast
+        // committed after the ban reaches the room.
+        self.deliver_signals(changes).await;
         let sent = futures_util::future::join(
-            async { futures_util::future::join(self.deliver_broadcasts(changes), self.deliver_signals(changes)).await },
+            self.deliver_broadcasts(changes),
             futures_util::future::join_all(batches.iter().map(|(room, batch)| send_batch(&self.env, room, batch))),
         )
         .await
@@ -605,10 +610,18 @@ impl Feed {
 
     /// Signals from the database (`feed.signal`) go to the private room of their topic,
     /// in the order they were committed; the room acts on them (`room_object::signals`).
+    /// `schedule` signals wake the scheduler instead (once per batch). A room that cannot
+    /// take its signals (or cannot ask the policies now) is tried again, a few times: a
+    /// revocation must not be dropped by one failed call.
     async fn deliver_signals(&self, changes: &[FeedChange]) {
         let mut by_room: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        let mut schedule = false;
         for c in changes.iter().filter(|c| is_signal(c)) {
             let Some(record) = &c.record else { continue };
+            if record.get("kind").and_then(Value::as_str) == Some("schedule") {
+                schedule = true;
+                continue;
+            }
             let Some(topic) = record.get("topic").and_then(Value::as_str).and_then(|t| Topic::parse(t).ok()) else {
                 continue;
             };
@@ -618,10 +631,23 @@ impl Feed {
                 "user_id": record.get("user_id").cloned().unwrap_or(Value::Null),
             }));
         }
-        let posts = by_room.into_iter().map(|(room, signals)| async move {
-            if let Err(e) = post_to_room(&self.env, &room, "/signals", Value::Array(signals).to_string()).await {
-                worker::console_warn!("feed: cannot hand signals to room {room}: {e}");
+        if schedule {
+            if let Err(e) = crate::scheduler_object::wake(&self.env).await {
+                worker::console_warn!("feed: cannot wake the scheduler: {e}");
             }
+        }
+        let posts = by_room.into_iter().map(|(room, signals)| async move {
+            let body = Value::Array(signals).to_string();
+            for attempt in 1..=SIGNAL_ATTEMPTS {
+                match post_to_room(&self.env, &room, "/signals", body.clone()).await {
+                    Ok(status) if status < 300 => return,
+                    outcome => {
+                        worker::console_warn!("feed: room {room} could not take signals ({outcome:?}), try {attempt}");
+                        worker::Delay::from(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+                    }
+                }
+            }
+            worker::console_error!("feed: room {room} did not take its signals; its channels keep their last decision");
         });
         futures_util::future::join_all(posts).await;
     }
@@ -688,7 +714,8 @@ pub async fn fetch(
 
 /// `schema.table` of each change, once each.
 pub fn tables_of(changes: &[FeedChange]) -> Vec<String> {
-    let mut tables: Vec<String> = changes.iter().map(|c| format!("{}.{}", c.schema, c.table)).collect();
+    let mut tables: Vec<String> =
+        changes.iter().filter(|c| !is_signal(c)).map(|c| format!("{}.{}", c.schema, c.table)).collect();
     tables.sort();
     tables.dedup();
     tables

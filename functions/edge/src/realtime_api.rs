@@ -80,6 +80,12 @@ fn validate(body: &Value, limits: &Limits) -> Result<Vec<Message>, Invalid> {
             errors.insert(format!("messages[{i}]"), json!(problems));
             continue;
         }
+        let private = m.get("private").is_some_and(room::join_config::flag);
+        if event.is_some_and(|e| realtime_protocol::reason::is_server_event(e, private)) {
+            let refused = realtime_protocol::reason::server_event_refused(event.unwrap_or_default());
+            errors.insert(format!("messages[{i}]"), json!([refused]));
+            continue;
+        }
         if let (Some(Ok(topic)), Some(event), Some(payload)) = (topic, event, payload) {
             let size = serde_json::to_vec(payload).map_or(usize::MAX, |b| b.len());
             if size > limits.max_payload_bytes {
@@ -89,8 +95,7 @@ fn validate(body: &Value, limits: &Limits) -> Result<Vec<Message>, Invalid> {
             wire.insert("type".into(), json!("broadcast"));
             wire.insert("event".into(), json!(event));
             wire.insert("payload".into(), Value::Object(payload.clone()));
-            // The same flag parser as a join's config: `true` and "true" mean private.
-            let private = m.get("private").is_some_and(room::join_config::flag);
+            // `private` above: the same flag parser as a join's config (`true`, "true").
             valid.push(Message { topic, payload: wire, private });
         }
     }

@@ -301,6 +301,8 @@ pub struct Room {
     /// with it, so the next alarm sends it anyway (an extra frame costs less than a
     /// final tally never sent).
     live_unknown: std::cell::Cell<bool>,
+    /// Reads of the live state that failed in a row (tried again, a few times).
+    live_retries: std::cell::Cell<u32>,
 }
 
 impl DurableObject for Room {
@@ -327,6 +329,7 @@ impl DurableObject for Room {
             pacer: RefCell::new(Default::default()),
             live_topic: RefCell::new(None),
             live_unknown: std::cell::Cell::new(true),
+            live_retries: std::cell::Cell::new(0),
         }
     }
 
@@ -363,6 +366,10 @@ impl DurableObject for Room {
             "/listening" => {
                 let anyone =
                     self.roster.borrow().as_ref().is_some_and(|r| r.entries.values().any(|e| e.member.is_joined()));
+                if !anyone {
+                    // The feed forgets this room now: the next join must announce it again.
+                    self.announced.set(false);
+                }
                 Response::empty().map(|r| r.with_status(if anyone { 204 } else { 410 }))
             }
             _ => Response::error("not found", 404),
@@ -647,6 +654,18 @@ impl Room {
     /// `topic`. While the database is unreachable, the last decision for the same
     /// identity stands in, if there is one.
     async fn access(&self, topic: &Topic, identity: &Identity) -> std::result::Result<Access, AccessError> {
+        match self.fresh_access(topic, identity).await {
+            Err(AccessError::Unavailable(reason)) => {
+                worker::console_error!("room: access check for {topic} failed: {reason}");
+                self.decisions.borrow().last(identity).ok_or(AccessError::Unavailable(reason))
+            }
+            answer => answer,
+        }
+    }
+
+    /// What the policies say now, without the last decision standing in: for a
+    /// revocation, which a remembered "yes" must not overrule.
+    async fn fresh_access(&self, topic: &Topic, identity: &Identity) -> std::result::Result<Access, AccessError> {
         let answer = match self.db.lock(&self.env).await {
             Ok(mut guard) => match guard.as_mut() {
                 Some(client) => {
@@ -660,17 +679,10 @@ impl Room {
             },
             Err(e) => Err(AccessError::Unavailable(e.to_string())),
         };
-        match answer {
-            Ok(access) => {
-                self.decisions.borrow_mut().remember(identity, access);
-                Ok(access)
-            }
-            Err(AccessError::Unavailable(reason)) => {
-                worker::console_error!("room: access check for {topic} failed: {reason}");
-                self.decisions.borrow().last(identity).ok_or(AccessError::Unavailable(reason))
-            }
-            Err(policy) => Err(policy),
+        if let Ok(access) = &answer {
+            self.decisions.borrow_mut().remember(identity, *access);
         }
+        answer
     }
 
     /// Verifies a token pushed on a channel. A Worker that cannot build its verifier is

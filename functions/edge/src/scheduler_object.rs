@@ -34,10 +34,15 @@ async fn post(env: &Env, path: &str) -> Result<u16> {
 pub fn wake_after(env: &Env, ctx: &worker::Context) {
     let env = env.clone();
     ctx.wait_until(async move {
-        if let Err(e) = post(&env, "/wake").await {
+        if let Err(e) = wake(&env).await {
             worker::console_warn!("cannot wake the scheduler: {e}");
         }
     });
+}
+
+/// Makes the scheduler run what is due and set its alarm from the database again.
+pub async fn wake(env: &Env) -> Result<u16> {
+    post(env, "/wake").await
 }
 
 /// Makes the scheduler drop everything it holds in memory, as an eviction would.

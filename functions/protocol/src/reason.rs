@@ -48,6 +48,7 @@
 //! | `access_token` pushes over `TOKEN_REFRESHES_PER_MINUTE` on one channel | `access_token` | `system` error `Too many token refreshes`, then `phx_close` |
 //! | token refresh while the database is unreachable | `access_token` | nothing: the channel keeps its last good decision |
 //! | write to a private channel without write access | `broadcast` / `presence` | reply error `Unauthorized: You do not have permissions to write to this Channel topic: <name>` |
+//! | a broadcast named as one the server sends (`SERVER_EVENTS`: `poll_tally`, `member_left`, …) on a private channel | `broadcast` (socket or REST) | reply error `Unauthorized: the server sends <event> on private channels; clients may not` (socket, with ack; REST: 400 naming the message) |
 //! | token refresh invalid, or for another user | `access_token` | `system` error with the reason, then `phx_close` |
 //! | channel token expires | (timer) | `system` error `Token has expired N seconds ago`, then `phx_close` |
 //! | socket silent for `IDLE_TIMEOUT_MS` (60 s) | socket | closed with 1000 (`idle timeout`), on both sockets (the per-topic one within 1.75 timeouts: its room sweeps every half timeout, and keeps the time coarsely); clients reconnect and rejoin |
@@ -198,6 +199,28 @@ pub fn write_refused(channel: &str) -> String {
     format!("Unauthorized: You do not have permissions to write to this Channel topic: {channel}")
 }
 
+/// Broadcast events the server sends on private channels (the database, through the
+/// room: live tallies, group membership, unread counts). Clients may not send them
+/// there, so a subscriber can trust a `poll_tally` or a `member_left` it hears.
+pub const SERVER_EVENTS: &[&str] = &[
+    "poll_tally",
+    "event_state",
+    "member_joined",
+    "member_left",
+    "member_role_changed",
+    "group_updated",
+    "unread_count",
+];
+
+/// Whether a client may not send broadcast `event` on a channel that is `private`.
+pub fn is_server_event(event: &str, private: bool) -> bool {
+    private && SERVER_EVENTS.contains(&event)
+}
+
+pub fn server_event_refused(event: &str) -> String {
+    format!("Unauthorized: the server sends {event} on private channels; clients may not")
+}
+
 /// Why a REST broadcast message was not sent although allowed so far: its room, or the
 /// database its write policy needs, could not be reached.
 pub const BROADCAST_UNAVAILABLE: &str =
@@ -225,6 +248,14 @@ impl CloseCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_s_event_names_are_refused_from_clients_on_private_channels_only() {
+        assert!(is_server_event("poll_tally", true));
+        assert!(!is_server_event("poll_tally", false), "a public channel trusts nothing anyway");
+        assert!(!is_server_event("typing", true));
+        assert!(server_event_refused("member_left").starts_with("Unauthorized:"));
+    }
 
     #[test]
     fn join_errors_read_code_colon_message() {

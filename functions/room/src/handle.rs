@@ -274,12 +274,14 @@ pub fn handle(member: &mut Member, topic: &str, inbound: Inbound, ctx: &Ctx) -> 
         Inbound::Binary(b) => {
             let frame =
                 Frame::new(topic, event::BROADCAST, Map::new()).with_refs(b.join_ref.clone(), b.msg_ref.clone());
-            broadcast(&channel, topic, &frame, Outbound::from_binary(topic, b), ctx)
+            let name = b.event.clone();
+            broadcast(&channel, topic, &frame, &name, Outbound::from_binary(topic, b), ctx)
         }
         Inbound::Text(frame) => match frame.event.as_str() {
             event::BROADCAST => {
+                let name = frame.payload.get("event").and_then(Value::as_str).unwrap_or_default().to_string();
                 let message = Outbound::from_json(topic, frame.payload.clone());
-                broadcast(&channel, topic, &frame, message, ctx)
+                broadcast(&channel, topic, &frame, &name, message, ctx)
             }
             event::PRESENCE => presence_push(member, topic, &frame, ctx),
             event::LEAVE => {
@@ -295,11 +297,18 @@ pub fn handle(member: &mut Member, topic: &str, inbound: Inbound, ctx: &Ctx) -> 
     }
 }
 
-fn broadcast(channel: &Channel, topic: &str, frame: &Frame, message: Outbound, ctx: &Ctx) -> Vec<Effect> {
+fn broadcast(channel: &Channel, topic: &str, frame: &Frame, name: &str, message: Outbound, ctx: &Ctx) -> Vec<Effect> {
     let ack = channel.config.broadcast_ack && frame.msg_ref.is_some();
     if !channel.can_write {
         return if ack {
             vec![Effect::Reply(reply::error(frame, &reason::write_refused(channel_name(topic))))]
+        } else {
+            vec![]
+        };
+    }
+    if reason::is_server_event(name, channel.config.private) {
+        return if ack {
+            vec![Effect::Reply(reply::error(frame, &reason::server_event_refused(name)))]
         } else {
             vec![]
         };

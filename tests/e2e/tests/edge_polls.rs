@@ -185,7 +185,18 @@ async fn a_thousand_votes_from_two_hundred_users_in_a_second_cost_a_few_tally_fr
     .await;
     let p = id(&poll);
     let options: Vec<String> = (0..4).map(|i| option(&poll, i)).collect();
-    let (mut watcher, _) = tally_channel(author, &p).await;
+    let (mut watcher, topic) = tally_channel(author, &p).await;
+    // Nobody, not even the author, sends on the poll's channel: its tally is the server's.
+    let forged = json!({"type": "broadcast", "event": "poll_tally", "payload": {"total_votes": 1_000_000}});
+    let mut forger = Client::connect_with_token(author, Vsn::V2).await;
+    let join_ref = forger.join(&topic, json!({"private": true, "broadcast": {"ack": true}})).await;
+    let msg_ref = forger.push(&topic, "broadcast", forged, Some(&join_ref)).await;
+    let refused = forger
+        .recv_until("the forgery's refusal", |f| {
+            f.event == "phx_reply" && f.msg_ref.as_deref() == Some(msg_ref.as_str())
+        })
+        .await;
+    assert_eq!(refused.payload["status"], "error", "{:?}", refused.payload);
     // Anonymous votes are never delivered row by row, even to a postgres_changes subscriber.
     let mut rows = Client::connect_with_token(author, Vsn::V2).await;
     rows.join(
@@ -260,7 +271,7 @@ async fn a_poll_closes_at_its_time_by_the_scheduler_with_its_room_forgotten_in_b
         assert_eq!(status.as_u16(), 204, "{path}");
     }
     let closed = watcher
-        .try_recv_until(Duration::from_secs(10), |f| {
+        .try_recv_until(Duration::from_secs(30), |f| {
             f.event == "broadcast" && f.payload["event"] == "poll_tally" && f.payload["payload"]["status"] == "closed"
         })
         .await

@@ -136,6 +136,8 @@ impl Room {
             }
         }
         if !listening && self.joining.get() == 0 {
+            // The feed forgets this room's bindings now: the next join announces it again.
+            self.announced.set(false);
             return Response::empty().map(|r| r.with_status(410));
         }
         if wanted.is_empty() {

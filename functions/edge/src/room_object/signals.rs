@@ -27,6 +27,9 @@ pub(crate) struct Signal {
     pub user_id: Option<String>,
 }
 
+/// How many times in a row a live state that could not be read is tried again.
+const MAX_LIVE_RETRIES: u32 = 5;
+
 /// The live state's broadcast event and the SQL function that reads it, by namespace.
 fn live_state_of(topic: &Topic) -> Option<(&'static str, &'static str, &str)> {
     let name = topic.name();
@@ -45,9 +48,10 @@ impl Room {
             return Response::error("bad signals", 400);
         };
         let mut paced = false;
+        let mut unchecked = false;
         for signal in signals {
             match (signal.kind.as_str(), signal.user_id) {
-                ("recheck", Some(user)) => self.recheck(&user).await?,
+                ("recheck", user) => unchecked |= !self.recheck(user.as_deref()).await?,
                 ("tally", _) => {
                     self.live_unknown.set(false);
                     *self.live_topic.borrow_mut() = Some(signal.topic);
@@ -60,7 +64,9 @@ impl Room {
             self.schedule_alarm().await?;
         }
         self.drop_closed().await?;
-        Response::empty().map(|r| r.with_status(204))
+        // The feed offers the signals again: a revocation the database could not be asked
+        // about must not be dropped (rechecking twice closes nothing twice).
+        Response::empty().map(|r| r.with_status(if unchecked { 503 } else { 204 }))
     }
 
     /// Someone started or stopped being present here: on an event's channel, whose live
@@ -77,9 +83,10 @@ impl Room {
         Ok(())
     }
 
-    /// Asks the policies again about every private channel of `user` here, closing those
-    /// now refused. While the database cannot answer, channels keep their last decision.
-    async fn recheck(&self, user: &str) -> Result<()> {
+    /// Asks the policies again about every private channel of `user` here (everyone's
+    /// for `None`), closing those now refused; false when the database could not answer
+    /// for some (they stay open, and the feed offers the signal again).
+    async fn recheck(&self, user: Option<&str>) -> Result<bool> {
         let channels: Vec<(String, String, room::Identity)> = self
             .roster
             .borrow()
@@ -89,23 +96,29 @@ impl Room {
                     .iter()
                     .filter_map(|(key, e)| {
                         let channel = e.member.channel.as_ref()?;
-                        (channel.config.private && channel.identity.user_id.as_deref() == Some(user))
+                        let theirs = user.is_none_or(|u| channel.identity.user_id.as_deref() == Some(u));
+                        (channel.config.private && theirs)
                             .then(|| (key.clone(), e.topic.clone(), channel.identity.clone()))
                     })
                     .collect()
             })
             .unwrap_or_default();
+        let mut answered = true;
         for (key, topic, identity) in channels {
             let Ok(parsed) = Topic::parse(&topic) else { continue };
-            let refusal = match self.access(&parsed, &identity).await {
+            let refusal = match self.fresh_access(&parsed, &identity).await {
                 Ok(access) if access.read => continue,
                 Ok(_) => format!("You do not have permissions to read from this Channel topic: {}", parsed.name()),
                 Err(AccessError::Policy(message)) => message,
-                Err(AccessError::Unavailable(_)) => continue,
+                Err(AccessError::Unavailable(reason)) => {
+                    worker::console_warn!("room: cannot recheck a channel of {topic}: {reason}");
+                    answered = false;
+                    continue;
+                }
             };
             self.run(&key, |member, topic, _| rules::close_with_system(member, topic, &refusal)).await?;
         }
-        Ok(())
+        Ok(answered)
     }
 
     /// On the alarm: sends the live state if the pacer says it is time.
@@ -118,6 +131,9 @@ impl Room {
         let Some(topic) = known.or_else(|| self.roster_topic()) else { return };
         let Ok(parsed) = Topic::parse(&topic) else { return };
         let Some((event, statement, id)) = live_state_of(&parsed) else { return };
+        if !self.roster.borrow().as_ref().is_some_and(|r| r.entries.values().any(|e| e.member.is_joined())) {
+            return; // nobody to tell; a joiner reads the state over HTTP
+        }
         let id = id.to_string();
         let state = self
             .db
@@ -130,11 +146,17 @@ impl Room {
             Ok(Some(text)) => serde_json::from_str(&text).unwrap_or(Value::Null),
             Ok(None) => return,
             Err(e) => {
-                // The next change signals again; until then the last frame stands.
+                // Tried again a gap later (a few times): the frame that failed may be the
+                // final one, which no later change would bring.
                 worker::console_warn!("room: cannot read the live state of {topic}: {e}");
+                if self.live_retries.get() < MAX_LIVE_RETRIES {
+                    self.live_retries.set(self.live_retries.get() + 1);
+                    self.pacer.borrow_mut().signal(clock::now_millis());
+                }
                 return;
             }
         };
+        self.live_retries.set(0);
         if event == "event_state" {
             state["present"] = Value::from(self.present_users());
         }

@@ -234,6 +234,23 @@ fn a_channel_without_write_access_cannot_broadcast_or_track() {
 }
 
 #[test]
+fn a_client_cannot_send_the_server_s_events_on_a_private_channel() {
+    let mut private = joined(json!({"broadcast": {"ack": true}}));
+    private.channel.as_mut().unwrap().config.private = true;
+    let forged = json!({"type":"broadcast","event":"poll_tally","payload":{"total_votes": 1000}});
+    let effects = push(&mut private, "broadcast", forged.clone(), 0);
+    assert_eq!(
+        replies(&effects)[0][4]["response"]["reason"],
+        "Unauthorized: the server sends poll_tally on private channels; clients may not"
+    );
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Fanout { .. })));
+    let typing = json!({"type":"broadcast","event":"typing","payload":{}});
+    assert!(push(&mut private, "broadcast", typing, 0).iter().any(|e| matches!(e, Effect::Fanout { .. })));
+    let mut public = joined(json!({}));
+    assert!(push(&mut public, "broadcast", forged, 0).iter().any(|e| matches!(e, Effect::Fanout { .. })));
+}
+
+#[test]
 fn a_binary_broadcast_is_fanned_out_and_acked_with_its_refs() {
     let mut m = joined(json!({"broadcast": {"ack": true}}));
     let b = BinaryBroadcast {
