@@ -209,6 +209,11 @@ impl DurableObject for Feed {
                     // a channel hears what happens after it joined.
                     self.skip_backlog().await;
                     self.trim().await;
+                    // The scheduler's run keeps realtime.messages' partitions too: make
+                    // sure it runs (and so sets its daily alarm) once the project is used.
+                    if let Err(e) = crate::scheduler_object::wake(&self.env).await {
+                        worker::console_warn!("feed: cannot wake the scheduler: {e}");
+                    }
                 }
                 self.poll_soon(0).await?;
                 Response::empty().map(|r| r.with_status(204))
