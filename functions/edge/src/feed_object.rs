@@ -37,8 +37,9 @@ pub const BROADCASTS: &str = "realtime.messages";
 /// Every this many polls, registered rooms are asked whether anyone is still there, so
 /// the feed goes back to sleep when they all left.
 const CHECK_ROOMS_EVERY: u32 = 300;
-/// How many times a room is offered its signals before the feed gives up on them.
-const SIGNAL_ATTEMPTS: u32 = 4;
+/// How many times a room is offered its signals before the feed gives up on them (the
+/// feed's other deliveries wait meanwhile, so few and short).
+const SIGNAL_ATTEMPTS: u32 = 3;
 
 /// What a room tells the feed when a channel joins with bindings.
 #[derive(Serialize, Deserialize)]
@@ -645,10 +646,13 @@ impl Feed {
             let body = Value::Array(signals).to_string();
             for attempt in 1..=SIGNAL_ATTEMPTS {
                 match post_to_room(&self.env, &room, "/signals", body.clone()).await {
-                    Ok(status) if status < 300 => return,
+                    // Taken, or refused as malformed (trying again would not help).
+                    Ok(status) if status < 500 => return,
                     outcome => {
                         worker::console_warn!("feed: room {room} could not take signals ({outcome:?}), try {attempt}");
-                        worker::Delay::from(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+                        if attempt < SIGNAL_ATTEMPTS {
+                            worker::Delay::from(std::time::Duration::from_millis(100 * u64::from(attempt))).await;
+                        }
                     }
                 }
             }

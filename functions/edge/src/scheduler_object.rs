@@ -70,7 +70,10 @@ impl DurableObject for Scheduler {
     async fn fetch(&self, req: Request) -> Result<Response> {
         match req.path().as_str() {
             "/wake" => {
-                self.run_due().await?;
+                // The run happens on the alarm, now: whoever woke the scheduler (the feed
+                // among them) does not wait for it.
+                let now = js_sys::Date::new(&js_sys::Number::from(clock::now_millis() as f64));
+                self.state.storage().set_alarm(worker::ScheduledTime::new(now)).await?;
                 Response::empty().map(|r| r.with_status(204))
             }
             "/forget" => {

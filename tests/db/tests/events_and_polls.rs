@@ -4,7 +4,7 @@
 //! the waitlist is joined at the back, a ban is not lifted by the banned, a closed poll
 //! stays closed, and an account still goes with its votes. Each test rolls back.
 
-use db_tests::{act_as, connect, json, sqlstate, ADA, BASIL, CLOVER, DILL, EVENT, GROUP, POLL};
+use db_tests::{act_as, connect, json, sqlstate, ADA, BASIL, CLOVER, DILL, EVENT, GROUP, OPTION, POLL};
 
 #[tokio::test]
 async fn only_the_host_checks_in_and_nobody_rsvps_once_it_is_over() {
@@ -80,6 +80,27 @@ async fn one_who_rsvped_long_ago_joins_the_waitlist_at_the_back() {
 }
 
 #[tokio::test]
+async fn a_participant_may_withdraw_after_the_end_and_nobody_is_promoted_then() {
+    let client = connect().await;
+    client.batch_execute("begin").await.unwrap();
+    client.execute("update public.live_events set capacity = 1 where id = $1::text::uuid", &[&EVENT]).await.unwrap();
+    act_as(&client, DILL).await;
+    assert_eq!(json(&client, "select public.rsvp($1::text::uuid, 'going')", &[&EVENT]).await["status"], "waitlisted");
+    client.batch_execute("reset role").await.unwrap();
+    client
+        .execute("update public.live_events set status = 'ended' where id = $1::text::uuid", &[&EVENT])
+        .await
+        .unwrap();
+    act_as(&client, ADA).await;
+    let withdraw = "delete from public.event_participants where event_id = $1::text::uuid and user_id = $2::text::uuid";
+    assert_eq!(client.execute(withdraw, &[&EVENT, &ADA]).await.map_err(|e| e.to_string()), Ok(1));
+    act_as(&client, DILL).await;
+    let dill = json(&client, "select public.describe_event($1::text::uuid)", &[&EVENT]).await;
+    assert_eq!(dill["my_rsvp"], "waitlisted", "an ended event promotes nobody: {dill}");
+    client.batch_execute("rollback").await.unwrap();
+}
+
+#[tokio::test]
 async fn a_banned_member_cannot_lift_their_own_ban() {
     let client = connect().await;
     client.batch_execute("begin").await.unwrap();
@@ -103,6 +124,10 @@ async fn a_closed_poll_stays_closed_and_a_voter_s_account_still_goes() {
     assert_eq!(json(&client, "select public.close_poll($1::text::uuid)", &[&POLL]).await["status"], "closed");
     let reopen = "update public.community_polls set status = 'open' where id = $1::text::uuid";
     assert_eq!(sqlstate(&client, reopen, &[&POLL]).await, "PT409");
+    let rename = "update public.poll_options set label = 'Brandywine (the winner)' where id = $1::text::uuid";
+    assert_eq!(sqlstate(&client, rename, &[&OPTION]).await, "PT409", "renaming an option moves its votes");
+    let remove = "delete from public.poll_options where id = $1::text::uuid";
+    assert_eq!(sqlstate(&client, remove, &[&OPTION]).await, "PT409", "removing an option takes its votes");
     assert_eq!(sqlstate(&client, "select public.create_poll('No options?', null)", &[]).await, "PT400");
     act_as(&client, ADA).await;
     let retract = "delete from public.poll_votes where poll_id = $1::text::uuid and user_id = $2::text::uuid";
@@ -112,5 +137,7 @@ async fn a_closed_poll_stays_closed_and_a_voter_s_account_still_goes() {
     client.execute("select set_config('request.jwt.claims', '{\"role\": \"service_role\"}', true)", &[]).await.unwrap();
     let gone = client.execute("delete from auth.users where id = $1::text::uuid", &[&BASIL]).await;
     assert_eq!(gone.map_err(|e| e.to_string()), Ok(1), "an account with a vote in a closed poll can be deleted");
+    let poll_gone = client.execute("delete from public.community_polls where id = $1::text::uuid", &[&POLL]).await;
+    assert_eq!(poll_gone.map_err(|e| e.to_string()), Ok(1), "and a closed poll can be deleted, votes and all");
     client.batch_execute("rollback").await.unwrap();
 }

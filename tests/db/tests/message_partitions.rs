@@ -6,10 +6,18 @@
 
 use db_tests::connect;
 
+/// The advisory lock these tests take, so they run one after the other.
+const PARTITION_TESTS: i64 = 20_261_127_173_000;
+
 #[tokio::test]
 async fn messages_are_partitioned_by_day_as_upstream_and_a_send_lands_in_today_s_partition() {
     let client = connect().await;
     client.batch_execute("begin").await.unwrap();
+    // One test of this file at a time: making a partition locks the whole table, and two
+    // such transactions side by side deadlock.
+    client.batch_execute(&format!("select pg_advisory_xact_lock({PARTITION_TESTS})")).await.unwrap();
+    // As the scheduler runs it (the stack may have been started yesterday).
+    client.execute("select private.keep_message_partitions()", &[]).await.expect("the upkeep");
     let kind: String = client
         .query_one("select relkind::text from pg_class where oid = 'realtime.messages'::regclass", &[])
         .await
@@ -56,6 +64,9 @@ async fn messages_are_partitioned_by_day_as_upstream_and_a_send_lands_in_today_s
 async fn old_days_are_dropped_and_the_default_partition_is_trimmed() {
     let client = connect().await;
     client.batch_execute("begin").await.unwrap();
+    // One test of this file at a time: making a partition locks the whole table, and two
+    // such transactions side by side deadlock.
+    client.batch_execute(&format!("select pg_advisory_xact_lock({PARTITION_TESTS})")).await.unwrap();
     client
         .batch_execute(
             "do $$ begin

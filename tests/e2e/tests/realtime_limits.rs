@@ -112,8 +112,12 @@ async fn presence_calls_over_the_budget_get_a_system_error() {
 /// A burst of joins, without waiting for replies: well over 100 inside one second. One
 /// body for both sockets, whose session applies the same join rate.
 async fn a_join_burst_is_rate_limited(mut c: Client, topic: &str) {
+    const BURST: usize = 300;
+    // MAX_JOINS_PER_SECOND: wrangler.toml's 100, which the test stack keeps.
+    let budget = 100.0;
+    let started = std::time::Instant::now();
     let mut refs = Vec::new();
-    for _ in 0..150 {
+    for _ in 0..BURST {
         let join_ref = c.next_ref();
         let frame = realtime_protocol::Frame::new(topic, "phx_join", e2e::object(json!({"config": {}})))
             .with_refs(Some(join_ref.clone()), Some(join_ref.clone()));
@@ -131,7 +135,15 @@ async fn a_join_burst_is_rate_limited(mut c: Client, topic: &str) {
         }
         answered.insert(f.msg_ref.unwrap_or_default());
     }
-    assert!(refused >= 40, "150 joins in a burst with a budget of 100 per second: {refused} refused");
+    // A token bucket: the budget at once, then the budget per second for as long as the
+    // burst took to send and answer (on a busy machine that is longer; the bound follows).
+    let took = started.elapsed().as_secs_f64();
+    let allowed = budget + budget * took;
+    assert!(
+        refused as f64 >= BURST as f64 - allowed - 1.0,
+        "{BURST} joins in {took:.2} s with a budget of {budget} per second: {refused} refused"
+    );
+    assert!(refused > 0, "a burst over the budget is refused in part");
     let r = c.push("phoenix", "stats", json!({}), None).await;
     let stats = c.reply_to(&r).await;
     assert_eq!(stats["response"]["rate_limited_joins"], refused, "counted in the socket's stats: {stats:?}");

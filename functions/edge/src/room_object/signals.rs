@@ -111,9 +111,11 @@ impl Room {
                 Ok(_) => format!("You do not have permissions to read from this Channel topic: {}", parsed.name()),
                 Err(AccessError::Policy(message)) => message,
                 Err(AccessError::Unavailable(reason)) => {
-                    worker::console_warn!("room: cannot recheck a channel of {topic}: {reason}");
+                    // The rest would wait on the same database: stop, and be offered the
+                    // signal again.
+                    worker::console_warn!("room: cannot recheck the channels of {topic}: {reason}");
                     answered = false;
-                    continue;
+                    break;
                 }
             };
             self.run(&key, |member, topic, _| rules::close_with_system(member, topic, &refusal)).await?;
