@@ -24,7 +24,7 @@ use edge_api::ApiError;
 use room::Identity;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 use uuid::Uuid;
 use worker::{Context, Env, Method, Request, Response};
@@ -111,60 +111,57 @@ async fn answer(
     call: &EventCall,
 ) -> Result<Result<Value, ApiError>, tokio_postgres::Error> {
     let no_event = || ApiError::not_found("no such event, or you may not see it");
-    let text = |u: &Uuid| u.to_string();
-    let run = |statement: &'static str, params: Vec<(Box<dyn ToSql + Sync>, Type)>| async move {
-        let refs: Vec<(&(dyn ToSql + Sync), Type)> = params.iter().map(|(p, t)| (p.as_ref(), t.clone())).collect();
-        caller::json_as(client, identity, statement, &refs).await
-    };
     let outcome = match call {
         EventCall::Create(e) => {
+            let group = e.group_id.map(|g| g.to_string());
             let visibility = e.visibility.map(|v| if v == Visibility::Group { "group" } else { "public" });
-            run(
+            caller::json_as(
+                client,
+                identity,
                 "select public.create_event($1, $2::text::timestamptz, $3::text::timestamptz, $4, $5,
                                             $6::text::uuid, coalesce($7::text, 'public')::public.event_visibility)::text",
-                vec![
-                    (Box::new(e.title.clone()), Type::TEXT),
-                    (Box::new(e.starts_at.clone()), Type::TEXT),
-                    (Box::new(e.ends_at.clone()), Type::TEXT),
-                    (Box::new(e.description.clone()), Type::TEXT),
-                    (Box::new(e.capacity), Type::INT4),
-                    (Box::new(e.group_id.map(|g| g.to_string())), Type::TEXT),
-                    (Box::new(visibility), Type::TEXT),
+                &[
+                    (&e.title, Type::TEXT),
+                    (&e.starts_at, Type::TEXT),
+                    (&e.ends_at, Type::TEXT),
+                    (&e.description, Type::TEXT),
+                    (&e.capacity, Type::INT4),
+                    (&group, Type::TEXT),
+                    (&visibility, Type::TEXT),
                 ],
             )
             .await
         }
         EventCall::Get(event) => {
-            run("select public.describe_event($1::text::uuid)::text", vec![(Box::new(text(event)), Type::TEXT)]).await
+            let event = event.to_string();
+            caller::json_as(
+                client,
+                identity,
+                "select public.describe_event($1::text::uuid)::text",
+                &[(&event, Type::TEXT)],
+            )
+            .await
         }
         EventCall::Update { event, patch } => {
-            let patch = serde_json::to_string(patch).unwrap_or_default();
-            run(
-                "select public.update_event($1::text::uuid, $2::text::jsonb)::text",
-                vec![(Box::new(text(event)), Type::TEXT), (Box::new(patch), Type::TEXT)],
-            )
-            .await
+            let (event, patch) = (event.to_string(), serde_json::to_string(patch).unwrap_or_default());
+            let statement = "select public.update_event($1::text::uuid, $2::text::jsonb)::text";
+            caller::json_as(client, identity, statement, &[(&event, Type::TEXT), (&patch, Type::TEXT)]).await
         }
         EventCall::Status { event, change } => {
-            run(
-                "select public.set_event_status($1::text::uuid, $2::text::public.event_status)::text",
-                vec![(Box::new(text(event)), Type::TEXT), (Box::new(change.status()), Type::TEXT)],
-            )
-            .await
+            let event = event.to_string();
+            let statement = "select public.set_event_status($1::text::uuid, $2::text::public.event_status)::text";
+            caller::json_as(client, identity, statement, &[(&event, Type::TEXT), (&change.status(), Type::TEXT)]).await
         }
         EventCall::Rsvp { event, rsvp } => {
-            run(
-                "select public.rsvp($1::text::uuid, $2)::text",
-                vec![(Box::new(text(event)), Type::TEXT), (Box::new(rsvp.status.as_str()), Type::TEXT)],
-            )
-            .await
+            let event = event.to_string();
+            let statement = "select public.rsvp($1::text::uuid, $2)::text";
+            caller::json_as(client, identity, statement, &[(&event, Type::TEXT), (&rsvp.status.as_str(), Type::TEXT)])
+                .await
         }
         EventCall::CheckIn { event, user_id } => {
-            run(
-                "select public.check_in($1::text::uuid, $2::text::uuid)::text",
-                vec![(Box::new(text(event)), Type::TEXT), (Box::new(text(user_id)), Type::TEXT)],
-            )
-            .await
+            let (event, user) = (event.to_string(), user_id.to_string());
+            let statement = "select public.check_in($1::text::uuid, $2::text::uuid)::text";
+            caller::json_as(client, identity, statement, &[(&event, Type::TEXT), (&user, Type::TEXT)]).await
         }
     };
     match outcome {
