@@ -12,7 +12,7 @@
 //!   changes_bench <http-base-url> <database-url> [subscribers] [topics] [rate] [seconds] [psql|edge|edge-batch]
 //!
 //! CHANGES_BENCH_SOCKET=direct puts the subscribers on the per-topic socket.
-//! CHANGES_BENCH_TOP=1 also prints the most frequent statements (pg_stat_statements).
+//! CHANGES_BENCH_TOP=1 also prints the statements that took the most time (pg_stat_statements).
 //! Needs E2E_JWT_SECRET and a superuser database URL (it creates its users, threads and a
 //! writer role). Bounded: it writes rate x seconds rows and stops.
 
@@ -232,14 +232,16 @@ async fn main() {
     if std::env::var_os("CHANGES_BENCH_TOP").is_some() {
         for row in db
             .query(
-                "select calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 110), userid::regrole::text
-                   from pg_stat_statements order by calls desc limit 12",
+                "select calls, round(total_exec_time)::int8, left(regexp_replace(query, '\\s+', ' ', 'g'), 110),
+                        userid::regrole::text
+                   from pg_stat_statements order by total_exec_time desc limit 12",
                 &[],
             )
             .await
             .unwrap_or_default()
         {
-            println!("    {:>7} {} [{}]", row.get::<_, i64>(0), row.get::<_, String>(1), row.get::<_, String>(2));
+            let (calls, ms): (i64, i64) = (row.get(0), row.get(1));
+            println!("    {calls:>7} calls {ms:>6} ms {} [{}]", row.get::<_, String>(2), row.get::<_, String>(3));
         }
     }
 }
