@@ -228,14 +228,15 @@ fn close_if_empty(hub: &Hub) {
 }
 
 impl Membership {
-    /// Relays a client's text frame to the room.
-    pub fn send_text(&self, frame: &str) -> worker::Result<()> {
-        self.hub.socket.send_with_str(Up::Text { key: &self.key, frame }.encode())
+    /// Relays a client's text frame to the room, with when it was heard (the room
+    /// charges the user's budget then, however late it gets round to it).
+    pub fn send_text(&self, frame: &str, heard_ms: u64) -> worker::Result<()> {
+        self.hub.socket.send_with_str(Up::Text { key: &self.key, frame, heard_ms: Some(heard_ms) }.encode())
     }
 
-    /// Relays a client's binary frame to the room.
-    pub fn send_binary(&self, frame: &[u8]) -> worker::Result<()> {
-        self.hub.socket.send_with_bytes(hub_wire::encode_up_binary(&self.key, frame))
+    /// Relays a client's binary frame to the room, with when it was heard.
+    pub fn send_binary(&self, frame: &[u8], heard_ms: u64) -> worker::Result<()> {
+        self.hub.socket.send_with_bytes(hub_wire::encode_up_binary(&self.key, heard_ms, frame))
     }
 
     /// The member is gone (`code`: 1000, or 4001 for a client too slow): the room drops

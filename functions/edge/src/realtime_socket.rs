@@ -223,8 +223,11 @@ impl Connection {
         self.note_user(&own);
         let mut renew_at = clock::now_millis() + global_presence::RENEW_EVERY_MS;
         while let Some(input) = inputs.next().await {
+            // When the client's frame was heard: the session's rates count it then, and
+            // the room charges the user's budget then (it may get to it later).
+            let heard_ms = clock::now_millis();
             if matches!(input, Input::Client(_)) {
-                self.session.seen(clock::now_millis());
+                self.session.seen(heard_ms);
             }
             match input {
                 Input::Tick => {
@@ -243,9 +246,9 @@ impl Connection {
                 }
                 Input::Client(Ok(WebsocketEvent::Message(message))) => {
                     let outcome = if let Some(text) = message.text() {
-                        self.on_text(text, &notice_tx).await
+                        self.on_text(text, heard_ms, &notice_tx).await
                     } else if let Some(bytes) = message.bytes() {
-                        self.on_binary(bytes).await
+                        self.on_binary(bytes, heard_ms).await
                     } else {
                         Ok(())
                     };
@@ -338,8 +341,13 @@ impl Connection {
         }
     }
 
-    async fn on_text(&mut self, text: String, notices: &mpsc::UnboundedSender<Notice>) -> Result<(), Ending> {
-        self.session.frame_in(text.len(), clock::now_millis())?;
+    async fn on_text(
+        &mut self,
+        text: String,
+        heard_ms: u64,
+        notices: &mpsc::UnboundedSender<Notice>,
+    ) -> Result<(), Ending> {
+        self.session.frame_in(text.len(), heard_ms)?;
         let frame = match Frame::decode(self.vsn, &text) {
             Ok(frame) => frame,
             // Nothing to reply to: an undecodable frame has no topic or ref.
@@ -356,7 +364,7 @@ impl Connection {
             return Ok(());
         }
         if frame.event == event::JOIN {
-            if let Err(e) = self.session.admit_join(clock::now_millis()) {
+            if let Err(e) = self.session.admit_join(heard_ms) {
                 self.send(&reply::error(&frame, &e.to_string()));
                 return Ok(());
             }
@@ -364,7 +372,10 @@ impl Connection {
                 self.send(&reply::error(&frame, &e.to_string()));
                 return Ok(());
             }
-        } else if counts_as_event(&frame.event) && self.topics.contains_key(&frame.topic) && !self.take_event() {
+        } else if counts_as_event(&frame.event)
+            && self.topics.contains_key(&frame.topic)
+            && !self.session.take_event(heard_ms)
+        {
             self.close_for_rate(&frame.topic);
             return Ok(());
         }
@@ -389,7 +400,7 @@ impl Connection {
         if frame.event == event::JOIN {
             upstream.join_ref = frame.join_ref.clone();
         }
-        if let Err(e) = upstream.member.send_text(&text) {
+        if let Err(e) = upstream.member.send_text(&text, heard_ms) {
             worker::console_warn!("relay to room failed: {e}");
             let join_ref = upstream.join_ref.clone();
             if let Some(upstream) = self.topics.remove(&frame.topic) {
@@ -408,8 +419,8 @@ impl Connection {
         Ok(())
     }
 
-    async fn on_binary(&mut self, bytes: Vec<u8>) -> Result<(), Ending> {
-        self.session.frame_in(bytes.len(), clock::now_millis())?;
+    async fn on_binary(&mut self, bytes: Vec<u8>, heard_ms: u64) -> Result<(), Ending> {
+        self.session.frame_in(bytes.len(), heard_ms)?;
         if self.vsn != Vsn::V2 {
             self.session.dropped();
             worker::console_warn!("dropped a binary frame on a vsn {} socket", self.vsn.as_str());
@@ -423,13 +434,13 @@ impl Connection {
                 return Ok(());
             }
         };
-        if self.topics.contains_key(&topic) && !self.take_event() {
+        if self.topics.contains_key(&topic) && !self.session.take_event(heard_ms) {
             self.close_for_rate(&topic);
             return Ok(());
         }
         match self.topics.get(&topic) {
             Some(upstream) => {
-                if let Err(e) = upstream.member.send_binary(&bytes) {
+                if let Err(e) = upstream.member.send_binary(&bytes, heard_ms) {
                     worker::console_warn!("relay to room failed: {e}");
                 }
             }
@@ -499,10 +510,6 @@ impl Connection {
                 })?;
         self.topics.insert(join.topic.clone(), Upstream { member, private, join_ref: None, generation });
         Ok(())
-    }
-
-    fn take_event(&mut self) -> bool {
-        self.session.take_event(clock::now_millis())
     }
 
     /// The user sent faster than allowed: this channel ends with a `system` error and

@@ -379,7 +379,7 @@ impl DurableObject for Room {
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
         self.ensure_roster().await?;
         let handled = match self.socket_of(&ws) {
-            Some(SocketOf::Member(key)) => self.on_message(&key, message).await,
+            Some(SocketOf::Member(key)) => self.on_message(&key, message, None).await,
             Some(SocketOf::Hub(hub)) => self.on_hub_message(&hub, message).await,
             None => {
                 let _ = ws.close(Some(CloseCode::InternalError.code()), Some("socket has no room state"));
@@ -428,8 +428,9 @@ enum SocketOf {
 }
 
 impl Room {
-    /// A frame of one member's client, from its own socket or through its hub.
-    async fn on_message(&self, key: &str, message: WebSocketIncomingMessage) -> Result<()> {
+    /// A frame of one member's client, from its own socket or through its hub
+    /// (`heard_ms`: when the gateway read it from the client, see `rules::user_budget`).
+    async fn on_message(&self, key: &str, message: WebSocketIncomingMessage, heard_ms: Option<u64>) -> Result<()> {
         let key = key.to_string();
         self.stats.borrow_mut().messages_in += 1;
         let Some((vsn, direct)) = self.with_entry(&key, |e| (e.member.vsn, e.member.direct)) else {
@@ -479,7 +480,7 @@ impl Room {
             return Ok(());
         }
         let over_budget = |member: &mut Member, topic: &str, ctx: &Ctx| {
-            rules::user_budget(member, topic, &inbound, &mut self.user_budgets.borrow_mut(), ctx)
+            rules::user_budget(member, topic, &inbound, heard_ms, &mut self.user_budgets.borrow_mut(), ctx)
         };
         if self.answered_by(&key, over_budget).await? {
             return Ok(());

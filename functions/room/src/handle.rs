@@ -231,10 +231,16 @@ pub fn direct_preamble(member: &mut Member, topic: &str, inbound: &Inbound, ctx:
 /// [`crate::user_budget`]), for a broadcast or presence push on a joined channel: `Some`
 /// (the channel closed with the `system` message) when it is spent. Runs after a direct
 /// socket's own preamble and before [`handle`], for every socket.
+///
+/// `heard_ms` is when the frame reached the Worker, where a gateway stamped it
+/// ([`crate::hub_wire::Up::Text`]); the budget counts it then (never later than now), so a
+/// backlog the room takes in at once is charged as the publisher sent it. A direct
+/// socket's frames come straight here: `None`, counted now.
 pub fn user_budget(
     member: &mut Member,
     topic: &str,
     inbound: &Inbound,
+    heard_ms: Option<u64>,
     budgets: &mut crate::user_budget::UserBudgets,
     ctx: &Ctx,
 ) -> Option<Vec<Effect>> {
@@ -246,7 +252,8 @@ pub fn user_budget(
         return None;
     }
     let user = member.user_key()?;
-    if budgets.take(&user, ctx.limits, ctx.now_ms) {
+    let at_ms = heard_ms.map_or(ctx.now_ms, |heard| heard.min(ctx.now_ms));
+    if budgets.take(&user, ctx.limits, at_ms) {
         return None;
     }
     if let Some(session) = member.session.as_mut() {

@@ -11,9 +11,12 @@
 //!
 //! Gateway to room:
 //! - `O <key> <conn_id>\n<identity json>`: a member opens (as a socket would connect).
-//! - `M <key>\n<frame>`: the member's client sent this text frame.
+//! - `M <key> <heard ms>\n<frame>`: the member's client sent this text frame, which the
+//!   gateway heard at `<heard ms>` (Unix milliseconds; see [`Up::Text`]). `M <key>\n<frame>`,
+//!   without the time, is still read (a gateway of the previous release).
 //! - `X <key> <close code>\n`: the member is gone (client left, closed, or too slow).
-//! - binary `[key length][key][frame]`: the member's client sent this binary frame.
+//! - binary `[key length | 0x80][key][heard ms: u64 big-endian][frame]`: the member's
+//!   client sent this binary frame, heard then; without the 0x80 bit, no time follows.
 //!
 //! Room to gateway:
 //! - `D <key>,<key>..\n<frame>`: deliver to these members.
@@ -35,9 +38,24 @@ pub fn valid_key(key: &str) -> bool {
 /// A frame from the Worker's side of a hub.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Up<'a> {
-    Open { key: &'a str, conn_id: &'a str, identity: &'a str },
-    Text { key: &'a str, frame: &'a str },
-    Gone { key: &'a str, code: u16 },
+    Open {
+        key: &'a str,
+        conn_id: &'a str,
+        identity: &'a str,
+    },
+    /// `heard_ms`: when the gateway read the frame from its client. The room counts the
+    /// frame against its user's budget at that time, not when it gets round to it: a
+    /// room that falls behind takes a backlog in at once, and counted on arrival a
+    /// publisher who kept to the rate would be cut off for the room's delay.
+    Text {
+        key: &'a str,
+        frame: &'a str,
+        heard_ms: Option<u64>,
+    },
+    Gone {
+        key: &'a str,
+        code: u16,
+    },
 }
 
 /// A hub frame that does not follow the format above (a bug in one of the two sides).
@@ -58,7 +76,11 @@ impl<'a> Up<'a> {
         let member = |at: usize| fields.get(at).copied().filter(|k| valid_key(k)).ok_or(Malformed("bad key"));
         match (op, fields.len()) {
             ('O', 2) => Ok(Up::Open { key: member(0)?, conn_id: member(1)?, identity: body }),
-            ('M', 1) => Ok(Up::Text { key: member(0)?, frame: body }),
+            ('M', 1) => Ok(Up::Text { key: member(0)?, frame: body, heard_ms: None }),
+            ('M', 2) => {
+                let heard_ms = fields[1].parse().map_err(|_| Malformed("bad time"))?;
+                Ok(Up::Text { key: member(0)?, frame: body, heard_ms: Some(heard_ms) })
+            }
             ('X', 2) => {
                 let code = fields[1].parse().map_err(|_| Malformed("bad close code"))?;
                 Ok(Up::Gone { key: member(0)?, code })
@@ -70,30 +92,51 @@ impl<'a> Up<'a> {
     pub fn encode(&self) -> String {
         match self {
             Up::Open { key, conn_id, identity } => format!("O {key} {conn_id}\n{identity}"),
-            Up::Text { key, frame } => format!("M {key}\n{frame}"),
+            Up::Text { key, frame, heard_ms: Some(at) } => format!("M {key} {at}\n{frame}"),
+            Up::Text { key, frame, heard_ms: None } => format!("M {key}\n{frame}"),
             Up::Gone { key, code } => format!("X {key} {code}\n"),
         }
     }
 }
 
-/// A client's binary frame, tagged with its member's key.
-pub fn encode_up_binary(key: &str, frame: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + key.len() + frame.len());
-    out.push(key.len().min(MAX_KEY_BYTES) as u8);
-    out.extend_from_slice(&key.as_bytes()[..key.len().min(MAX_KEY_BYTES)]);
+/// Set in a binary frame's key length when the time the gateway heard it follows the key.
+const HEARD_FLAG: u8 = 0x80;
+
+/// A client's binary frame, tagged with its member's key and when the gateway heard it.
+pub fn encode_up_binary(key: &str, heard_ms: u64, frame: &[u8]) -> Vec<u8> {
+    let key = &key.as_bytes()[..key.len().min(MAX_KEY_BYTES)];
+    let mut out = Vec::with_capacity(1 + key.len() + 8 + frame.len());
+    out.push(key.len() as u8 | HEARD_FLAG);
+    out.extend_from_slice(key);
+    out.extend_from_slice(&heard_ms.to_be_bytes());
     out.extend_from_slice(frame);
     out
 }
 
-/// The key and the client's frame of a binary hub frame.
-pub fn decode_up_binary(bytes: &[u8]) -> Result<(&str, &[u8]), Malformed> {
-    let (&len, rest) = bytes.split_first().ok_or(Malformed("empty"))?;
-    let len = usize::from(len);
+/// A client's binary frame from a hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpBinary<'a> {
+    pub key: &'a str,
+    /// When the gateway heard it (see [`Up::Text`]); `None` from a gateway of the
+    /// previous release.
+    pub heard_ms: Option<u64>,
+    pub frame: &'a [u8],
+}
+
+/// The key, the time and the client's frame of a binary hub frame.
+pub fn decode_up_binary(bytes: &[u8]) -> Result<UpBinary<'_>, Malformed> {
+    let (&head, rest) = bytes.split_first().ok_or(Malformed("empty"))?;
+    let len = usize::from(head & !HEARD_FLAG);
     if rest.len() < len {
         return Err(Malformed("key past the end"));
     }
     let key = std::str::from_utf8(&rest[..len]).ok().filter(|k| valid_key(k)).ok_or(Malformed("bad key"))?;
-    Ok((key, &rest[len..]))
+    let rest = &rest[len..];
+    if head & HEARD_FLAG == 0 {
+        return Ok(UpBinary { key, heard_ms: None, frame: rest });
+    }
+    let (at, frame) = rest.split_first_chunk::<8>().ok_or(Malformed("time past the end"))?;
+    Ok(UpBinary { key, heard_ms: Some(u64::from_be_bytes(*at)), frame })
 }
 
 /// What the room tells a hub.
@@ -139,7 +182,12 @@ mod tests {
     fn up_frames_round_trip_and_keep_newlines_in_the_body() {
         let frames = [
             Up::Open { key: "ab12.0", conn_id: "ab12", identity: "{\"role\":\"anon\"}" },
-            Up::Text { key: "ab12.3", frame: "[\"1\",\"1\",\"realtime:x\",\"phx_join\",{\"a\":\"b\\nc\"}]\nmore" },
+            Up::Text {
+                key: "ab12.3",
+                frame: "[\"1\",\"1\",\"realtime:x\",\"phx_join\",{\"a\":\"b\\nc\"}]\nmore",
+                heard_ms: Some(1_790_000_000_123),
+            },
+            Up::Text { key: "ab12.3", frame: "[]", heard_ms: None },
             Up::Gone { key: "ab12.3", code: 4001 },
         ];
         for frame in frames {
@@ -157,6 +205,8 @@ mod tests {
             "M bad key\nbody",
             "Q key\nbody",
             "X key notacode\n",
+            "M key soon\nbody",
+            "M key 1 2\nbody",
             "O key\n{}",
             "MM key\nbody",
         ] {
@@ -167,13 +217,18 @@ mod tests {
     }
 
     #[test]
-    fn binary_up_frames_carry_the_key_and_the_bytes_untouched() {
+    fn binary_up_frames_carry_the_key_the_time_and_the_bytes_untouched() {
         let frame = [3u8, 0, 0, 10, 4, 0, 1, 0xff, b'\n'];
-        let encoded = encode_up_binary("ab.1", &frame);
-        assert_eq!(decode_up_binary(&encoded), Ok(("ab.1", &frame[..])));
+        let encoded = encode_up_binary("ab.1", 1_790_000_000_123, &frame);
+        let decoded = UpBinary { key: "ab.1", heard_ms: Some(1_790_000_000_123), frame: &frame[..] };
+        assert_eq!(decode_up_binary(&encoded), Ok(decoded));
+        // A gateway of the previous release: the key, then the frame.
+        let old = [&[4u8][..], b"ab.1", &frame].concat();
+        assert_eq!(decode_up_binary(&old), Ok(UpBinary { key: "ab.1", heard_ms: None, frame: &frame[..] }));
         assert!(decode_up_binary(&[]).is_err());
         assert!(decode_up_binary(&[9, b'a']).is_err(), "key longer than the frame");
         assert!(decode_up_binary(&[1, b',', 1]).is_err(), "separator in the key");
+        assert!(decode_up_binary(&[0x81, b'a', 0, 0, 1]).is_err(), "time cut short");
     }
 
     #[test]

@@ -38,7 +38,7 @@ impl Room {
 
     /// A frame on a hub: a member opens, speaks for its client, or goes.
     pub(super) async fn on_hub_message(&self, hub: &str, message: WebSocketIncomingMessage) -> Result<()> {
-        let (key, inner) = match &message {
+        let (key, inner, heard_ms) = match &message {
             WebSocketIncomingMessage::String(text) => match Up::decode(text) {
                 Ok(Up::Open { key, conn_id, identity }) => return self.open_member(hub, key, conn_id, identity).await,
                 Ok(Up::Gone { key, code }) => {
@@ -50,14 +50,16 @@ impl Room {
                     }
                     return self.drop_member(key).await;
                 }
-                Ok(Up::Text { key, frame }) => (key, WebSocketIncomingMessage::String(frame.to_string())),
+                Ok(Up::Text { key, frame, heard_ms }) => {
+                    (key, WebSocketIncomingMessage::String(frame.to_string()), heard_ms)
+                }
                 Err(e) => {
                     worker::console_error!("room: {e}");
                     return Ok(());
                 }
             },
             WebSocketIncomingMessage::Binary(bytes) => match hub_wire::decode_up_binary(bytes) {
-                Ok((key, frame)) => (key, WebSocketIncomingMessage::Binary(frame.to_vec())),
+                Ok(up) => (up.key, WebSocketIncomingMessage::Binary(up.frame.to_vec()), up.heard_ms),
                 Err(e) => {
                     worker::console_error!("room: {e}");
                     return Ok(());
@@ -68,7 +70,7 @@ impl Room {
         if !self.is_member_of(key, hub) {
             return Ok(());
         }
-        self.on_message(key, inner).await
+        self.on_message(key, inner, heard_ms).await
     }
 
     fn is_member_of(&self, key: &str, hub: &str) -> bool {

@@ -631,6 +631,41 @@ fn relayed_sockets_are_left_to_the_worker() {
 }
 
 #[test]
+fn a_backlog_taken_in_at_once_is_charged_when_the_gateway_heard_it() {
+    // 10 events a second, averaged over 2 s: a bucket of 20. The publisher sent 40 events
+    // at an even 10 a second (one every 100 ms, from t = 0); the room got round to them
+    // all at t = 4 s, as a room does after falling behind.
+    let limits = Limits { events_per_second: 10, ..Default::default() };
+    let roster = FakeRoster::default();
+    let event = || Inbound::Text(frame("broadcast", json!({"type": "broadcast", "event": "e", "payload": {}}), "5"));
+    let mut stamped = crate::user_budget::UserBudgets::default();
+    let mut publisher = joined(json!({}));
+    with_ctx(&roster, &limits, 4_000, |ctx| {
+        for i in 0..40u64 {
+            let over = user_budget(&mut publisher, TOPIC, &event(), Some(i * 100), &mut stamped, ctx);
+            assert!(over.is_none(), "event {i}, sent within the rate, is not refused for the room's delay");
+        }
+    });
+    // Counted on arrival instead, the same backlog goes over the budget at its 21st event.
+    let mut unstamped = crate::user_budget::UserBudgets::default();
+    let mut other = joined(json!({}));
+    with_ctx(&roster, &limits, 4_000, |ctx| {
+        let passed =
+            (0..40).take_while(|_| user_budget(&mut other, TOPIC, &event(), None, &mut unstamped, ctx).is_none());
+        assert_eq!(passed.count(), 20);
+    });
+    // A stamp from the future (a gateway's clock ahead of the room's) counts as now.
+    let mut ahead = crate::user_budget::UserBudgets::default();
+    let mut early = joined(json!({}));
+    with_ctx(&roster, &limits, 0, |ctx| {
+        let passed = (0..40)
+            .take_while(|_| user_budget(&mut early, TOPIC, &event(), Some(60_000), &mut ahead, ctx).is_none())
+            .count();
+        assert_eq!(passed, 20, "a future stamp earns no tokens");
+    });
+}
+
+#[test]
 fn a_user_s_two_sockets_share_the_room_s_events_budget_and_the_one_over_it_loses_its_channel() {
     let limits = Limits { events_per_second: 10, ..Default::default() };
     let roster = FakeRoster::default();
@@ -641,17 +676,21 @@ fn a_user_s_two_sockets_share_the_room_s_events_budget_and_the_one_over_it_loses
     let event = || Inbound::Text(frame("broadcast", json!({"type": "broadcast", "event": "e", "payload": {}}), "5"));
     with_ctx(&roster, &limits, 0, |ctx| {
         for _ in 0..10 {
-            assert!(user_budget(&mut phone, TOPIC, &event(), &mut budgets, ctx).is_none());
-            assert!(user_budget(&mut laptop, TOPIC, &event(), &mut budgets, ctx).is_none());
+            assert!(user_budget(&mut phone, TOPIC, &event(), None, &mut budgets, ctx).is_none());
+            assert!(user_budget(&mut laptop, TOPIC, &event(), None, &mut budgets, ctx).is_none());
         }
-        let over = user_budget(&mut laptop, TOPIC, &event(), &mut budgets, ctx).expect("the 21st event of the user");
+        let over =
+            user_budget(&mut laptop, TOPIC, &event(), None, &mut budgets, ctx).expect("the 21st event of the user");
         let sent = replies(&over);
         assert_eq!(sent[0][3], "system");
         assert_eq!(sent[0][4]["message"], reason::TOO_MANY_MESSAGES);
         assert_eq!(sent[1][3], "phx_close");
         assert!(!laptop.is_joined(), "the channel that went over is closed");
-        assert!(user_budget(&mut other, TOPIC, &event(), &mut budgets, ctx).is_none(), "another user is not affected");
+        assert!(
+            user_budget(&mut other, TOPIC, &event(), None, &mut budgets, ctx).is_none(),
+            "another user is not affected"
+        );
         let heartbeat = Inbound::Text(Frame::new("phoenix", "heartbeat", Map::new()).with_refs(None, Some("7".into())));
-        assert!(user_budget(&mut phone, TOPIC, &heartbeat, &mut budgets, ctx).is_none(), "only events count");
+        assert!(user_budget(&mut phone, TOPIC, &heartbeat, None, &mut budgets, ctx).is_none(), "only events count");
     });
 }
