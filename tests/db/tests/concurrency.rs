@@ -1,8 +1,9 @@
-//! Rules the database keeps under concurrency: event capacity and one vote per user
-//! (also when one user changes their vote many times at once).
+//! Rules the database keeps under concurrency: event capacity, one vote per user (also
+//! when one user changes their vote many times at once), and one message per
+//! idempotency key without a hole in the thread's numbering.
 //! These commit real rows (from many connections at once) and remove them afterwards.
 
-use db_tests::{as_user, connect};
+use db_tests::{as_user, connect, ADA, BASIL};
 use futures_util::future::join_all;
 
 #[tokio::test]
@@ -171,4 +172,44 @@ async fn joining_a_private_group_by_oneself_is_a_pending_membership_whatever_was
     c.batch_execute("rollback").await.unwrap();
     let row = row.expect("asking to join is allowed");
     assert_eq!((row.get::<_, String>(0), row.get::<_, String>(1)), ("member".to_string(), "pending".to_string()));
+}
+
+#[tokio::test]
+async fn a_retry_racing_its_original_answers_it_and_leaves_no_hole_in_the_numbering() {
+    let admin = connect().await;
+    let ada = as_user(ADA).await;
+    let made: serde_json::Value = ada
+        .query_one("select public.create_group_thread('Retries', array[$1]::text[]::uuid[])", &[&BASIL])
+        .await
+        .unwrap()
+        .get(0);
+    let thread = made["id"].as_str().unwrap_or_default().to_string();
+    let send = |key: &'static str| {
+        format!(
+            "select public.send_messages('{thread}'::uuid, '[{{\"body\": \"hi\", \"idempotency_key\": \"{key}\"}}]')"
+        )
+    };
+    // The original is stored and not yet committed when its retry arrives on another
+    // connection (a client that timed out and sent again).
+    ada.batch_execute("begin").await.unwrap();
+    let original: serde_json::Value = ada.query_one(send("once").as_str(), &[]).await.unwrap().get(0);
+    let retry = tokio::spawn({
+        let sql = send("once");
+        async move {
+            let again = as_user(ADA).await;
+            let answer: serde_json::Value = again.query_one(sql.as_str(), &[]).await.unwrap().get(0);
+            answer
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    ada.batch_execute("commit").await.unwrap();
+    let retried = retry.await.unwrap();
+    let next: serde_json::Value = ada.query_one(send("next").as_str(), &[]).await.unwrap().get(0);
+    admin.execute("delete from public.conversation_threads where id = $1::text::uuid", &[&thread]).await.unwrap();
+
+    assert_eq!(original[0]["status"], 201, "{original}");
+    assert_eq!(retried[0]["status"], 200, "the retry answers the original: {retried}");
+    assert_eq!(retried[0]["message"]["id"], original[0]["message"]["id"]);
+    let seq = |answer: &serde_json::Value| answer[0]["message"]["seq"].as_i64().unwrap_or(-1);
+    assert_eq!(seq(&next), seq(&original) + 1, "the next message follows the original: {next}");
 }
