@@ -62,6 +62,9 @@ pub async fn query_as(
     // The role's name comes from the allow-list, never from the token; callers refuse
     // an identity without one before getting here, and it would run as nobody (anon).
     let role = identity.pg_role().map_or("anon", |r| r.name());
+    // Two strings as TEXT: their encoding cannot fail on the client. It must not, because
+    // the statement behind them would then be sent without them and run as the
+    // connection's own role (a failure on the server aborts everything instead).
     let claims: [(&(dyn ToSql + Sync), Type); 2] = [(&role, Type::TEXT), (&identity.claims, Type::TEXT)];
     let begin = client.batch_execute("begin");
     let as_caller =

@@ -112,6 +112,8 @@ struct Hub {
     name: String,
     id: u64,
     socket: WebSocket,
+    /// The room reads stamped frames (a room of the previous release does not).
+    stamps: bool,
     js: JsValue,
     /// The table it is listed in, to leave it when it closes.
     hubs: Weak<RefCell<Table>>,
@@ -150,7 +152,7 @@ impl Hubs {
             table.next_id += 1;
             table.next_id
         };
-        let socket = room_object::open_hub(env, up, &format!("{}-{id}", up.conn_id)).await?;
+        let (socket, stamps) = room_object::open_hub(env, up, &format!("{}-{id}", up.conn_id)).await?;
         // Another client of this gateway may have opened one meanwhile: one hub per room.
         if let Some(hub) = self.current(&name) {
             let _ = socket.close(Some(1000), Some("duplicate hub"));
@@ -166,7 +168,7 @@ impl Hubs {
         };
         let raw: &web_sys::WebSocket = socket.as_ref();
         let js = hub_open(raw, &on_closed);
-        let hub = Rc::new(Hub { name: name.clone(), id, socket, js, hubs: Rc::downgrade(&self.0) });
+        let hub = Rc::new(Hub { name: name.clone(), id, socket, stamps, js, hubs: Rc::downgrade(&self.0) });
         self.0.borrow_mut().open.insert(name, hub.clone());
         Ok(hub)
     }
@@ -231,11 +233,13 @@ impl Membership {
     /// Relays a client's text frame to the room, with when it was heard (the room
     /// charges the user's budget then, however late it gets round to it).
     pub fn send_text(&self, frame: &str, heard_ms: u64) -> worker::Result<()> {
-        self.hub.socket.send_with_str(Up::Text { key: &self.key, frame, heard_ms: Some(heard_ms) }.encode())
+        let heard_ms = self.hub.stamps.then_some(heard_ms);
+        self.hub.socket.send_with_str(Up::Text { key: &self.key, frame, heard_ms }.encode())
     }
 
     /// Relays a client's binary frame to the room, with when it was heard.
     pub fn send_binary(&self, frame: &[u8], heard_ms: u64) -> worker::Result<()> {
+        let heard_ms = self.hub.stamps.then_some(heard_ms);
         self.hub.socket.send_with_bytes(hub_wire::encode_up_binary(&self.key, heard_ms, frame))
     }
 

@@ -120,11 +120,15 @@ pub async fn open_direct(env: &Env, up: Upstream<'_>) -> Result<Response> {
 }
 
 /// Opens a hub: a gateway's one socket to the room of `up.topic` for clients speaking
-/// `up.vsn`; its members come and go over it (`room::hub_wire`).
-pub async fn open_hub(env: &Env, up: &Upstream<'_>, hub_id: &str) -> Result<WebSocket> {
+/// `up.vsn`; its members come and go over it (`room::hub_wire`). Also whether the room
+/// reads stamped frames ([`hub_wire::STAMPS_HEADER`]).
+pub async fn open_hub(env: &Env, up: &Upstream<'_>, hub_id: &str) -> Result<(WebSocket, bool)> {
     let query = [("hub", hub_id), ("vsn", up.vsn.as_str())];
     let response = upgrade_request(env, up.topic, up.private, "/hub", &query).await?;
-    response.websocket().ok_or_else(|| worker::Error::RustError(format!("room {} did not upgrade", up.topic)))
+    let stamps = response.headers().get(hub_wire::STAMPS_HEADER).ok().flatten().as_deref() == Some("1");
+    let socket =
+        response.websocket().ok_or_else(|| worker::Error::RustError(format!("room {} did not upgrade", up.topic)))?;
+    Ok((socket, stamps))
 }
 
 /// Asks the room of `topic` for its counters.
@@ -230,6 +234,9 @@ impl rules::Roster for Roster {
 #[derive(Default, Serialize)]
 struct Stats {
     messages_in: u64,
+    /// Client frames that came through a hub with the time their gateway heard them,
+    /// which the rate rules count (`room::hub_wire`); the rest came unstamped.
+    messages_in_stamped: u64,
     messages_out: u64,
     send_failures: u64,
     presence_diffs: u64,
@@ -432,7 +439,11 @@ impl Room {
     /// (`heard_ms`: when the gateway read it from the client, see `rules::user_budget`).
     async fn on_message(&self, key: &str, message: WebSocketIncomingMessage, heard_ms: Option<u64>) -> Result<()> {
         let key = key.to_string();
-        self.stats.borrow_mut().messages_in += 1;
+        {
+            let mut stats = self.stats.borrow_mut();
+            stats.messages_in += 1;
+            stats.messages_in_stamped += u64::from(heard_ms.is_some());
+        }
         let Some((vsn, direct)) = self.with_entry(&key, |e| (e.member.vsn, e.member.direct)) else {
             return Ok(());
         };
@@ -1107,6 +1118,7 @@ impl Room {
             "distinct_users": users.len(),
             "presence_count": presence,
             "messages_in": stats.messages_in,
+            "messages_in_stamped": stats.messages_in_stamped,
             "messages_out": stats.messages_out,
             "send_failures": stats.send_failures,
             "presence_diffs": stats.presence_diffs,

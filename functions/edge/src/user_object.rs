@@ -7,7 +7,8 @@
 //! - A database connection kept for the user's edge-function statements. Opening one per
 //!   request costs a TCP connect and the SCRAM handshake, computed in wasm: measured on
 //!   the 2-core machine, a send took 22 ms that way and the Worker topped out near 45
-//!   sends per second; on a kept connection a send is two round trips.
+//!   sends per second; on a kept connection a send is one round trip
+//!   ([`crate::caller::query_as`]).
 //!
 //! The Worker verifies the caller and validates the request before it calls here; the
 //! object trusts what it is sent (only this Worker's code can reach it).

@@ -13,7 +13,10 @@
 //! - `O <key> <conn_id>\n<identity json>`: a member opens (as a socket would connect).
 //! - `M <key> <heard ms>\n<frame>`: the member's client sent this text frame, which the
 //!   gateway heard at `<heard ms>` (Unix milliseconds; see [`Up::Text`]). `M <key>\n<frame>`,
-//!   without the time, is still read (a gateway of the previous release).
+//!   without the time, is still read (a gateway of the previous release). A gateway stamps
+//!   only for a room that announced it reads stamps ([`STAMPS_HEADER`] on the hub's 101):
+//!   during a deploy a new gateway may meet a room still on the previous release, whose
+//!   decoder refuses stamped frames.
 //! - `X <key> <close code>\n`: the member is gone (client left, closed, or too slow).
 //! - binary `[key length | 0x80][key][heard ms: u64 big-endian][frame]`: the member's
 //!   client sent this binary frame, heard then; without the 0x80 bit, no time follows.
@@ -27,6 +30,10 @@
 
 /// Longest member key: the gateway makes them (connection id and a generation).
 pub const MAX_KEY_BYTES: usize = 64;
+
+/// The header a room sets on a hub's 101 response when it reads stamped frames
+/// ([`Up::Text`]'s `heard_ms`, [`encode_up_binary`]'s flag); its value is `"1"`.
+pub const STAMPS_HEADER: &str = "x-hub-stamps";
 
 /// Whether `key` may name a member: short, and free of the separators used here.
 pub fn valid_key(key: &str) -> bool {
@@ -101,14 +108,19 @@ impl<'a> Up<'a> {
 
 /// Set in a binary frame's key length when the time the gateway heard it follows the key.
 const HEARD_FLAG: u8 = 0x80;
+// A key's length never reaches the flag's bit.
+const _: () = assert!(MAX_KEY_BYTES < HEARD_FLAG as usize);
 
-/// A client's binary frame, tagged with its member's key and when the gateway heard it.
-pub fn encode_up_binary(key: &str, heard_ms: u64, frame: &[u8]) -> Vec<u8> {
+/// A client's binary frame, tagged with its member's key and, for a room that reads
+/// stamps, when the gateway heard it.
+pub fn encode_up_binary(key: &str, heard_ms: Option<u64>, frame: &[u8]) -> Vec<u8> {
     let key = &key.as_bytes()[..key.len().min(MAX_KEY_BYTES)];
     let mut out = Vec::with_capacity(1 + key.len() + 8 + frame.len());
-    out.push(key.len() as u8 | HEARD_FLAG);
+    out.push(key.len() as u8 | if heard_ms.is_some() { HEARD_FLAG } else { 0 });
     out.extend_from_slice(key);
-    out.extend_from_slice(&heard_ms.to_be_bytes());
+    if let Some(at) = heard_ms {
+        out.extend_from_slice(&at.to_be_bytes());
+    }
     out.extend_from_slice(frame);
     out
 }
@@ -219,16 +231,21 @@ mod tests {
     #[test]
     fn binary_up_frames_carry_the_key_the_time_and_the_bytes_untouched() {
         let frame = [3u8, 0, 0, 10, 4, 0, 1, 0xff, b'\n'];
-        let encoded = encode_up_binary("ab.1", 1_790_000_000_123, &frame);
+        let encoded = encode_up_binary("ab.1", Some(1_790_000_000_123), &frame);
         let decoded = UpBinary { key: "ab.1", heard_ms: Some(1_790_000_000_123), frame: &frame[..] };
         assert_eq!(decode_up_binary(&encoded), Ok(decoded));
-        // A gateway of the previous release: the key, then the frame.
-        let old = [&[4u8][..], b"ab.1", &frame].concat();
-        assert_eq!(decode_up_binary(&old), Ok(UpBinary { key: "ab.1", heard_ms: None, frame: &frame[..] }));
+        // Unstamped (for a room of the previous release, and what a gateway of that
+        // release sends): the key, then the frame, as that release's decoder reads it.
+        let unstamped = encode_up_binary("ab.1", None, &frame);
+        assert_eq!(unstamped, [&[4u8][..], b"ab.1", &frame].concat());
+        assert_eq!(decode_up_binary(&unstamped), Ok(UpBinary { key: "ab.1", heard_ms: None, frame: &frame[..] }));
         assert!(decode_up_binary(&[]).is_err());
         assert!(decode_up_binary(&[9, b'a']).is_err(), "key longer than the frame");
         assert!(decode_up_binary(&[1, b',', 1]).is_err(), "separator in the key");
         assert!(decode_up_binary(&[0x81, b'a', 0, 0, 1]).is_err(), "time cut short");
+        assert!(decode_up_binary(&[0x80]).is_err(), "flag, no key, no time");
+        let long = [&[0x80 | 65u8][..], &[b'k'; 65], &[0; 8]].concat();
+        assert!(decode_up_binary(&long).is_err(), "a flagged key longer than keys are");
     }
 
     #[test]

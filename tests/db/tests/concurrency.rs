@@ -191,19 +191,27 @@ async fn a_retry_racing_its_original_answers_it_and_leaves_no_hole_in_the_number
     };
     // The original is stored and not yet committed when its retry arrives on another
     // connection (a client that timed out and sent again).
+    let again = as_user(ADA).await;
+    let again_pid: i32 = again.query_one("select pg_backend_pid()", &[]).await.unwrap().get(0);
     ada.batch_execute("begin").await.unwrap();
     let original: serde_json::Value = ada.query_one(send("once").as_str(), &[]).await.unwrap().get(0);
     let retry = tokio::spawn({
         let sql = send("once");
         async move {
-            let again = as_user(ADA).await;
             let answer: serde_json::Value = again.query_one(sql.as_str(), &[]).await.unwrap().get(0);
             answer
         }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Commit only once the retry is waiting on the original (not after a guessed sleep).
+    let waiting = "select cardinality(pg_blocking_pids($1)) > 0";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !admin.query_one(waiting, &[&again_pid]).await.unwrap().get::<_, bool>(0) {
+        assert!(std::time::Instant::now() < deadline, "the retry never waited for the original");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     ada.batch_execute("commit").await.unwrap();
-    let retried = retry.await.unwrap();
+    let retried =
+        tokio::time::timeout(std::time::Duration::from_secs(10), retry).await.expect("the retry ends").unwrap();
     let next: serde_json::Value = ada.query_one(send("next").as_str(), &[]).await.unwrap().get(0);
     admin.execute("delete from public.conversation_threads where id = $1::text::uuid", &[&thread]).await.unwrap();
 

@@ -33,7 +33,10 @@ impl Room {
         if let Some(roster) = self.roster.borrow_mut().as_mut() {
             roster.hubs.insert(hub, HubSocket { ws: pair.server.clone(), topic, vsn, private });
         }
-        Response::from_websocket(pair.client)
+        let response = Response::from_websocket(pair.client)?;
+        // This room reads stamped frames: the gateway may send them (see hub_wire).
+        response.headers().set(hub_wire::STAMPS_HEADER, "1")?;
+        Ok(response)
     }
 
     /// A frame on a hub: a member opens, speaks for its client, or goes.

@@ -654,14 +654,24 @@ fn a_backlog_taken_in_at_once_is_charged_when_the_gateway_heard_it() {
             (0..40).take_while(|_| user_budget(&mut other, TOPIC, &event(), None, &mut unstamped, ctx).is_none());
         assert_eq!(passed.count(), 20);
     });
-    // A stamp from the future (a gateway's clock ahead of the room's) counts as now.
+    // A stamp from the future (a gateway's clock ahead of the room's) counts as now: it
+    // earns no tokens, and does not hold back the refill of frames counted later.
     let mut ahead = crate::user_budget::UserBudgets::default();
     let mut early = joined(json!({}));
     with_ctx(&roster, &limits, 0, |ctx| {
-        let passed = (0..40)
-            .take_while(|_| user_budget(&mut early, TOPIC, &event(), Some(60_000), &mut ahead, ctx).is_none())
-            .count();
-        assert_eq!(passed, 20, "a future stamp earns no tokens");
+        let spent = (0..20).take_while(|_| user_budget(&mut early, TOPIC, &event(), None, &mut ahead, ctx).is_none());
+        assert_eq!(spent.count(), 20);
+        assert!(
+            user_budget(&mut early, TOPIC, &event(), Some(60_000), &mut ahead, ctx).is_some(),
+            "a stamp a minute ahead is charged now, when the budget is spent"
+        );
+    });
+    let mut later = joined(json!({}));
+    with_ctx(&roster, &limits, 1_000, |ctx| {
+        // Counted up to the first refusal (which closes the channel).
+        let refilled =
+            (0..20).take_while(|_| user_budget(&mut later, TOPIC, &event(), None, &mut ahead, ctx).is_none());
+        assert_eq!(refilled.count(), 10, "a second later, a second's worth is back");
     });
 }
 
