@@ -125,7 +125,8 @@ pub async fn open_direct(env: &Env, up: Upstream<'_>) -> Result<Response> {
 pub async fn open_hub(env: &Env, up: &Upstream<'_>, hub_id: &str) -> Result<(WebSocket, bool)> {
     let query = [("hub", hub_id), ("vsn", up.vsn.as_str())];
     let response = upgrade_request(env, up.topic, up.private, "/hub", &query).await?;
-    let stamps = response.headers().get(hub_wire::STAMPS_HEADER).ok().flatten().as_deref() == Some("1");
+    let stamps =
+        response.headers().get(hub_wire::STAMPS_HEADER).ok().flatten().as_deref() == Some(hub_wire::STAMPS_READ);
     let socket =
         response.websocket().ok_or_else(|| worker::Error::RustError(format!("room {} did not upgrade", up.topic)))?;
     Ok((socket, stamps))

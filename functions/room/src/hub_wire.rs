@@ -31,9 +31,10 @@
 /// Longest member key: the gateway makes them (connection id and a generation).
 pub const MAX_KEY_BYTES: usize = 64;
 
-/// The header a room sets on a hub's 101 response when it reads stamped frames
-/// ([`Up::Text`]'s `heard_ms`, [`encode_up_binary`]'s flag); its value is `"1"`.
+/// The header a room sets on a hub's 101 response, with [`STAMPS_READ`], when it reads
+/// stamped frames ([`Up::Text`]'s `heard_ms`, [`encode_up_binary`]'s flag).
 pub const STAMPS_HEADER: &str = "x-hub-stamps";
+pub const STAMPS_READ: &str = "1";
 
 /// Whether `key` may name a member: short, and free of the separators used here.
 pub fn valid_key(key: &str) -> bool {

@@ -35,7 +35,7 @@ impl Room {
         }
         let response = Response::from_websocket(pair.client)?;
         // This room reads stamped frames: the gateway may send them (see hub_wire).
-        response.headers().set(hub_wire::STAMPS_HEADER, "1")?;
+        response.headers().set(hub_wire::STAMPS_HEADER, hub_wire::STAMPS_READ)?;
         Ok(response)
     }
 
