@@ -6,7 +6,17 @@
 //!   fanout_bench direct <http-base-url> [subscribers] [rate] [seconds] the per-topic socket, straight to the room
 //!   fanout_bench bare <http-base-url> [subscribers] [rate] [seconds]   the bare JS room in bench/bare-room
 //!
-//! Needs E2E_JWT_SECRET for `edge`. Bounded: it sends rate x seconds messages and stops.
+//!   fanout_bench compare <http-base-url> [subscribers] [rate] [seconds] [rounds]
+//!       the per-topic and the multiplexed socket in alternating rounds (direct, then
+//!       multiplexed, `rounds` times, default 3): each round's figures, then the median
+//!       of the rounds' p99 ratios. One short run's p99 is set by a handful of messages
+//!       caught in a stall of the whole machine (FANOUT_TRACE shows every subscriber of
+//!       such a message late together, the bare JS room too), so one pair of runs can say
+//!       1.0x or 1.7x for the same code; alternating rounds spread those stalls over both.
+//!
+//! Needs E2E_JWT_SECRET for `edge`, `direct` and `compare`. Bounded: each run sends
+//! rate x seconds messages and stops. FANOUT_TRACE=<file> writes one line per delivery
+//! (subscriber, send time µs, latency µs) of the last run.
 
 use e2e::percentile_ms;
 use futures_util::{SinkExt, StreamExt};
@@ -94,32 +104,77 @@ async fn room_frames_out(cfg: &Config) -> Option<u64> {
     stats["messages_out"].as_u64()
 }
 
+/// One run's figures.
+struct Figures {
+    p99_ms: f64,
+    /// Every delivery's latency (µs), for figures over all rounds.
+    latencies: Vec<u64>,
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let target = match args.first().map(String::as_str) {
-        Some("edge") => Target::Edge,
-        Some("direct") => Target::Direct,
-        Some("bare") => Target::Bare,
+        Some("edge") => Some(Target::Edge),
+        Some("direct") => Some(Target::Direct),
+        Some("bare") => Some(Target::Bare),
+        Some("compare") => None,
         _ => {
-            eprintln!("usage: fanout_bench edge|direct|bare <http-base-url> [subscribers] [rate] [seconds]");
+            eprintln!(
+                "usage: fanout_bench edge|direct|bare|compare <http-base-url> [subscribers] [rate] [seconds] [rounds]"
+            );
             std::process::exit(2);
         }
     };
     let num = |i: usize, d: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
-    let cfg = Arc::new(Config {
+    let config = |target| Config {
         target,
         base: args.get(1).cloned().unwrap_or_else(|| "http://127.0.0.1:8787".into()),
         subscribers: num(2, 200) as usize,
         rate: num(3, 100),
         seconds: num(4, 10),
-        topic: format!("realtime:bench-{}", std::process::id()),
-    });
+        // A topic per run: a room holds no state of an earlier run.
+        topic: format!("realtime:bench-{}-{}", std::process::id(), e2e::now_micros()),
+    };
+    let Some(target) = target else {
+        let rounds = num(5, 3).max(1);
+        let (mut ratios, mut all_direct, mut all_relayed) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 1..=rounds {
+            print!("round {round}/{rounds}: ");
+            let direct = run(Arc::new(config(Target::Direct))).await;
+            print!("round {round}/{rounds}: ");
+            let relayed = run(Arc::new(config(Target::Edge))).await;
+            ratios.push(relayed.p99_ms / direct.p99_ms);
+            all_direct.extend(direct.latencies);
+            all_relayed.extend(relayed.latencies);
+        }
+        all_direct.sort_unstable();
+        all_relayed.sort_unstable();
+        let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "p99 multiplexed / per-topic socket, by round: {} (median {:.2}); all rounds: p50 {:.1} / {:.1} ms, p99 {:.1} / {:.1} ms ({:.2})",
+            shown.join(" "),
+            ratios[ratios.len() / 2],
+            percentile_ms(&all_relayed, 0.50),
+            percentile_ms(&all_direct, 0.50),
+            percentile_ms(&all_relayed, 0.99),
+            percentile_ms(&all_direct, 0.99),
+            percentile_ms(&all_relayed, 0.99) / percentile_ms(&all_direct, 0.99),
+        );
+        return;
+    };
+    run(Arc::new(config(target))).await;
+}
+
+/// Subscribes, publishes `rate` x `seconds` messages, and prints what arrived how fast.
+async fn run(cfg: Arc<Config>) -> Figures {
+    let target = cfg.target;
     let start = Instant::now();
     let ready = Arc::new(Barrier::new(cfg.subscribers + 1));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
-    for _ in 0..cfg.subscribers {
+    for subscriber in 0..cfg.subscribers {
         let (cfg, ready, mut stop) = (cfg.clone(), ready.clone(), stop_rx.clone());
         tasks.push(tokio::spawn(async move {
             let mut ws = open(&cfg, e2e::BASIL).await;
@@ -131,7 +186,7 @@ async fn main() {
                     msg = ws.next() => match msg {
                         Some(Ok(Message::Text(t))) => {
                             if let Some(ts) = stamp_of(cfg.target, t.as_str()) {
-                                latencies.push((start.elapsed().as_micros() as u64).saturating_sub(ts));
+                                latencies.push((ts, (start.elapsed().as_micros() as u64).saturating_sub(ts)));
                             }
                         }
                         Some(Ok(_)) => {}
@@ -139,7 +194,7 @@ async fn main() {
                     },
                 }
             }
-            latencies
+            (subscriber, latencies)
         }));
     }
     let (mut publisher, mut publisher_in) = open(&cfg, e2e::ADA).await.split();
@@ -182,11 +237,25 @@ async fn main() {
     let publisher_system =
         tokio::time::timeout(Duration::from_secs(2), publisher_heard).await.ok().and_then(Result::ok);
     let mut all = Vec::new();
+    let mut trace = Vec::new();
     for t in tasks {
-        all.extend(t.await.unwrap_or_default());
+        if let Ok((subscriber, latencies)) = t.await {
+            for (sent, latency) in latencies {
+                all.push(latency);
+                trace.push(format!("{subscriber} {sent} {latency}"));
+            }
+        }
     }
     all.sort_unstable();
+    // FANOUT_TRACE=<file>: one line per delivery (subscriber, send time µs, latency µs),
+    // to see whether slow deliveries cluster in time (a stall) or on some subscribers.
+    if let Ok(path) = std::env::var("FANOUT_TRACE") {
+        if let Err(e) = std::fs::write(&path, trace.join("\n")) {
+            eprintln!("FANOUT_TRACE {path}: {e}");
+        }
+    }
     let expected = total * cfg.subscribers as u64;
+    let p99_ms = percentile_ms(&all, 0.99);
     println!(
         "{:<15} subscribers={} rate={}/s sent={} expected={} delivered={} lost={} deliveries/s={:.0} p50={:.1}ms p99={:.1}ms max={:.1}ms system_msgs_to_publisher={} room_frames_per_message={}",
         match target {
@@ -202,7 +271,7 @@ async fn main() {
         expected.saturating_sub(all.len() as u64),
         all.len() as f64 / send_secs,
         percentile_ms(&all, 0.50),
-        percentile_ms(&all, 0.99),
+        p99_ms,
         all.last().map_or(f64::NAN, |m| *m as f64 / 1000.0),
         publisher_system.map_or("?".to_string(), |n| n.to_string()),
         match (frames_before, frames_after) {
@@ -210,4 +279,5 @@ async fn main() {
             _ => "n/a".to_string(),
         },
     );
+    Figures { p99_ms, latencies: all }
 }
