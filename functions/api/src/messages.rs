@@ -112,22 +112,31 @@ impl SendMessage {
 }
 
 impl SendBatch {
-    /// Refuses the whole request when it is not a batch at all (empty, too long, or two
-    /// messages with one idempotency key); each message is then checked on its own.
+    /// Refuses the whole request when it is not a batch at all (empty or too long); each
+    /// message is then checked on its own ([`SendBatch::check_message`]).
     pub fn check_shape(&self) -> Result<(), ApiError> {
         if self.messages.is_empty() || self.messages.len() > MAX_BATCH {
             return Err(ApiError::invalid_field("messages", format!("send 1 to {MAX_BATCH} messages")));
         }
-        for (i, m) in self.messages.iter().enumerate() {
-            let Some(key) = &m.idempotency_key else { continue };
+        Ok(())
+    }
+
+    /// Checks message `i` on its own (`at`: its path in the request): its fields, and
+    /// that no earlier message of the batch has its idempotency key. A repeated key is
+    /// that message's refusal, not the batch's: the others are stored.
+    pub fn check_message(&self, i: usize, at: &str) -> Result<&NewMessage, ApiError> {
+        let message =
+            self.messages.get(i).ok_or_else(|| ApiError::invalid_field("messages", format!("no message {i}")))?;
+        message.check(at)?;
+        if let Some(key) = &message.idempotency_key {
             if self.messages[..i].iter().any(|earlier| earlier.idempotency_key.as_ref() == Some(key)) {
                 return Err(ApiError::invalid_field(
-                    &format!("messages[{i}].idempotency_key"),
+                    &format!("{at}idempotency_key"),
                     "used by an earlier message of the same batch",
                 ));
             }
         }
-        Ok(())
+        Ok(message)
     }
 }
 
@@ -338,7 +347,7 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_has_one_to_ten_messages_and_distinct_keys() {
+    fn a_batch_has_one_to_ten_messages_and_a_repeated_key_is_that_message_s_refusal() {
         let batch = |n: usize, key: &str| SendBatch {
             thread_id: Uuid::nil(),
             messages: (0..n)
@@ -352,11 +361,15 @@ mod tests {
         };
         assert!(batch(0, "k").check_shape().is_err());
         assert!(batch(MAX_BATCH + 1, "k").check_shape().is_err());
-        let e = batch(2, "same").check_shape().unwrap_err();
-        assert!(e.message.starts_with("messages[1].idempotency_key:"), "{}", e.message);
+        let same = batch(3, "same");
+        assert_eq!(same.check_shape(), Ok(()), "a repeated key does not sink the batch");
+        assert!(same.check_message(0, "messages[0].").is_ok(), "the first use of a key is the message's own");
+        let e = same.check_message(2, "messages[2].").unwrap_err();
+        assert!(e.message.starts_with("messages[2].idempotency_key:"), "{}", e.message);
         let mut ok = batch(2, "a");
         ok.messages[1].idempotency_key = None;
-        assert_eq!(ok.check_shape(), Ok(()));
+        assert!(ok.check_message(1, "messages[1].").is_ok());
+        assert!(ok.check_message(2, "messages[2].").is_err(), "no such message");
     }
 
     #[test]

@@ -67,7 +67,7 @@ async fn store(
     batch.check_shape()?;
     let user_id = caller::user_id(identity)?;
     let checked: Vec<Result<&NewMessage, ApiError>> =
-        batch.messages.iter().enumerate().map(|(i, m)| m.check(&path_of(i)).map(|()| m)).collect();
+        (0..batch.messages.len()).map(|i| batch.check_message(i, &path_of(i))).collect();
     let valid: Vec<Value> = checked
         .iter()
         .filter_map(|c| c.as_ref().ok())

@@ -121,7 +121,7 @@ pub fn serve(env: Env, hubs: hub::Hubs, client: Client) -> worker::Result<Respon
 /// connections of the same user.
 /// The user id of a signed-in identity (the anon and service keys are nobody's presence).
 fn signed_in(identity: &Identity) -> Option<String> {
-    identity.user_id.clone().filter(|_| identity.role == "authenticated")
+    identity.signed_in_user().map(str::to_string)
 }
 
 /// A signed-in user present on a socket, as their object knows the stay.

@@ -13,9 +13,10 @@
 //! [`changes`] the room's side of the change feed (bindings, deliveries, replay).
 
 use crate::channel_access::{self, Access, AccessError};
-use crate::{clock, db, js_send, settings};
+use crate::{clock, db, js_send, settings, user_object};
 use edge_auth::AuthError;
 use realtime_protocol::{event, reason, reply, BinaryBroadcast, CloseCode, Frame, JoinError, Topic, Vsn};
+use room::global_presence::{self, SocketEvent};
 use room::handle::{self as rules, Admission, Ctx, Effect, Inbound, Refresh};
 use room::hub_wire;
 use room::{Identity, Limits, Member, Outbound, Tracked, Wire};
@@ -422,6 +423,7 @@ impl DurableObject for Room {
             self.run(&key, |member, topic, _| rules::expire(member, topic, now)).await?;
         }
         self.close_idle(clock::now_millis());
+        self.renew_direct_stays().await;
         self.send_live_state_if_due().await;
         self.schedule_alarm().await?;
         self.drop_closed().await?;
@@ -628,6 +630,9 @@ impl Room {
             worker::console_error!("room: cannot store a new socket's state: {e}");
             let _ = pair.server.close(Some(CloseCode::InternalError.code()), Some("cannot keep socket state"));
             return Response::error("cannot keep socket state", 500);
+        }
+        if let Some((user, socket)) = direct_stay(&member) {
+            user_object::report_socket(&self.env, user, &socket, SocketEvent::Opened);
         }
         if let Some(roster) = self.roster.borrow_mut().as_mut() {
             roster.entries.insert(key, Entry { route: Route::Socket(pair.server.clone()), topic, member });
@@ -1038,10 +1043,15 @@ impl Room {
         self.ensure_roster().await?;
         self.delivered.borrow_mut().remove(key);
         self.broadcast_replays.borrow_mut().remove(key);
-        let Some((user, on_hub)) = self.with_entry(key, |e| (e.member.user_key(), matches!(e.route, Route::Hub(_))))
-        else {
+        let Some((user, on_hub, stay)) = self.with_entry(key, |e| {
+            let stay = direct_stay(&e.member).map(|(user, socket)| (user.to_string(), socket));
+            (e.member.user_key(), matches!(e.route, Route::Hub(_)), stay)
+        }) else {
             return Ok(());
         };
+        if let Some((user, socket)) = stay {
+            user_object::report_socket(&self.env, &user, &socket, SocketEvent::Closed);
+        }
         self.run(key, |member, _, _| rules::disconnect(member)).await?;
         if let Some(roster) = self.roster.borrow_mut().as_mut() {
             roster.entries.remove(key);
@@ -1055,6 +1065,22 @@ impl Room {
             self.state.storage().delete(&format!("{MEMBER_PREFIX}{key}")).await?;
         }
         Ok(())
+    }
+
+    /// Renews the presence lease of every direct socket of a signed-in user (the alarm
+    /// runs at least every [`global_presence::RENEW_EVERY_MS`] while there are any), so a
+    /// user connected only through per-topic sockets is online like one on the
+    /// multiplexed socket, and goes offline if the room vanishes without closing them.
+    async fn renew_direct_stays(&self) {
+        let stays: Vec<(String, String)> = {
+            let roster = self.roster.borrow();
+            let entries = roster.as_ref().map(|r| r.entries.values().collect::<Vec<_>>()).unwrap_or_default();
+            entries.iter().filter_map(|e| direct_stay(&e.member)).map(|(u, s)| (u.to_string(), s)).collect()
+        };
+        let env = &self.env;
+        let renewals =
+            stays.iter().map(|(user, socket)| user_object::report_socket_now(env, user, socket, SocketEvent::Renewed));
+        futures_util::future::join_all(renewals).await;
     }
 
     /// Closes the direct sockets whose clients have been silent for the idle timeout
@@ -1086,7 +1112,9 @@ impl Room {
             // exp is bounded by the verifier (edge_auth), so this stays a safe JS number.
             (expiry.map(|exp| exp.saturating_add(1).saturating_mul(1000)), entries.iter().any(|e| e.member.direct))
         };
-        let sweep_ms = any_direct.then(|| clock::now_millis().saturating_add(self.limits.idle_timeout_ms / 2));
+        // Often enough to renew the direct sockets' presence leases too.
+        let sweep_every = (self.limits.idle_timeout_ms / 2).min(global_presence::RENEW_EVERY_MS);
+        let sweep_ms = any_direct.then(|| clock::now_millis().saturating_add(sweep_every));
         let live_ms = self.pacer.borrow().due();
         let Some(at_ms) = [expiry_ms, sweep_ms, live_ms].into_iter().flatten().min() else {
             return self.state.storage().delete_alarm().await;
@@ -1158,6 +1186,14 @@ enum Unverified {
     Token(AuthError),
     /// The Worker cannot build its verifier: an operator's problem, said as such.
     Misconfigured,
+}
+
+/// A direct socket's stay in its user's global presence: the signed-in user of the
+/// socket's token, and the socket's name for their object (hub members' sockets are
+/// their gateway's to report).
+fn direct_stay(member: &Member) -> Option<(&str, String)> {
+    let user = member.conn_identity.signed_in_user().filter(|_| member.direct)?;
+    Some((user, format!("direct:{}", member.socket_key)))
 }
 
 fn join_error(e: Unverified) -> JoinError {

@@ -21,7 +21,7 @@ use room::{Identity, TokenBucket};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::cell::RefCell;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 use worker::{durable_object, DurableObject, Env, Request, RequestInit, Response, Result, State};
 
 const INTERNAL_URL: &str = "https://user.internal";
@@ -113,14 +113,16 @@ pub async fn call(env: &Env, user_id: &str, call: &UserCall) -> std::result::Res
 /// Tells `user_id`'s object what became of one of their sockets, without holding up the
 /// socket: a lost report costs at most a lease ([`room::global_presence::LEASE_MS`]).
 pub fn report_socket(env: &Env, user_id: &str, socket: &str, event: SocketEvent) {
-    let env = env.clone();
+    let (env, user_id, socket) = (env.clone(), user_id.to_string(), socket.to_string());
+    wasm_bindgen_futures::spawn_local(async move { report_socket_now(&env, &user_id, &socket, event).await });
+}
+
+/// [`report_socket`], finished before it returns (an alarm handler's work must be).
+pub async fn report_socket_now(env: &Env, user_id: &str, socket: &str, event: SocketEvent) {
     let call = UserCall::Socket { user_id: user_id.to_string(), socket: socket.to_string(), event };
-    let user_id = user_id.to_string();
-    wasm_bindgen_futures::spawn_local(async move {
-        if let Err(e) = self::call(&env, &user_id, &call).await {
-            worker::console_warn!("presence: cannot report a socket {event:?}: {e}");
-        }
-    });
+    if let Err(e) = self::call(env, user_id, &call).await {
+        worker::console_warn!("presence: cannot report a socket {event:?}: {e}");
+    }
 }
 
 /// Storage keys of the user's presence: whose object this is (an alarm is not told),
@@ -293,14 +295,20 @@ impl User {
             Publish::Offline { last_seen_ms } => (false, last_seen_ms),
         };
         let seen_s = seen_ms as f64 / 1000.0;
+        // As the service role (the one role granted it), not as the connection's owner:
+        // the Worker's connection need not be a superuser's, and the function is a named
+        // security definer step like every act beyond a caller's rights.
+        let params: [(&(dyn ToSql + Sync), Type); 3] =
+            [(&user_id, Type::TEXT), (&connected, Type::BOOL), (&seen_s, Type::FLOAT8)];
         self.db
             .with(&self.env, async |client| {
-                client
-                    .execute(
-                        "select public.record_connectivity($1::text::uuid, $2, to_timestamp($3))",
-                        &[&user_id, &connected, &seen_s],
-                    )
-                    .await
+                caller::query_as(
+                    client,
+                    &Identity::service(),
+                    "select public.record_connectivity($1::text::uuid, $2, to_timestamp($3))",
+                    &params,
+                )
+                .await
             })
             .await?;
         Ok(())

@@ -36,6 +36,23 @@ impl Identity {
         }
     }
 
+    /// The system itself, for work no caller asked for (a user's global presence): the
+    /// service role, whose claims say only that.
+    pub fn service() -> Identity {
+        Identity {
+            user_id: None,
+            role: "service_role".into(),
+            exp: u64::MAX,
+            claims: r#"{"role":"service_role"}"#.into(),
+        }
+    }
+
+    /// The user this identity signs in, for global presence: a user's token, not the
+    /// anon key or the service role.
+    pub fn signed_in_user(&self) -> Option<&str> {
+        self.user_id.as_deref().filter(|_| self.role == "authenticated")
+    }
+
     /// Whose access decision this is, for remembering it: the role and the user.
     pub fn access_key(&self) -> String {
         format!("{}/{}", self.role, self.user_id.as_deref().unwrap_or(""))

@@ -3,6 +3,34 @@
 
 use db_tests::{act_as, connect, ADA, BASIL, CLOVER, DILL, ELM, GROUP};
 
+/// A group thread Ada owns, with `members` and the `muted` members; its id.
+async fn group_thread(client: &tokio_postgres::Client, members: &[&str], muted: &[&str]) -> String {
+    let thread: String = client
+        .query_one(
+            "insert into public.conversation_threads (kind, title, created_by) values ('group', 'notes', $1::text::uuid)
+             returning id::text",
+            &[&ADA],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let participants = [(ADA, "owner", false)]
+        .into_iter()
+        .chain(members.iter().map(|m| (*m, "member", false)))
+        .chain(muted.iter().map(|m| (*m, "member", true)));
+    for (user, role, is_muted) in participants {
+        client
+            .execute(
+                "insert into public.conversation_participants (thread_id, user_id, role, muted)
+                 values ($1::text::uuid, $2::text::uuid, $3, $4)",
+                &[&thread, &user, &role, &is_muted],
+            )
+            .await
+            .unwrap();
+    }
+    thread
+}
+
 #[tokio::test]
 async fn a_follow_notifies_the_followee_alone_with_the_follower_named() {
     let client = connect().await;
@@ -47,24 +75,7 @@ async fn nobody_can_forge_a_follow_notification_or_call_the_trigger_function() {
 async fn replies_and_mentions_notify_participants_once_never_the_sender_nor_the_muted() {
     let client = connect().await;
     client.batch_execute("begin").await.unwrap();
-    let thread: String = client
-        .query_one(
-            "insert into public.conversation_threads (kind, title, created_by) values ('group', 'mentions', $1::text::uuid)
-             returning id::text",
-            &[&ADA],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    client
-        .execute(
-            "insert into public.conversation_participants (thread_id, user_id, role, muted)
-             values ($1::text::uuid, $2::text::uuid, 'owner', false), ($1::text::uuid, $3::text::uuid, 'member', false),
-                    ($1::text::uuid, $4::text::uuid, 'member', false), ($1::text::uuid, $5::text::uuid, 'member', true)",
-            &[&thread, &ADA, &BASIL, &CLOVER, &DILL],
-        )
-        .await
-        .unwrap();
+    let thread = group_thread(&client, &[BASIL, CLOVER], &[DILL]).await;
     act_as(&client, BASIL).await;
     let first: String = client
         .query_one(
@@ -115,6 +126,45 @@ async fn replies_and_mentions_notify_participants_once_never_the_sender_nor_the_
     let got: Vec<(String, String)> =
         client.query(&notified(&again), &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(got, vec![(ADA.to_string(), "mention".to_string())]);
+    client.batch_execute("rollback").await.unwrap();
+}
+
+#[tokio::test]
+async fn an_edit_reads_the_mentions_again_and_notifies_nobody() {
+    let client = connect().await;
+    client.batch_execute("begin").await.unwrap();
+    let thread = group_thread(&client, &[BASIL, CLOVER], &[]).await;
+    act_as(&client, ADA).await;
+    let message: String = client
+        .query_one(
+            "insert into public.messages (thread_id, body) values ($1::text::uuid, 'hello @basil') returning id::text",
+            &[&thread],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let mentions = |body: &'static str| {
+        let (client, message) = (&client, message.clone());
+        async move {
+            client
+                .query_one(
+                    "update public.messages set body = $2 where id = $1::text::uuid returning mentions::text[]",
+                    &[&message, &body],
+                )
+                .await
+                .expect("Ada edits her message")
+                .get::<_, Vec<String>>(0)
+        }
+    };
+    assert_eq!(mentions("hello @clover").await, vec![CLOVER.to_string()], "the edit's mentions replace the old");
+    assert!(mentions("hello everyone").await.is_empty(), "a body without mentions stores none");
+    client.batch_execute("reset role").await.unwrap();
+    let notified: i64 = client
+        .query_one("select count(*) from public.live_notifications where data->>'message_id' = $1", &[&message])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(notified, 1, "only the first version's mention notified (Basil); edits notify nobody");
     client.batch_execute("rollback").await.unwrap();
 }
 

@@ -135,18 +135,25 @@ async fn a_batch_stores_the_good_messages_in_order_and_says_why_the_others_were_
     )
     .await;
     let mut basil = subscriber(&user_token(BASIL), &thread).await;
+    let first_key = key("b1");
     let batch = json!({"thread_id": thread, "messages": [
-        {"body": "one", "idempotency_key": key("b1")},
+        {"body": "one", "idempotency_key": first_key},
         {"body": "x".repeat(4001)},
         {"body": "a reply to another thread's message", "reply_to": foreign.body["id"]},
         {"attachments": [{"kind": "image", "url": "https://cdn.example/leaf.jpg", "bytes": 1234, "mime": "image/jpeg", "name": "leaf.jpg"}], "idempotency_key": key("b2")},
+        {"body": "one again, under the first message's key", "idempotency_key": first_key},
     ]});
     let r = post_json("/functions/v1/messages/batch", Some(&user_token(ADA)), &batch).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let results = r.body["results"].as_array().cloned().unwrap_or_default();
     let statuses: Vec<i64> = results.iter().map(|r| r["status"].as_i64().unwrap_or(0)).collect();
-    assert_eq!(statuses, vec![201, 400, 400, 201]);
+    assert_eq!(statuses, vec![201, 400, 400, 201, 400]);
     assert!(results[1]["error"]["message"].as_str().is_some_and(|m| m.starts_with("messages[1].body:")));
+    assert!(
+        results[4]["error"]["message"].as_str().is_some_and(|m| m.starts_with("messages[4].idempotency_key:")),
+        "a key repeated within the batch is that message's refusal: {}",
+        results[4]
+    );
     assert!(results[2]["error"]["message"].as_str().is_some_and(|m| m.contains("reply_to")), "{}", results[2]);
     let seqs: Vec<i64> = [&results[0], &results[3]].iter().map(|r| r["message"]["seq"].as_i64().unwrap_or(0)).collect();
     assert_eq!(seqs, vec![1, 2], "consecutive: a refused message takes no sequence number");
@@ -160,7 +167,7 @@ async fn a_batch_stores_the_good_messages_in_order_and_says_why_the_others_were_
     let again = post_json("/functions/v1/messages/batch", Some(&user_token(ADA)), &batch).await;
     let statuses: Vec<i64> =
         again.body["results"].as_array().into_iter().flatten().map(|r| r["status"].as_i64().unwrap_or(0)).collect();
-    assert_eq!(statuses, vec![200, 400, 400, 200], "the retried batch answers the originals");
+    assert_eq!(statuses, vec![200, 400, 400, 200, 400], "the retried batch answers the originals");
     assert!(received_ids(&mut basil).await.is_empty(), "and delivers nothing again");
 }
 

@@ -124,3 +124,49 @@ async fn a_mention_sent_through_the_edge_notifies_the_participant_live() {
     assert_eq!((record["kind"].as_str(), record["actor_id"].as_str()), (Some("mention"), Some(writer.as_str())));
     assert_eq!(record["data"]["message_id"], sent.body["id"]);
 }
+
+#[tokio::test]
+async fn a_muted_thread_and_the_actor_s_own_messages_notify_nobody() {
+    let u = e2e::new_users("notifications-muted", 2).await;
+    let ((writer, writer_token), (reader, reader_token)) = (&u[0], &u[1]);
+    let thread = e2e::new_group_thread(writer, &[reader]).await;
+    let handle_of = |id: String| async move {
+        e2e::database()
+            .await
+            .query_one("select username from public.profiles where id = $1::text::uuid", &[&id])
+            .await
+            .expect("a profile")
+            .get::<_, String>(0)
+    };
+    let reader_handle = handle_of(reader.clone()).await;
+    let mut inbox = Client::connect_with_token(reader_token, Vsn::V2).await;
+    let binding = json!({"event": "INSERT", "schema": "public", "table": "live_notifications",
+                         "filter": format!("recipient_id=eq.{reader}")});
+    inbox.join(&format!("realtime:user:{reader}"), json!({"private": true, "postgres_changes": [binding]})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let send = |token: &String, body: Value| {
+        let body = json!({"thread_id": thread, "body": body["body"], "reply_to": body["reply_to"]});
+        let token = token.clone();
+        async move { post_json("/functions/v1/messages", Some(&token), &body).await }
+    };
+    let mine = send(reader_token, json!({"body": format!("note to self, @{reader_handle}")})).await;
+    assert_eq!(mine.status, 201, "{:?}", mine.body);
+    let muted =
+        post_json(&format!("/functions/v1/threads/{thread}/mute"), Some(reader_token), &json!({"muted": true})).await;
+    assert_eq!(muted.status, 200, "{:?}", muted.body);
+    let mention = send(writer_token, json!({"body": format!("@{reader_handle} look at this")})).await;
+    assert_eq!(mention.status, 201, "{:?}", mention.body);
+    assert_eq!(mention.body["mentions"], json!([reader]), "the mention is still stored");
+    let reply = send(writer_token, json!({"body": "replying", "reply_to": mine.body["id"]})).await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    inbox.expect_silence("nothing for one's own mention, nor while the thread is muted").await;
+
+    let unmuted =
+        post_json(&format!("/functions/v1/threads/{thread}/mute"), Some(reader_token), &json!({"muted": false})).await;
+    assert_eq!(unmuted.status, 200, "{:?}", unmuted.body);
+    let again = send(writer_token, json!({"body": format!("@{reader_handle} and now?")})).await;
+    assert_eq!(again.status, 201, "{:?}", again.body);
+    let got = inbox.recv_until("the mention once unmuted", |f| f.event == "postgres_changes").await;
+    assert_eq!(got.payload["data"]["record"]["kind"], "mention");
+}

@@ -60,6 +60,24 @@ async fn a_user_is_online_while_connected_and_offline_only_after_the_grace_perio
 }
 
 #[tokio::test]
+async fn a_per_topic_socket_counts_as_connected_too() {
+    let u = new_users("presence-direct", 2).await;
+    let ((ada, ada_token), (_, basil_token)) = (&u[0], &u[1]);
+    let mut basil = watch(basil_token, ada).await;
+
+    // Only a per-topic socket (the room's own), no multiplexed one.
+    let socket = Client::connect_direct(ada_token, &e2e::unique_topic("presence-direct"), false, Vsn::V2).await;
+    let online = next_change(&mut basil, "Ada online through a per-topic socket").await;
+    assert_eq!((online["user_id"].as_str(), online["status"].as_str()), (Some(ada.as_str()), Some("online")));
+
+    socket.close().await;
+    let closed = Instant::now();
+    let offline = next_change(&mut basil, "Ada offline once her per-topic socket closed").await;
+    assert_eq!(offline["status"], "offline");
+    assert!(closed.elapsed() + Duration::from_millis(300) >= grace(), "offline before the grace period");
+}
+
+#[tokio::test]
 async fn a_quick_reconnect_does_not_flap() {
     let u = new_users("presence-reconnect", 2).await;
     let ((ada, ada_token), (_, basil_token)) = (&u[0], &u[1]);

@@ -281,3 +281,56 @@ async fn history_pages_by_sequence_and_read_marks_drive_the_unread_counts() {
     let described = get(&format!("/functions/v1/threads/{thread}"), reader).await;
     assert_eq!((described.body["muted"].as_bool(), described.body["unread"].as_i64()), (Some(true), Some(0)));
 }
+
+/// A socket of `token`'s user on `thread`'s private channel, joined; its topic and
+/// join_ref.
+async fn conversation(token: &str, thread: &str) -> (Client, String, String) {
+    let mut c = Client::connect_with_token(token, Vsn::V2).await;
+    let topic = format!("realtime:conversation:{thread}");
+    let join_ref = c.join(&topic, json!({"private": true})).await;
+    (c, topic, join_ref)
+}
+
+async fn next_typing(c: &mut Client, what: &str) -> Value {
+    c.recv_until(what, |f| f.event == "broadcast" && f.payload["event"] == "typing").await.payload["payload"].clone()
+}
+
+#[tokio::test]
+async fn typing_reaches_the_participants_only_is_never_stored_and_a_removed_participant_is_closed_out() {
+    let u = new_users("threads-typing", 4).await;
+    let ((owner_id, owner), (_, stays), (removed_id, removed), (_, stranger)) = (&u[0], &u[1], &u[2], &u[3]);
+    let stays_id = &u[1].0;
+    let thread = group(owner, &[stays_id, removed_id]).await;
+    let (mut typist, topic, join_ref) = conversation(owner, &thread).await;
+    let (mut staying, _, _) = conversation(stays, &thread).await;
+    let (mut leaving, _, _) = conversation(removed, &thread).await;
+
+    let mut snoop = Client::connect_with_token(stranger, Vsn::V2).await;
+    let (_, refused) = snoop.join_reply(&topic, json!({"private": true})).await;
+    assert_eq!(refused["status"], "error", "a stranger cannot join the thread's channel: {refused:?}");
+
+    let typing = |who: &str| json!({"type": "broadcast", "event": "typing", "payload": {"user_id": who}});
+    typist.push(&topic, "broadcast", typing(owner_id), Some(&join_ref)).await;
+    assert_eq!(next_typing(&mut staying, "typing, to a participant").await["user_id"], owner_id.as_str());
+    assert_eq!(next_typing(&mut leaving, "typing, to another participant").await["user_id"], owner_id.as_str());
+    snoop.expect_silence("a refused stranger hears no typing").await;
+
+    let db = e2e::database().await;
+    let stored: i64 = db
+        .query_one("select count(*) from realtime.messages where topic = $1", &[&format!("conversation:{thread}")])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(stored, 0, "typing is never stored");
+
+    let out =
+        call(Method::DELETE, &format!("/functions/v1/threads/{thread}/participants/{removed_id}"), Some(owner)).await;
+    ok(&out, 204, "removing");
+    let system = leaving.recv_until("the removed participant's system message", |f| f.event == "system").await;
+    assert_eq!(system.payload["status"], "error", "{:?}", system.payload);
+    leaving.recv_until("phx_close", |f| f.event == "phx_close" && f.topic == topic).await;
+
+    typist.push(&topic, "broadcast", typing(owner_id), Some(&join_ref)).await;
+    assert_eq!(next_typing(&mut staying, "typing after the removal").await["user_id"], owner_id.as_str());
+    leaving.expect_silence("a removed participant hears no more typing").await;
+}
