@@ -32,6 +32,14 @@ pub fn identify(req: &Request, env: &Env) -> Result<Identity, EdgeError> {
     Ok(Identity::from(&claims))
 }
 
+/// The caller and their user id, for the endpoints that act as a signed-in user; 401
+/// before anything else of the request (body, query) is read.
+pub fn signed_in(req: &Request, env: &Env) -> Result<(Identity, String), EdgeError> {
+    let identity = identify(req, env)?;
+    let me = user_id(&identity)?.to_string();
+    Ok((identity, me))
+}
+
 /// The signed-in user behind `identity`; 401 for the anon key and the service role,
 /// which have no user to act as.
 pub fn user_id(identity: &Identity) -> Result<&str, EdgeError> {

@@ -17,7 +17,9 @@ pub enum EdgeError {
     BadRequest(String),
     #[error("{0}")]
     Forbidden(String),
-    #[error("not found")]
+    /// No endpoint at this path (a missing resource is the endpoint's own `Api` 404,
+    /// which says what is missing).
+    #[error("no such endpoint")]
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -52,7 +54,7 @@ impl EdgeError {
             EdgeError::Refused(r) => ApiError::from_status(r.status(), r.message()),
             EdgeError::BadRequest(m) => ApiError::invalid(m.clone()),
             EdgeError::Forbidden(m) => ApiError::forbidden(m.clone()),
-            EdgeError::NotFound => ApiError::not_found("not found"),
+            EdgeError::NotFound => ApiError::not_found("no such endpoint"),
             EdgeError::MethodNotAllowed => ApiError::method_not_allowed(),
             EdgeError::DatabaseUnavailable(_) => ApiError::database_unavailable(),
             EdgeError::UpstreamUnavailable(m) => ApiError::upstream_unavailable(m.clone()),

@@ -61,8 +61,7 @@ impl CallerCall for EventCall {
 
 /// Every `/functions/v1/events…` request; `segments` is the path after `events`.
 pub async fn handle(req: Request, env: Env, ctx: &Context, segments: &[&str]) -> Result<Response, EdgeError> {
-    let identity = caller::identify(&req, &env)?;
-    let me = caller::user_id(&identity)?.to_string();
+    let (identity, me) = caller::signed_in(&req, &env)?;
     let id = |segment: &str| events::id_in_path(segment, "event_id");
     let (status, call) = match (req.method(), segments) {
         (Method::Post, []) => {

@@ -66,8 +66,7 @@ impl CallerCall for FollowCall {
 
 /// `POST /functions/v1/follows`.
 pub async fn follow(mut req: Request, env: Env, ctx: &Context) -> Result<Response, EdgeError> {
-    let identity = caller::identify(&req, &env)?;
-    let me = caller::user_id(&identity)?.to_string();
+    let (identity, me) = caller::signed_in(&req, &env)?;
     let bytes = req.bytes().await?;
     let request: FollowRequest = body::parse(&bytes, follows::MAX_REQUEST_BYTES)?;
     request.check(&me)?;
@@ -81,8 +80,7 @@ pub async fn follow(mut req: Request, env: Env, ctx: &Context) -> Result<Respons
 
 /// `DELETE /functions/v1/follows/<user_id>`.
 pub async fn unfollow(req: Request, env: Env, user_id: &str) -> Result<Response, EdgeError> {
-    let identity = caller::identify(&req, &env)?;
-    let me = caller::user_id(&identity)?.to_string();
+    let (identity, me) = caller::signed_in(&req, &env)?;
     let user_id = follows::user_id_in_path(user_id)?;
     run(&env, &me, identity, FollowCall::Unfollow(user_id)).await?;
     Ok(Response::empty()?.with_status(204))
@@ -90,8 +88,7 @@ pub async fn unfollow(req: Request, env: Env, user_id: &str) -> Result<Response,
 
 /// `GET /functions/v1/users/<user_id>/<followers|following|follow-counts>`.
 pub async fn read(req: Request, env: Env, user_id: &str, what: &str) -> Result<Response, EdgeError> {
-    let identity = caller::identify(&req, &env)?;
-    let me = caller::user_id(&identity)?.to_string();
+    let (identity, me) = caller::signed_in(&req, &env)?;
     let user_id = follows::user_id_in_path(user_id)?;
     let call = match (what, Direction::from_segment(what)) {
         ("follow-counts", _) => FollowCall::Counts(user_id),

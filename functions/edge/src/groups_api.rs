@@ -84,8 +84,7 @@ impl CallerCall for GroupCall {
 
 /// Every `/functions/v1/groups…` request; `segments` is the path after `groups`.
 pub async fn handle(req: Request, env: Env, ctx: &Context, segments: &[&str]) -> Result<Response, EdgeError> {
-    let identity = caller::identify(&req, &env)?;
-    let me = caller::user_id(&identity)?.to_string();
+    let (identity, me) = caller::signed_in(&req, &env)?;
     let group = |segment: &str| groups::id_in_path(segment, "group_id");
     let user = |segment: &str| groups::id_in_path(segment, "user_id");
     let (status, call) = match (req.method(), segments) {

@@ -59,6 +59,7 @@ impl CallerCall for NotificationCall {
 
 /// `GET /functions/v1/notifications` and `GET /functions/v1/notifications/unread-count`.
 pub async fn read(req: Request, env: Env, what: Option<&str>) -> Result<Response, EdgeError> {
+    let (identity, me) = caller::signed_in(&req, &env)?;
     let call = match what {
         None => {
             let query = ListQuery::parse(req.url()?.query_pairs(), &["unread"])?;
@@ -67,14 +68,16 @@ pub async fn read(req: Request, env: Env, what: Option<&str>) -> Result<Response
         Some("unread-count") => NotificationCall::UnreadCount,
         Some(_) => return Err(EdgeError::NotFound),
     };
-    Ok(json_response(200, &run(&req, &env, call).await?)?)
+    Ok(json_response(200, &run(&env, identity, &me, call).await?)?)
 }
 
 /// `POST /functions/v1/notifications/read`.
 pub async fn mark_read(mut req: Request, env: Env, ctx: &Context) -> Result<Response, EdgeError> {
+    // Who asks comes first: a caller without a user learns nothing about the body.
+    let (identity, me) = caller::signed_in(&req, &env)?;
     let bytes = req.bytes().await?;
     let target = body::parse::<MarkRead>(&bytes, notifications::MAX_REQUEST_BYTES)?.target()?;
-    let answer = run(&req, &env, NotificationCall::MarkRead(target)).await?;
+    let answer = run(&env, identity, &me, NotificationCall::MarkRead(target)).await?;
     if answer["marked"].as_i64().unwrap_or(0) > 0 {
         // The new unread count is a broadcast from the database: wake the feed for it.
         feed_object::wake_after(&env, ctx);
@@ -82,10 +85,8 @@ pub async fn mark_read(mut req: Request, env: Env, ctx: &Context) -> Result<Resp
     Ok(json_response(200, &answer)?)
 }
 
-async fn run(req: &Request, env: &Env, call: NotificationCall) -> Result<Value, EdgeError> {
-    let identity = caller::identify(req, env)?;
-    let me = caller::user_id(&identity)?.to_string();
-    user_object::call(env, &me, &UserCall::Notifications { identity, call }).await
+async fn run(env: &Env, identity: Identity, me: &str, call: NotificationCall) -> Result<Value, EdgeError> {
+    user_object::call(env, me, &UserCall::Notifications { identity, call }).await
 }
 
 /// Runs `call` as `identity` on `client` (in the user's object).

@@ -68,8 +68,7 @@ impl CallerCall for PresenceCall {
 
 /// `GET` and `POST /functions/v1/presence`.
 pub async fn handle(mut req: Request, env: Env, ctx: &Context) -> Result<Response, EdgeError> {
-    let identity = caller::identify(&req, &env)?;
-    let me = caller::user_id(&identity)?.to_string();
+    let (identity, me) = caller::signed_in(&req, &env)?;
     let call = match req.method() {
         Method::Get => PresenceCall::Read(presence::user_ids(req.url()?.query_pairs())?),
         Method::Post => {

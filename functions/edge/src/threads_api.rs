@@ -97,7 +97,7 @@ impl ThreadCall {
 
 /// Every `/functions/v1/threads…` request; `segments` is the path after `threads`.
 pub async fn handle(req: Request, env: Env, ctx: &Context, segments: &[&str]) -> Result<Response, EdgeError> {
-    let (identity, me) = identify(&req, &env)?;
+    let (identity, me) = caller::signed_in(&req, &env)?;
     let id = |segment: &str| threads::id_in_path(segment);
     let (status, call) = match (req.method(), segments) {
         (Method::Post, []) => {
@@ -149,7 +149,7 @@ pub async fn handle(req: Request, env: Env, ctx: &Context, segments: &[&str]) ->
 
 /// `PATCH` and `DELETE /functions/v1/messages/<id>`.
 pub async fn handle_message(req: Request, env: Env, ctx: &Context, message: &str) -> Result<Response, EdgeError> {
-    let (identity, me) = identify(&req, &env)?;
+    let (identity, me) = caller::signed_in(&req, &env)?;
     let call = match req.method() {
         Method::Patch => {
             let message = threads::id_in_path(message)?;
@@ -161,13 +161,6 @@ pub async fn handle_message(req: Request, env: Env, ctx: &Context, message: &str
         _ => return Err(EdgeError::MethodNotAllowed),
     };
     respond(&env, ctx, identity, &me, 200, call).await
-}
-
-/// The signed-in caller, checked before a body is read.
-fn identify(req: &Request, env: &Env) -> Result<(Identity, String), EdgeError> {
-    let identity = caller::identify(req, env)?;
-    let me = caller::user_id(&identity)?.to_string();
-    Ok((identity, me))
 }
 
 /// Runs `call` as the caller in their object and answers `status` with its result.

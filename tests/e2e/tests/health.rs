@@ -18,7 +18,7 @@ async fn health_reports_the_version_and_a_live_database_round_trip() {
 async fn unknown_paths_answer_404_with_a_json_error() {
     let (status, body) = get_json("/functions/v1/no-such-function").await;
     assert_eq!(status, 404);
-    assert_eq!(body["error"], serde_json::json!({"code": "not_found", "message": "not found"}));
+    assert_eq!(body["error"], serde_json::json!({"code": "not_found", "message": "no such endpoint"}));
 }
 
 #[tokio::test]
