@@ -502,6 +502,21 @@ pub fn document(version: &str) -> Value {
             }
             responses.insert(status.to_string(), answer);
         }
+        if operation.method != "get" {
+            // Writes spend the caller's budget (reads are free): the one answer with a header.
+            responses.insert(
+                "429".into(),
+                json!({
+                    "description": "over the caller's write budget; try again after Retry-After seconds",
+                    "headers": {"Retry-After": {
+                        "description": "seconds until the budget allows the request",
+                        "required": true,
+                        "schema": {"type": "integer", "minimum": 1},
+                    }},
+                    "content": {"application/json": {"schema": error.clone()}},
+                }),
+            );
+        }
         responses.insert(
             "default".into(),
             json!({
@@ -563,6 +578,8 @@ mod tests {
                 assert!(!ids.contains(&id), "{id} twice");
                 ids.push(id);
                 assert!(operation["responses"]["default"].is_object(), "{method} {path} documents its errors");
+                let over_budget = &operation["responses"]["429"]["headers"]["Retry-After"];
+                assert_eq!(over_budget.is_object(), method != "get", "{method} {path}: a write's 429 has Retry-After");
             }
         }
         assert!(ids.len() >= 25, "{ids:?}");
