@@ -80,7 +80,10 @@ async fn main() {
         let (delivered, cut_off) = (delivered.clone(), cut_off.clone());
         readers.push(tokio::spawn(async move {
             let (mut was_cut, mut got, mut close) = (false, 0u64, None);
-            while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(3), read.next()).await {
+            // Publishing starts once every socket is open, which can take longer than the
+            // quiet that ends a reader: the first message gets as long as opening may take.
+            let quiet = |got: u64| Duration::from_secs(if got == 0 { 60 } else { 3 });
+            while let Ok(Some(Ok(msg))) = tokio::time::timeout(quiet(got), read.next()).await {
                 if let Message::Close(frame) = &msg {
                     close = Some(frame.as_ref().map_or(1005, |f| u16::from(f.code)));
                 }
