@@ -32,7 +32,7 @@ log "schemathesis $SCHEMATHESIS_VERSION against $E2E_BASE_URL/functions/v1/opena
 "$venv/bin/st" --config-file "$ROOT/tests/api-fuzz/schemathesis.toml" run "$E2E_BASE_URL/functions/v1/openapi.json" \
     --url "$E2E_BASE_URL" \
     --header "Authorization: Bearer $token" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,negative_data_rejection \
     --max-examples "${API_FUZZ_EXAMPLES:-50}" \
     --seed "${API_FUZZ_SEED:-20261127}" \
     --workers 2 \

@@ -129,7 +129,11 @@ impl SendBatch {
             self.messages.get(i).ok_or_else(|| ApiError::invalid_field("messages", format!("no message {i}")))?;
         message.check(at)?;
         if let Some(key) = &message.idempotency_key {
-            if self.messages[..i].iter().any(|earlier| earlier.idempotency_key.as_ref() == Some(key)) {
+            // Only an earlier message that is itself stored holds the key: one refused on
+            // its own checks leaves it to this one.
+            let taken =
+                |earlier: &NewMessage| earlier.idempotency_key.as_ref() == Some(key) && earlier.check("").is_ok();
+            if self.messages[..i].iter().any(taken) {
                 return Err(ApiError::invalid_field(
                     &format!("{at}idempotency_key"),
                     "used by an earlier message of the same batch",
@@ -370,6 +374,10 @@ mod tests {
         ok.messages[1].idempotency_key = None;
         assert!(ok.check_message(1, "messages[1].").is_ok());
         assert!(ok.check_message(2, "messages[2].").is_err(), "no such message");
+        let mut after_refused = batch(2, "k");
+        after_refused.messages[0].body = String::new();
+        assert!(after_refused.check_message(0, "messages[0].").is_err(), "an empty message is refused");
+        assert!(after_refused.check_message(1, "messages[1].").is_ok(), "so its key is free for the next one");
     }
 
     #[test]

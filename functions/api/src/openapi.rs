@@ -509,8 +509,9 @@ pub fn document(version: &str) -> Value {
                 json!({
                     "description": "over the caller's write budget; try again after Retry-After seconds",
                     "headers": {"Retry-After": {
-                        "description": "seconds until the budget allows the request",
-                        "required": true,
+                        "description": "seconds until the budget allows the request; absent when the request \
+                                        costs more than the whole budget, where waiting cannot help",
+                        "required": false,
                         "schema": {"type": "integer", "minimum": 1},
                     }},
                     "content": {"application/json": {"schema": error.clone()}},

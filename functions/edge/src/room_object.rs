@@ -23,7 +23,7 @@ use room::{Identity, Limits, Member, Outbound, Tracked, Wire};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use wasm_bindgen::JsValue;
 use worker::{
     durable_object, DurableObject, Env, Headers, Request, RequestInit, Response, Result, State, WebSocket,
@@ -312,6 +312,9 @@ pub struct Room {
     live_unknown: std::cell::Cell<bool>,
     /// Reads of the live state that failed in a row (tried again, a few times).
     live_retries: std::cell::Cell<u32>,
+    /// When the direct sockets' presence leases were last renewed (ms; 0: not since this
+    /// object started, so the first alarm renews).
+    renewed_ms: std::cell::Cell<u64>,
 }
 
 impl DurableObject for Room {
@@ -339,6 +342,7 @@ impl DurableObject for Room {
             live_topic: RefCell::new(None),
             live_unknown: std::cell::Cell::new(true),
             live_retries: std::cell::Cell::new(0),
+            renewed_ms: std::cell::Cell::new(0),
         }
     }
 
@@ -423,8 +427,8 @@ impl DurableObject for Room {
             self.run(&key, |member, topic, _| rules::expire(member, topic, now)).await?;
         }
         self.close_idle(clock::now_millis());
-        self.renew_direct_stays().await;
         self.send_live_state_if_due().await;
+        self.renew_direct_stays().await;
         self.schedule_alarm().await?;
         self.drop_closed().await?;
         Response::ok("")
@@ -1067,20 +1071,42 @@ impl Room {
         Ok(())
     }
 
-    /// Renews the presence lease of every direct socket of a signed-in user (the alarm
-    /// runs at least every [`global_presence::RENEW_EVERY_MS`] while there are any), so a
-    /// user connected only through per-topic sockets is online like one on the
-    /// multiplexed socket, and goes offline if the room vanishes without closing them.
+    /// Renews the presence lease of every direct socket of a signed-in user whose token
+    /// has not expired, once per [`global_presence::RENEW_EVERY_MS`] (the alarm also runs
+    /// for token expiries and live tallies, up to four times a second), so a user
+    /// connected only through per-topic sockets is online like one on the multiplexed
+    /// socket, and goes offline once the room vanishes or the token expires (the lease
+    /// lapses). Users in parallel, each user's sockets one after another, so one user's
+    /// object is not sent a burst of calls at once.
     async fn renew_direct_stays(&self) {
-        let stays: Vec<(String, String)> = {
-            let roster = self.roster.borrow();
-            let entries = roster.as_ref().map(|r| r.entries.values().collect::<Vec<_>>()).unwrap_or_default();
-            entries.iter().filter_map(|e| direct_stay(&e.member)).map(|(u, s)| (u.to_string(), s)).collect()
-        };
+        let now_ms = clock::now_millis();
+        // A little early, so an alarm that fires a moment before the mark still renews.
+        let slack = global_presence::RENEW_EVERY_MS / 10;
+        if now_ms.saturating_sub(self.renewed_ms.get()) + slack < global_presence::RENEW_EVERY_MS {
+            return;
+        }
+        self.renewed_ms.set(now_ms);
+        let now_s = now_ms / 1000;
+        let mut by_user: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        if let Some(roster) = self.roster.borrow().as_ref() {
+            for entry in roster.entries.values().filter(|e| stay_expires(&e.member) > now_s) {
+                if let Some((user, socket)) = direct_stay(&entry.member) {
+                    by_user.entry(user.to_string()).or_default().push(socket);
+                }
+            }
+        }
         let env = &self.env;
-        let renewals =
-            stays.iter().map(|(user, socket)| user_object::report_socket_now(env, user, socket, SocketEvent::Renewed));
+        let renewals = by_user.iter().map(|(user, sockets)| async move {
+            for socket in sockets {
+                user_object::report_socket_now(env, user, socket, SocketEvent::Renewed).await;
+            }
+        });
         futures_util::future::join_all(renewals).await;
+    }
+
+    /// Whether any direct socket holds a signed-in user's presence (the alarm renews it).
+    fn holds_direct_stays(&self) -> bool {
+        self.roster.borrow().as_ref().is_some_and(|r| r.entries.values().any(|e| direct_stay(&e.member).is_some()))
     }
 
     /// Closes the direct sockets whose clients have been silent for the idle timeout
@@ -1112,8 +1138,11 @@ impl Room {
             // exp is bounded by the verifier (edge_auth), so this stays a safe JS number.
             (expiry.map(|exp| exp.saturating_add(1).saturating_mul(1000)), entries.iter().any(|e| e.member.direct))
         };
-        // Often enough to renew the direct sockets' presence leases too.
-        let sweep_every = (self.limits.idle_timeout_ms / 2).min(global_presence::RENEW_EVERY_MS);
+        // Often enough to renew the direct sockets' presence leases too, when any hold one.
+        let sweep_every = match self.holds_direct_stays() {
+            true => (self.limits.idle_timeout_ms / 2).min(global_presence::RENEW_EVERY_MS),
+            false => self.limits.idle_timeout_ms / 2,
+        };
         let sweep_ms = any_direct.then(|| clock::now_millis().saturating_add(sweep_every));
         let live_ms = self.pacer.borrow().due();
         let Some(at_ms) = [expiry_ms, sweep_ms, live_ms].into_iter().flatten().min() else {
@@ -1194,6 +1223,18 @@ enum Unverified {
 fn direct_stay(member: &Member) -> Option<(&str, String)> {
     let user = member.conn_identity.signed_in_user().filter(|_| member.direct)?;
     Some((user, format!("direct:{}", member.socket_key)))
+}
+
+/// When a direct socket's stay ends: its token's expiry, or a later one its channel was
+/// refreshed to for the same user (supabase-js refreshes tokens on the channel).
+fn stay_expires(member: &Member) -> u64 {
+    let refreshed = member
+        .channel
+        .as_ref()
+        .map(|c| &c.identity)
+        .filter(|i| i.user_id == member.conn_identity.user_id)
+        .map_or(0, |i| i.exp);
+    member.conn_identity.exp.max(refreshed)
 }
 
 fn join_error(e: Unverified) -> JoinError {

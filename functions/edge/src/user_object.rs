@@ -288,7 +288,7 @@ impl User {
         Ok(())
     }
 
-    /// Writes a transition to the database as the system (the kept connection's own role).
+    /// Writes a transition to the database as the system (the service role).
     async fn publish_presence(&self, user_id: &str, publish: Publish) -> std::result::Result<(), EdgeError> {
         let (connected, seen_ms) = match publish {
             Publish::Online => (true, clock::now_millis()),

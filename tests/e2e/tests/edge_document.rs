@@ -57,7 +57,8 @@ fn is_unknown_route(answer: &Answer) -> bool {
 #[tokio::test]
 async fn every_documented_operation_is_routed_and_refuses_callers_without_a_user() {
     let anon = e2e::sign(&json!({"role": "anon", "exp": e2e::now() + 600}));
-    let user = e2e::user_token(e2e::ADA);
+    // A user of its own: its writes spend nobody else's budget.
+    let user = e2e::new_users("document-routes", 1).await.remove(0).1;
     let mut wrong = Vec::new();
     for (method, path, takes_body) in operations().await {
         let body = takes_body.then(|| b"{}".to_vec());
@@ -80,7 +81,7 @@ async fn every_documented_operation_is_routed_and_refuses_callers_without_a_user
 
 #[tokio::test]
 async fn every_operation_with_a_body_refuses_one_past_its_bound() {
-    let user = e2e::user_token(e2e::ADA);
+    let user = e2e::new_users("document-bounds", 1).await.remove(0).1;
     // Past every endpoint's bound (the largest, a batch of messages, is well under 1 MiB).
     let huge = format!("{{\"body\": \"{}\"}}", "x".repeat(1 << 20)).into_bytes();
     let mut wrong = Vec::new();

@@ -168,5 +168,7 @@ async fn a_muted_thread_and_the_actor_s_own_messages_notify_nobody() {
     let again = send(writer_token, json!({"body": format!("@{reader_handle} and now?")})).await;
     assert_eq!(again.status, 201, "{:?}", again.body);
     let got = inbox.recv_until("the mention once unmuted", |f| f.event == "postgres_changes").await;
-    assert_eq!(got.payload["data"]["record"]["kind"], "mention");
+    let record = &got.payload["data"]["record"];
+    assert_eq!(record["kind"], "mention");
+    assert_eq!(record["data"]["message_id"], again.body["id"], "the first notification is the unmuted mention's");
 }
