@@ -113,7 +113,7 @@ impl SendMessage {
 
 impl SendBatch {
     /// Refuses the whole request when it is not a batch at all (empty or too long); each
-    /// message is then checked on its own ([`SendBatch::check_message`]).
+    /// message is then checked on its own ([`SendBatch::check_messages`]).
     pub fn check_shape(&self) -> Result<(), ApiError> {
         if self.messages.is_empty() || self.messages.len() > MAX_BATCH {
             return Err(ApiError::invalid_field("messages", format!("send 1 to {MAX_BATCH} messages")));
@@ -121,26 +121,30 @@ impl SendBatch {
         Ok(())
     }
 
-    /// Checks message `i` on its own (`at`: its path in the request): its fields, and
-    /// that no earlier message of the batch has its idempotency key. A repeated key is
-    /// that message's refusal, not the batch's: the others are stored.
-    pub fn check_message(&self, i: usize, at: &str) -> Result<&NewMessage, ApiError> {
-        let message =
-            self.messages.get(i).ok_or_else(|| ApiError::invalid_field("messages", format!("no message {i}")))?;
-        message.check(at)?;
-        if let Some(key) = &message.idempotency_key {
-            // Only an earlier message that is itself stored holds the key: one refused on
-            // its own checks leaves it to this one.
-            let taken =
-                |earlier: &NewMessage| earlier.idempotency_key.as_ref() == Some(key) && earlier.check("").is_ok();
-            if self.messages[..i].iter().any(taken) {
-                return Err(ApiError::invalid_field(
+    /// Checks each message on its own (`path_of(i)`: message `i`'s path in the request):
+    /// its fields, and that no earlier stored message of the batch has its idempotency
+    /// key. A repeated key is that message's refusal, not the batch's: the others are
+    /// stored; a message refused on its own checks holds no key, so it leaves its key to
+    /// the next one. One answer per message, in order.
+    pub fn check_messages(&self, path_of: impl Fn(usize) -> String) -> Vec<Result<&NewMessage, ApiError>> {
+        let mut keys: Vec<&str> = Vec::new();
+        let mut checked = Vec::with_capacity(self.messages.len());
+        for (i, message) in self.messages.iter().enumerate() {
+            let at = path_of(i);
+            let verdict = message.check(&at).and_then(|()| match message.idempotency_key.as_deref() {
+                Some(key) if keys.contains(&key) => Err(ApiError::invalid_field(
                     &format!("{at}idempotency_key"),
                     "used by an earlier message of the same batch",
-                ));
-            }
+                )),
+                Some(key) => {
+                    keys.push(key);
+                    Ok(message)
+                }
+                None => Ok(message),
+            });
+            checked.push(verdict);
         }
-        Ok(message)
+        checked
     }
 }
 
@@ -365,19 +369,21 @@ mod tests {
         };
         assert!(batch(0, "k").check_shape().is_err());
         assert!(batch(MAX_BATCH + 1, "k").check_shape().is_err());
+        let path = |i: usize| format!("messages[{i}].");
         let same = batch(3, "same");
         assert_eq!(same.check_shape(), Ok(()), "a repeated key does not sink the batch");
-        assert!(same.check_message(0, "messages[0].").is_ok(), "the first use of a key is the message's own");
-        let e = same.check_message(2, "messages[2].").unwrap_err();
+        let checked = same.check_messages(path);
+        assert!(checked[0].is_ok(), "the first use of a key is the message's own");
+        let e = checked[2].as_ref().unwrap_err();
         assert!(e.message.starts_with("messages[2].idempotency_key:"), "{}", e.message);
         let mut ok = batch(2, "a");
         ok.messages[1].idempotency_key = None;
-        assert!(ok.check_message(1, "messages[1].").is_ok());
-        assert!(ok.check_message(2, "messages[2].").is_err(), "no such message");
+        assert!(ok.check_messages(path).iter().all(Result::is_ok));
         let mut after_refused = batch(2, "k");
         after_refused.messages[0].body = String::new();
-        assert!(after_refused.check_message(0, "messages[0].").is_err(), "an empty message is refused");
-        assert!(after_refused.check_message(1, "messages[1].").is_ok(), "so its key is free for the next one");
+        let checked = after_refused.check_messages(path);
+        assert!(checked[0].is_err(), "an empty message is refused");
+        assert!(checked[1].is_ok(), "so its key is free for the next one");
     }
 
     #[test]

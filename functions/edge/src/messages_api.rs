@@ -13,7 +13,7 @@ use crate::error::{error_response, json_response, EdgeError};
 use crate::user_object::{self, UserCall};
 use crate::{caller, feed_object};
 use edge_api::answers::{conform, BatchResults, Message};
-use edge_api::messages::{self, NewMessage, Outcome, SendBatch, SendMessage};
+use edge_api::messages::{self, Outcome, SendBatch, SendMessage};
 use edge_api::{body, ApiError};
 use room::Identity;
 use serde_json::{json, Value};
@@ -66,8 +66,7 @@ async fn store(
 ) -> Result<Vec<Outcome>, EdgeError> {
     batch.check_shape()?;
     let user_id = caller::user_id(identity)?;
-    let checked: Vec<Result<&NewMessage, ApiError>> =
-        (0..batch.messages.len()).map(|i| batch.check_message(i, &path_of(i))).collect();
+    let checked = batch.check_messages(path_of);
     let valid: Vec<Value> = checked
         .iter()
         .filter_map(|c| c.as_ref().ok())
