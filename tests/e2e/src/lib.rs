@@ -35,6 +35,27 @@ pub fn now_micros() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
+/// Microseconds since the epoch of a delivery's `commit_timestamp`
+/// (`YYYY-MM-DDTHH:MM:SS.mmmZ`, UTC, as the feed writes it); None for any other shape.
+pub fn commit_timestamp_micros(ts: &str) -> Option<u64> {
+    let b = ts.as_bytes();
+    if b.len() != 24 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'.' || b[23] != b'Z' {
+        return None;
+    }
+    let n = |from: usize, to: usize| ts.get(from..to)?.parse::<i64>().ok();
+    let (y, m, d) = (n(0, 4)?, n(5, 7)?, n(8, 10)?);
+    let (hh, mm, ss, ms) = (n(11, 13)?, n(14, 16)?, n(17, 19)?, n(20, 23)?);
+    // Days since 1970-01-01 of a proleptic Gregorian date (the civil-from-days inverse).
+    let (y, m) = if m <= 2 { (y - 1, m + 12) } else { (y, m) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m - 3) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
+    u64::try_from(secs * 1_000_000 + ms * 1000).ok()
+}
+
 /// The `p` quantile (0 to 1) of sorted microsecond samples, in milliseconds; NaN for none.
 pub fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -565,4 +586,19 @@ pub async fn time_from_now(seconds: i64) -> String {
         .await
         .expect("the database's time");
     row.get(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::commit_timestamp_micros;
+
+    #[test]
+    fn commit_timestamps_read_as_epoch_microseconds() {
+        assert_eq!(commit_timestamp_micros("1970-01-01T00:00:00.000Z"), Some(0));
+        // 2026-11-27 16:30:05.123 UTC, checked with `date -u -d ... +%s`: 1795797005.
+        assert_eq!(commit_timestamp_micros("2026-11-27T16:30:05.123Z"), Some(1_795_797_005_123_000));
+        assert_eq!(commit_timestamp_micros("2000-02-29T23:59:59.999Z"), Some(951_868_799_999_000));
+        assert_eq!(commit_timestamp_micros("2026-11-27 16:30:05.123Z"), None);
+        assert_eq!(commit_timestamp_micros("2026-11-27T16:30:05Z"), None);
+    }
 }

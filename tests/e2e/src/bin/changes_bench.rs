@@ -4,14 +4,18 @@
 //! inserts on its topic's thread. A writer commits rows spread over the threads at a fixed
 //! rate, either through psql's path (`psql`: the authenticated role, as PostgREST does) or
 //! through the edge (`edge`: `POST /functions/v1/messages` with the user's token, requests
-//! in flight concurrently; `edge-batch`: ten messages per `POST /functions/v1/messages/batch`). Prints p50 / p99 / max from commit to delivery (for the edge,
-//! from the moment the request is sent, so the request's own time is included), the number lost, the number leaked to
+//! in flight concurrently; `edge-batch`: ten messages per `POST /functions/v1/messages/batch`).
+//! Prints p50 / p99 / max from the writer's stamp to delivery (psql: taken before the
+//! transaction is sent; the edge: when the request is sent, so the request's own time is
+//! included) and from the commit itself (each delivery's `commit_timestamp`, which the
+//! database stamps just before the transaction commits), the number lost, the number leaked to
 //! strangers (must be 0), and the SQL round trips the feed and the rooms made (from
 //! pg_stat_statements when the database loads it).
 //!
 //!   changes_bench <http-base-url> <database-url> [subscribers] [topics] [rate] [seconds] [psql|edge|edge-batch]
 //!
 //! CHANGES_BENCH_SOCKET=direct puts the subscribers on the per-topic socket.
+//! CHANGES_BENCH_TRACE=<file> writes every delivery's commit time and latency (µs).
 //! CHANGES_BENCH_TOP=1 also prints the statements that took the most time (pg_stat_statements).
 //! Needs E2E_JWT_SECRET and a superuser database URL (it creates its users, threads and a
 //! writer role). Bounded: it writes rate x seconds rows and stops.
@@ -70,6 +74,9 @@ async fn main() {
     let topic_of = |n: usize| (n / per_request) % topics;
     let per_topic = |t: usize| (0..total).filter(|n| topic_of(*n) == t).count();
     let latencies = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    // From the commit (the delivery's commit_timestamp, stamped by the database just before
+    // the transaction commits; milliseconds, so up to 1 ms is added) to delivery.
+    let from_commit = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let leaked = Arc::new(AtomicU64::new(0));
     let mut expected = 0;
     let mut readers = Vec::new();
@@ -95,7 +102,8 @@ async fn main() {
         )
         .with_refs(Some("1".into()), Some("1".into()));
         ws.send(Message::text(join.encode(Vsn::V2))).await.expect("join");
-        let (latencies, tag, leaked) = (latencies.clone(), tag.clone(), leaked.clone());
+        let (latencies, from_commit, tag, leaked) =
+            (latencies.clone(), from_commit.clone(), tag.clone(), leaked.clone());
         // A stranger listens as long as the others might receive, and should hear nothing.
         let deadline = Instant::now() + Duration::from_secs(seconds + 20);
         readers.push(tokio::spawn(async move {
@@ -121,7 +129,13 @@ async fn main() {
                 if stranger {
                     leaked.fetch_add(1, Ordering::Relaxed);
                 } else {
-                    latencies.lock().await.push(now_micros().saturating_sub(stamp));
+                    let now = now_micros();
+                    latencies.lock().await.push(now.saturating_sub(stamp));
+                    if let Some(committed) =
+                        payload["data"]["commit_timestamp"].as_str().and_then(e2e::commit_timestamp_micros)
+                    {
+                        from_commit.lock().await.push((committed, now.saturating_sub(committed)));
+                    }
                     got += 1;
                 }
             }
@@ -207,6 +221,41 @@ async fn main() {
         all.last().map_or(f64::NAN, |m| *m as f64 / 1000.0),
         failed.load(Ordering::Relaxed),
     );
+    let stamped = from_commit.lock().await.clone();
+    let mut committed: Vec<u64> = stamped.iter().map(|(_, l)| *l).collect();
+    committed.sort_unstable();
+    println!(
+        "  from commit (commit_timestamp) to delivery: p50={:.1}ms p99={:.1}ms max={:.1}ms ({} deliveries)",
+        percentile_ms(&committed, 0.5),
+        percentile_ms(&committed, 0.99),
+        committed.last().map_or(f64::NAN, |m| *m as f64 / 1000.0),
+        committed.len(),
+    );
+    if let Ok(path) = std::env::var("CHANGES_BENCH_TRACE") {
+        // One line per delivery: commit (µs since the epoch) and commit-to-delivery (µs).
+        let lines: String = stamped.iter().map(|(c, l)| format!("{c} {l}\n")).collect();
+        if let Err(e) = std::fs::write(&path, lines) {
+            eprintln!("changes_bench: cannot write {path}: {e}");
+        }
+    }
+    // Whether a slow run was slow throughout (saturated) or only for a while (a stall).
+    let first = stamped.iter().map(|(c, _)| *c).min().unwrap_or(0);
+    let mut by_second: Vec<Vec<u64>> = Vec::new();
+    for (c, l) in &stamped {
+        let second = ((c - first) / 1_000_000) as usize;
+        if by_second.len() <= second {
+            by_second.resize(second + 1, Vec::new());
+        }
+        by_second[second].push(*l);
+    }
+    let per_second: Vec<String> = by_second
+        .iter_mut()
+        .map(|l| {
+            l.sort_unstable();
+            format!("{:.0}/{:.0}", percentile_ms(l, 0.5), percentile_ms(l, 0.99))
+        })
+        .collect();
+    println!("  p50/p99 ms by second of commit: {}", per_second.join(" "));
     if via_edge {
         let mut times = send_times.lock().map(|t| t.clone()).unwrap_or_default();
         times.sort_unstable();
