@@ -99,11 +99,14 @@ for mode in single batch; do
 done
 fi
 if wants changes; then
-log "database changes: commit (psql, authenticated role; or POST /functions/v1/messages) to postgres_changes delivery, 200 subscribers over 10 topics"
+log "database changes: commit (psql, authenticated role; or POST /functions/v1/messages) to postgres_changes delivery, 200 subscribers over 10 topics (from the writer's stamp, and from commit_timestamp)"
 (cd "$ROOT" && cargo build --quiet --release -p e2e --bin changes_bench)
 for via in ${CHANGES_VIA:-psql edge edge-batch}; do
     for rate in ${CHANGES_RATES:-10 100 500}; do
         "$ROOT/target/release/changes_bench" "http://127.0.0.1:$EDGE_PORT" "$DATABASE_URL" 200 10 "$rate" 5 "$via"
+        # The Worker is still closing the last run's 200 sockets (and a saturated run's
+        # backlog): let it settle, so each run measures its own load only.
+        sleep 5
     done
 done
 fi
