@@ -220,3 +220,48 @@ test('postgres_changes: inserts by the service role and through the edge reach t
   assert.deepEqual(heard.map((m) => m.body), [fromService, fromEdge], 'in commit order')
   assert.equal(heard[1].id, data.id, 'the delivered row is the one the edge answered')
 })
+
+test('UPDATE and DELETE payloads as realtime-js hands them over: the old row of an edit, the key only of a delete', async () => {
+  const name = uniqueName('update-delete')
+  const original = `before ${name}`
+  asUser(BASIL, `insert into public.messages (thread_id, body) values ('${THREAD}', '${original}')`)
+  const id = execFileSync('psql', [process.env.E2E_DATABASE_URL, '-X', '-At', '-c',
+    `select id from public.messages where body = '${original}'`]).toString().trim()
+  const channel = (await make(ADA)).channel(name)
+  const edited = waitFor('the edit', (done) =>
+    channel.on('postgres_changes', { event: 'UPDATE', schema: 'public', table: 'messages', filter: `thread_id=eq.${THREAD}` },
+      (p) => { if (p.old?.body === original) done(p) }),
+  )
+  const deleted = waitFor('the delete', (done) =>
+    channel.on('postgres_changes', { event: 'DELETE', schema: 'public', table: 'messages', filter: `id=eq.${id}` }, done),
+  )
+  await subscribed(channel)
+  await sleep(300)
+  asUser(BASIL, `update public.messages set body = '${original} (edited)' where id = '${id}'`)
+  const update = await edited
+  assert.equal(update.eventType, 'UPDATE')
+  assert.equal(update.new.body, `${original} (edited)`)
+  assert.equal(update.old.body, original, 'messages keep the whole old row (REPLICA IDENTITY FULL)')
+  // A hard delete, as the backend makes it (users delete by tombstone).
+  execFileSync('psql', [process.env.E2E_DATABASE_URL, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c',
+    `delete from public.messages where id = '${id}'`], { stdio: 'pipe' })
+  const gone = await deleted
+  assert.equal(gone.eventType, 'DELETE')
+  assert.deepEqual(gone.old, { id }, 'the key only')
+  assert.deepEqual(gone.new, {})
+})
+
+test("a bad filter: realtime-js's system callback gets Supabase's error and the channel keeps working", async () => {
+  const name = uniqueName('bad-filter')
+  const channel = (await make(ADA)).channel(name, { config: { broadcast: { self: true } } })
+  const system = waitFor('the system error', (done) => channel.on('system', {}, done))
+  const echoed = waitFor('the broadcast', (done) => channel.on('broadcast', { event: 'still' }, done))
+  channel.on('postgres_changes', { event: '*', schema: 'public', table: 'messages', filter: 'thread_id=like.x%' }, () => {})
+  await subscribed(channel)
+  const error = await system
+  assert.equal(error.extension, 'postgres_changes')
+  assert.equal(error.status, 'error')
+  assert.match(error.message, /^Error parsing `filter` params/)
+  assert.equal(await channel.send({ type: 'broadcast', event: 'still', payload: { n: 1 } }), 'ok')
+  assert.deepEqual((await echoed).payload, { n: 1 })
+})

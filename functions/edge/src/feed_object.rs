@@ -783,18 +783,23 @@ async fn post_to_room(env: &Env, room: &str, path: &str, body: String) -> Result
     Ok(response.status_code())
 }
 
-/// The payload of a `postgres_changes` frame, from a feed change.
+/// The payload of a `postgres_changes` frame, from a feed change. Of a deleted row only
+/// its key is shown, to bindings as to deliveries: nobody's right to a row that is gone
+/// can be checked, and a filter tried on the whole old row (REPLICA IDENTITY FULL) would
+/// tell a stranger whether it matched (`body=eq.<guess>`).
 pub fn as_change(c: &FeedChange) -> Option<room::changes::Change> {
     if is_signal(c) {
         return None;
     }
+    let op = room::changes::Op::parse(&c.op)?;
+    let old_record = if op == room::changes::Op::Delete { Some(c.pk.clone()) } else { c.old_record.clone() };
     Some(room::changes::Change {
         position: c.position,
         schema: c.schema.clone(),
         table: c.table.clone(),
-        op: room::changes::Op::parse(&c.op)?,
+        op,
         commit_timestamp: c.commit_timestamp.clone(),
         record: c.record.clone(),
-        old_record: c.old_record.clone(),
+        old_record,
     })
 }

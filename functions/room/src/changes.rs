@@ -302,7 +302,8 @@ impl Binding {
     }
 
     /// Whether `change` is one this binding wants. The filter is tested on the new row,
-    /// or on the old row for a DELETE.
+    /// or on the old row for a DELETE (which the edge gives as the key only: a filter on
+    /// another column then never passes, as on Supabase, where DELETEs cannot be filtered).
     pub fn matches(&self, change: &Change) -> bool {
         let Some(rule) = &self.rule else { return false };
         if !rule.event.includes(change.op) || rule.schema != change.schema {

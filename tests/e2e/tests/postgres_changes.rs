@@ -122,3 +122,39 @@ async fn a_bad_filter_or_an_unknown_table_gets_a_system_error_and_the_channel_ke
     ada.push(&topic, "broadcast", json!({"type": "broadcast", "event": "still", "payload": {}}), Some(&join_ref)).await;
     ada.recv_until("a broadcast on the same channel", |f| f.event == "broadcast").await;
 }
+
+#[tokio::test]
+async fn a_deleted_row_shows_its_key_only_and_a_filter_on_its_other_columns_tells_nobody() {
+    let topic = unique_topic("deletes");
+    let body = format!("secret-{}", unique_topic("body"));
+    as_user(ADA, &format!("insert into public.messages (thread_id, body) values ('{THREAD}', '{body}')")).await;
+    let db = e2e::database().await;
+    let id: String = db
+        .query_one("select id::text from public.messages where body = $1", &[&body])
+        .await
+        .expect("the message")
+        .get(0);
+    // A stranger probing with filters on columns other than the key: whether a deleted
+    // row had that body, or was in that thread, is more than its key.
+    let mut prober = Client::connect_with_token(&stranger_token("delete-prober").1, Vsn::V2).await;
+    prober
+        .join(
+            &topic,
+            json!({"postgres_changes": [
+                {"event": "DELETE", "schema": "public", "table": "messages", "filter": format!("body=eq.{body}")},
+                {"event": "DELETE", "schema": "public", "table": "messages", "filter": format!("thread_id=eq.{THREAD}")},
+            ]}),
+        )
+        .await;
+    let mut ada = Client::connect(ADA, Vsn::V2).await;
+    let by_key = json!({"event": "DELETE", "schema": "public", "table": "messages", "filter": format!("id=eq.{id}")});
+    ada.join(&topic, json!({"postgres_changes": [by_key]})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A hard delete, as the backend makes it (users delete by tombstone).
+    db.execute("delete from public.messages where id = $1::text::uuid", &[&id]).await.expect("delete");
+    let gone = change(&mut ada, "the delete", |d| d["type"] == "DELETE" && d["old_record"]["id"] == id.as_str()).await;
+    assert_eq!(gone["data"]["old_record"], json!({"id": id}), "the key only, though messages keep the whole old row");
+    assert_eq!(gone["data"]["record"], json!({}));
+    prober.expect_silence("a filter on a deleted row's other columns never passes").await;
+}

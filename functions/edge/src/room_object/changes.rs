@@ -4,7 +4,6 @@
 //! feed's database status passed on to subscribers.
 
 use super::{Room, MAX_BINDINGS};
-use crate::feed_object;
 use realtime_protocol::{event, reply, JoinError, Topic, Vsn};
 use room::handle::Admission;
 use room::Outbound;
@@ -188,7 +187,7 @@ impl Room {
                 let frame = frames
                     .entry((w.vsn, w.join_ref.as_deref(), ids.as_slice()))
                     .or_insert_with(|| {
-                        change_frame(feeds[i], change, ids, &batch.columns, &w.topic, w.join_ref.as_deref(), w.vsn)
+                        change_frame(change, ids, &batch.columns, &w.topic, w.join_ref.as_deref(), w.vsn)
                     })
                     .clone();
                 if let Some(queue) = self.replaying.borrow_mut().get_mut(&w.key) {
@@ -308,7 +307,7 @@ impl Room {
                 if change.needs_row_check() && !visible.contains(&(0, *i)) {
                     continue;
                 }
-                let frame = change_frame(feeds[*i], change, ids, &columns, topic, channel.join_ref.as_deref(), vsn);
+                let frame = change_frame(change, ids, &columns, topic, channel.join_ref.as_deref(), vsn);
                 self.send(key, &frame);
             }
             if let Some(last) = page.last() {
@@ -529,10 +528,9 @@ impl Room {
     }
 }
 
-/// The `postgres_changes` frame of one change for the binding `ids` it matched. A DELETE
-/// carries only the key: nobody's right to the deleted row can be checked.
+/// The `postgres_changes` frame of one change for the binding `ids` it matched (a
+/// DELETE's old row is already its key only: `feed_object::as_change`).
 fn change_frame(
-    feed: &feed_object::FeedChange,
     change: &room::changes::Change,
     ids: &[u32],
     columns: &HashMap<String, Vec<(String, String)>>,
@@ -540,13 +538,8 @@ fn change_frame(
     join_ref: Option<&str>,
     vsn: Vsn,
 ) -> String {
-    let mut shown = change.clone();
-    if !change.needs_row_check() {
-        // Unchecked, so nothing beyond the key.
-        shown.old_record = Some(feed.pk.clone());
-    }
     let columns = columns.get(&format!("{}.{}", change.schema, change.table)).map_or(&[][..], Vec::as_slice);
-    let payload = room::changes::delivery(ids, &shown, columns);
+    let payload = room::changes::delivery(ids, change, columns);
     reply::push(topic, join_ref, event::POSTGRES_CHANGES, payload).encode(vsn)
 }
 
