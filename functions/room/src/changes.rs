@@ -224,15 +224,6 @@ pub struct Change {
     pub old_record: Option<Map<String, Value>>,
 }
 
-impl Change {
-    /// Whether a subscriber's right to select the row must be checked before delivery. A
-    /// DELETE cannot be (the row is gone): it is delivered with its primary key only,
-    /// which reveals nothing the subscriber did not already hold.
-    pub fn needs_row_check(&self) -> bool {
-        self.op != Op::Delete
-    }
-}
-
 impl Rule {
     fn parse(object: &Map<String, Value>) -> Result<Rule, BindingError> {
         let text = |name: &str| object.get(name).and_then(Value::as_str).map(str::to_string);
@@ -527,7 +518,6 @@ mod tests {
             vec![(2, vec![1])],
             "only changes some binding wants, by index"
         );
-        assert!(!delete.needs_row_check(), "a DELETE's row is gone: it is sent key-only instead");
     }
 
     #[test]

@@ -7,6 +7,9 @@ use serde_json::{json, Value};
 const ADA: &str = "11111111-1111-4111-8111-111111111111";
 const BASIL: &str = "22222222-2222-4222-8222-222222222222";
 const ELM: &str = "55555555-5555-4555-8555-555555555555";
+/// The seeded private group (Ada owns it) and the Ada-Basil thread.
+const GROUP: &str = "bbbbbbbb-0000-4000-8000-000000000001";
+const THREAD: &str = "aaaaaaaa-0000-4000-8000-000000000001";
 /// A seed message of the Ada-Basil thread.
 const MESSAGE: &str = "aaaaaaaa-0000-4000-8000-000000000101";
 
@@ -46,6 +49,42 @@ async fn each_claim_set_sees_exactly_the_rows_its_policies_allow_in_one_call() {
     // Ada: her thread's message and a follow. Elm, a stranger: the follow only. anon:
     // nothing. The service role: everything that exists. Basil: like Ada.
     let expected = vec![(0, 0), (0, 1), (1, 1), (3, 0), (3, 1), (4, 0), (4, 1)];
+    assert_eq!(visible(&claim_sets, &changes).await, expected);
+}
+
+/// A deleted row cannot be looked up: it is judged by the table's own select policies,
+/// evaluated on its old row as each subscriber. Its key alone can be private (who left
+/// which private group), so a stranger must see none of it.
+#[tokio::test]
+async fn a_deleted_row_is_judged_by_the_select_policies_on_its_old_row() {
+    let gone_member = "66666666-6666-4666-8666-666666666666";
+    let claim_sets = json!([
+        user(ADA),
+        user(ELM),
+        user(gone_member),
+        {"role": "anon", "claims": {"role": "anon"}},
+        {"role": "service_role", "claims": {"role": "service_role"}},
+    ]);
+    let member_key = json!({"group_id": GROUP, "user_id": gone_member});
+    let participant_key = json!({"thread_id": THREAD, "user_id": BASIL});
+    let message_id = "aaaaaaaa-0000-4000-8000-0000000009ff";
+    let changes = json!([
+        // A member left the private group (group_members keeps the whole old row).
+        {"schema": "public", "table": "group_members", "pk": member_key,
+         "deleted": {"group_id": GROUP, "user_id": gone_member, "role": "member", "status": "active"}},
+        // Basil left the Ada-Basil thread (conversation_participants keeps its key).
+        {"schema": "public", "table": "conversation_participants", "pk": participant_key, "deleted": participant_key},
+        // A message of the thread was deleted (whole old row), and one known by its key only.
+        {"schema": "public", "table": "messages", "pk": {"id": message_id},
+         "deleted": {"id": message_id, "thread_id": THREAD, "sender_id": ADA, "body": "gone"}},
+        {"schema": "public", "table": "messages", "pk": {"id": message_id}, "deleted": {"id": message_id}},
+    ]);
+    // Ada (the group's owner, in the thread): the member's leaving, Basil's leaving, the
+    // message. Elm, a stranger: nothing. The member who left: their own leaving (the
+    // policy shows members their own row). anon: nothing. The service role: everything.
+    // A message known by its key only gives the thread policy nothing to go on: only the
+    // service role sees it.
+    let expected = vec![(0, 0), (0, 1), (0, 2), (2, 0), (4, 0), (4, 1), (4, 2), (4, 3)];
     assert_eq!(visible(&claim_sets, &changes).await, expected);
 }
 

@@ -158,3 +158,44 @@ async fn a_deleted_row_shows_its_key_only_and_a_filter_on_its_other_columns_tell
     assert_eq!(gone["data"]["record"], json!({}));
     prober.expect_silence("a filter on a deleted row's other columns never passes").await;
 }
+
+#[tokio::test]
+async fn who_left_a_private_group_reaches_its_members_and_no_stranger() {
+    let topic = unique_topic("group-leaves");
+    let db = e2e::database().await;
+    let name = unique_topic("greenhouse");
+    let group: String = db
+        .query_one(
+            "insert into public.social_groups (name, owner_id, privacy) values ($1, $2::text::uuid, 'private')
+             returning id::text",
+            &[&name, &ADA],
+        )
+        .await
+        .expect("a private group of Ada's")
+        .get(0);
+    db.execute(
+        "insert into public.group_members (group_id, user_id) values ($1::text::uuid, $2::text::uuid)",
+        &[&group, &e2e::BASIL],
+    )
+    .await
+    .expect("Basil joins");
+    // Both listen to every DELETE on group_members: a stranger's binding is as good as
+    // the owner's, so only the policies can tell them apart.
+    let leaves = json!({"postgres_changes": [{"event": "DELETE", "schema": "public", "table": "group_members"}]});
+    let mut stranger = Client::connect_with_token(&stranger_token("group-leaves").1, Vsn::V2).await;
+    stranger.join(&topic, leaves.clone()).await;
+    let mut ada = Client::connect(ADA, Vsn::V2).await;
+    ada.join(&topic, leaves).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    db.execute(
+        "delete from public.group_members where group_id = $1::text::uuid and user_id = $2::text::uuid",
+        &[&group, &e2e::BASIL],
+    )
+    .await
+    .expect("Basil leaves");
+    let left = change(&mut ada, "Basil's leaving", |d| d["old_record"]["group_id"] == group.as_str()).await;
+    assert_eq!(left["data"]["old_record"], json!({"group_id": group, "user_id": e2e::BASIL}), "the key only");
+    stranger.expect_silence("a stranger learns nothing of who left a private group").await;
+    db.execute("delete from public.social_groups where id = $1::text::uuid", &[&group]).await.expect("clean up");
+}

@@ -81,8 +81,9 @@ impl Room {
 
     /// A batch from the feed: each joined channel gets the changes its bindings match and
     /// its subscriber may select, checked for the whole batch in one query
-    /// (`feed.visible`). A DELETE cannot be checked (the row is gone): it carries only the
-    /// primary key. 410 tells the feed nobody here listens any more.
+    /// (`feed.visible`; a DELETE by the table's select policies on its old row, since the
+    /// row is gone, and delivered with its primary key only). 410 tells the feed nobody
+    /// here listens any more.
     pub(super) async fn receive_changes(&self, mut req: Request) -> Result<Response> {
         let Ok(batch) = req.json::<crate::feed_object::Batch>().await else {
             return Response::error("bad batch", 400);
@@ -143,13 +144,8 @@ impl Room {
             return Response::empty().map(|r| r.with_status(204));
         }
         // Only changes some subscriber here matched are checked (the feed sends every
-        // change of the tables the room listens to, most of them for other filters), and
-        // DELETEs cannot be (the row is gone).
-        let mut checked: Vec<usize> = wanted
-            .iter()
-            .flat_map(|w| w.matches.iter().map(|(i, _)| *i))
-            .filter(|i| changes[*i].needs_row_check())
-            .collect();
+        // change of the tables the room listens to, most of them for other filters).
+        let mut checked: Vec<usize> = wanted.iter().flat_map(|w| w.matches.iter().map(|(i, _)| *i)).collect();
         checked.sort_unstable();
         checked.dedup();
         let visible = match self.visible(&claim_sets, &feeds, &checked).await {
@@ -181,7 +177,7 @@ impl Room {
                 if self.delivered.borrow().get(&w.key).is_some_and(|last| change.position <= *last) {
                     continue;
                 }
-                if change.needs_row_check() && !visible.contains(&(w.claim_set, i)) {
+                if !visible.contains(&(w.claim_set, i)) {
                     continue;
                 }
                 let frame = frames
@@ -298,13 +294,12 @@ impl Room {
             let (feeds, changes): (Vec<&crate::feed_object::FeedChange>, Vec<room::changes::Change>) =
                 page.iter().filter_map(|f| Some((f, crate::feed_object::as_change(f)?))).unzip();
             let matched = room::changes::Binding::matches_in(&channel.bindings, &changes);
-            let checked: Vec<usize> =
-                matched.iter().map(|(i, _)| *i).filter(|i| changes[*i].needs_row_check()).collect();
+            let checked: Vec<usize> = matched.iter().map(|(i, _)| *i).collect();
             let claims = [(channel.identity.role.clone(), channel.identity.claims.clone())];
             let visible = self.visible(&claims, &feeds, &checked).await?;
             for (i, ids) in &matched {
                 let change = &changes[*i];
-                if change.needs_row_check() && !visible.contains(&(0, *i)) {
+                if !visible.contains(&(0, *i)) {
                     continue;
                 }
                 let frame = change_frame(change, ids, &columns, topic, channel.join_ref.as_deref(), vsn);
@@ -502,7 +497,14 @@ impl Room {
             .iter()
             .map(|i| {
                 let c = changes[*i];
-                json!({"schema": c.schema, "table": c.table, "pk": c.pk})
+                if c.op == "DELETE" {
+                    // Gone, so judged by the table's select policies on its old row (whole
+                    // where the table keeps it, else the key): migration 20261128100200.
+                    let old = c.old_record.clone().unwrap_or_else(|| c.pk.clone());
+                    json!({"schema": c.schema, "table": c.table, "pk": c.pk, "deleted": old})
+                } else {
+                    json!({"schema": c.schema, "table": c.table, "pk": c.pk})
+                }
             })
             .collect();
         let (sets, rows) = (Value::Array(sets).to_string(), Value::Array(rows).to_string());
