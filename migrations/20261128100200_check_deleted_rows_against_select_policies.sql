@@ -1,17 +1,22 @@
 -- A DELETE was delivered, key only, to every subscriber whose binding matched: the row is
--- gone, so it cannot be looked up under the subscriber's role. For a table whose key is a
+-- gone, so it cannot be looked up under the subscriber's role. Where the key is a
 -- relationship that told strangers more than nothing: a DELETE on group_members
 -- ({group_id, user_id}) said who left which private group, one on
 -- conversation_participants who was removed from which conversation. feed.visible() now
 -- also takes deleted rows (`deleted`: the old row, whole where the table has REPLICA
 -- IDENTITY FULL, else its key) and decides them with the table's own SELECT policies for
--- the subscriber's role, evaluated on that old row as the subscriber: the permissive ones
--- OR-ed, the restrictive ones AND-ed, nothing without a policy or the SELECT privilege,
--- everything where row security is off or the role bypasses it. The rules stay in the
--- policies; a policy that needs a column the old row does not carry sees NULL there and
--- so, as a rule, nothing.
+-- the subscriber's role, evaluated on that old row as the subscriber, as row security
+-- would: the permissive policies with a USING clause OR-ed, the restrictive ones AND-ed,
+-- the policies of the roles whose rights the subscriber's role uses; nothing without a
+-- policy or the SELECT privilege, everything where row security is off or the role
+-- bypasses it. The rules stay in the policies. The room sends only relationship keys
+-- here (a key of several columns); a DELETE known by one opaque id goes, key only, to
+-- every matching binding, as on Supabase (`room::changes::Change::needs_row_check`):
+-- the policies of a deleted group, event, poll or thread look the row itself up, so they
+-- would show its deletion to nobody.
 --
--- Same signature and privileges as 20261126130400; rows to look up are unchanged.
+-- Same signature and privileges as 20261126130400; rows to look up are unchanged, and a
+-- failure on the deleted rows of a claim set does not hide its rows looked up.
 
 create or replace function feed.visible(claim_sets jsonb, changes jsonb)
 returns table (claim_set integer, change integer)
@@ -66,51 +71,58 @@ begin
                   from pg_catalog.pg_class c
                   join pg_catalog.pg_roles r on r.rolname = cs.role_name
                   cross join lateral (
-                      select string_agg('(' || coalesce(pp.qual, 'true') || ')', ' or ')
-                               filter (where pp.permissive = 'PERMISSIVE') as permissive,
+                      -- A permissive policy without USING grants no reading.
+                      select string_agg('(' || pp.qual || ')', ' or ')
+                               filter (where pp.permissive = 'PERMISSIVE' and pp.qual is not null) as permissive,
                              string_agg('(' || coalesce(pp.qual, 'true') || ')', ' and ')
                                filter (where pp.permissive = 'RESTRICTIVE') as restrictive
                         from pg_catalog.pg_policies pp
                        where pp.schemaname = rel.schema_name and pp.tablename = rel.table_name
                          and pp.cmd in ('SELECT', 'ALL')
                          and exists (select 1 from unnest(pp.roles) pr
-                                      where pr = 'public' or pg_catalog.pg_has_role(cs.role_name, pr, 'MEMBER'))
+                                      where pr = 'public' or pg_catalog.pg_has_role(cs.role_name, pr, 'USAGE'))
                   ) p
                  where c.oid = relation;
             end if;
             -- A claim set the policies cannot evaluate (a `sub` that is not a UUID, say) sees
             -- nothing, and the others are still answered: the block's subtransaction undoes
             -- its role and claims.
-            begin
-                perform pg_catalog.set_config('request.jwt.claims', cs.claims::text, true);
-                execute format('set local role %I', cs.role_name);
-                matched := null;
-                gone := null;
-                if rel.items is not null then
+            matched := null;
+            gone := null;
+            if rel.items is not null then
+                begin
+                    perform pg_catalog.set_config('request.jwt.claims', cs.claims::text, true);
+                    execute format('set local role %I', cs.role_name);
                     execute format(
                         'select array_agg((item.value ->> %L)::integer)
                            from jsonb_array_elements($1) item
                           cross join lateral (select 1 from %I.%I t where %s limit 1) found',
                         'i', rel.schema_name, rel.table_name, predicate)
                       into matched using rel.items;
-                end if;
-                if policy_test is not null then
+                    reset role;
+                exception when others then
+                    matched := null;
+                end;
+            end if;
+            if policy_test is not null then
+                begin
+                    perform pg_catalog.set_config('request.jwt.claims', cs.claims::text, true);
+                    execute format('set local role %I', cs.role_name);
                     -- The old row stands in for the table under its own name, so the
                     -- policies' column references (bare or table-qualified) read it.
                     execute format(
-                        'select array_agg((feed_deleted_item.value ->> %L)::integer)
-                           from jsonb_array_elements($1) feed_deleted_item
+                        'select array_agg((feed_deleted_item.feed_deleted_value ->> %L)::integer)
+                           from jsonb_array_elements($1) as feed_deleted_item(feed_deleted_value)
                           cross join lateral pg_catalog.jsonb_populate_record(
-                                null::%I.%I, feed_deleted_item.value -> %L) as %I
+                                null::%I.%I, feed_deleted_item.feed_deleted_value -> %L) as %I
                           where %s',
                         'i', rel.schema_name, rel.table_name, 'row', rel.table_name, policy_test)
                       into gone using rel.deleted;
-                end if;
-                reset role;
-            exception when others then
-                matched := null;
-                gone := null;
-            end;
+                    reset role;
+                exception when others then
+                    gone := null;
+                end;
+            end if;
             return query select cs.idx, m from unnest(coalesce(matched, '{}') || coalesce(gone, '{}')) m;
         end loop;
     end loop;

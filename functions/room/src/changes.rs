@@ -224,6 +224,20 @@ pub struct Change {
     pub old_record: Option<Map<String, Value>>,
 }
 
+impl Change {
+    /// Whether a subscriber's right to the row must be checked before this is delivered.
+    /// Always, but for a DELETE known by one opaque id (a message, a group, an event): it is
+    /// delivered, key only, to every matching binding, as on Supabase, since the policies of
+    /// a deleted group, event or poll look the row itself up and would show its deletion to
+    /// nobody. A DELETE whose key names a relationship (several columns: who is in which
+    /// group or thread, who follows whom) is checked against the table's select policies on
+    /// its old row: the key alone says more than nothing. A DELETE's `old_record` is its key
+    /// (`feed_object::as_change` in the edge).
+    pub fn needs_row_check(&self) -> bool {
+        self.op != Op::Delete || self.old_record.as_ref().is_none_or(|key| key.len() > 1)
+    }
+}
+
 impl Rule {
     fn parse(object: &Map<String, Value>) -> Result<Rule, BindingError> {
         let text = |name: &str| object.get(name).and_then(Value::as_str).map(str::to_string);
@@ -514,10 +528,14 @@ mod tests {
         assert_eq!(ids(&delete), vec![2, 3]);
         let notification = Change { table: "profiles".into(), ..insert.clone() };
         assert_eq!(
-            Binding::matches_in(&b[..1], &[elsewhere, notification, insert, delete.clone()]),
+            Binding::matches_in(&b[..1], &[elsewhere, notification, insert.clone(), delete.clone()]),
             vec![(2, vec![1])],
             "only changes some binding wants, by index"
         );
+        assert!(insert.needs_row_check());
+        assert!(!delete.needs_row_check(), "a DELETE known by one id goes key-only to every matching binding");
+        let left = change(Op::Delete, None, Some(json!({"group_id": "g1", "user_id": "u1"})));
+        assert!(left.needs_row_check(), "a relationship's key is checked against the policies");
     }
 
     #[test]

@@ -88,6 +88,19 @@ async fn a_deleted_row_is_judged_by_the_select_policies_on_its_old_row() {
     assert_eq!(visible(&claim_sets, &changes).await, expected);
 }
 
+/// A deleted row the policies cannot be evaluated on (here a key that is not a UUID) is
+/// seen by nobody, and costs the claim set nothing else: the same table's rows that are
+/// looked up are still answered.
+#[tokio::test]
+async fn a_deleted_row_that_cannot_be_judged_hides_nothing_else() {
+    let changes = json!([
+        {"schema": "public", "table": "group_members", "pk": {"group_id": GROUP, "user_id": ADA}},
+        {"schema": "public", "table": "group_members", "pk": {"group_id": "not-a-uuid", "user_id": ADA},
+         "deleted": {"group_id": "not-a-uuid", "user_id": ADA}},
+    ]);
+    assert_eq!(visible(&json!([user(ADA)]), &changes).await, vec![(0, 0)], "Ada's own membership, still");
+}
+
 #[tokio::test]
 async fn odd_or_forged_claim_sets_see_nothing_and_do_not_sink_the_batch() {
     let claim_sets = json!([

@@ -185,7 +185,15 @@ async fn who_left_a_private_group_reaches_its_members_and_no_stranger() {
     let mut stranger = Client::connect_with_token(&stranger_token("group-leaves").1, Vsn::V2).await;
     stranger.join(&topic, leaves.clone()).await;
     let mut ada = Client::connect(ADA, Vsn::V2).await;
-    ada.join(&topic, leaves).await;
+    let mut watching = leaves.clone();
+    if let Some(bindings) = watching["postgres_changes"].as_array_mut() {
+        // The group itself, known by its one id: its deletion is delivered key only to
+        // every matching binding (its policy would look the deleted row up and show it to
+        // nobody).
+        bindings.push(json!({"event": "DELETE", "schema": "public", "table": "social_groups",
+                             "filter": format!("id=eq.{group}")}));
+    }
+    ada.join(&topic, watching).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     db.execute(
@@ -197,5 +205,10 @@ async fn who_left_a_private_group_reaches_its_members_and_no_stranger() {
     let left = change(&mut ada, "Basil's leaving", |d| d["old_record"]["group_id"] == group.as_str()).await;
     assert_eq!(left["data"]["old_record"], json!({"group_id": group, "user_id": e2e::BASIL}), "the key only");
     stranger.expect_silence("a stranger learns nothing of who left a private group").await;
-    db.execute("delete from public.social_groups where id = $1::text::uuid", &[&group]).await.expect("clean up");
+    db.execute("delete from public.social_groups where id = $1::text::uuid", &[&group])
+        .await
+        .expect("delete the group");
+    let deleted = change(&mut ada, "the group's deletion", |d| d["table"] == "social_groups").await;
+    assert_eq!(deleted["data"]["old_record"], json!({"id": group}));
+    stranger.expect_silence("nor of the members a deleted group took with it").await;
 }

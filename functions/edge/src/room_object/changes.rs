@@ -81,9 +81,9 @@ impl Room {
 
     /// A batch from the feed: each joined channel gets the changes its bindings match and
     /// its subscriber may select, checked for the whole batch in one query
-    /// (`feed.visible`; a DELETE by the table's select policies on its old row, since the
-    /// row is gone, and delivered with its primary key only). 410 tells the feed nobody
-    /// here listens any more.
+    /// (`feed.visible`; a DELETE, whose row is gone, by the table's select policies on its
+    /// old row where its key is a relationship: `Change::needs_row_check`; a DELETE is
+    /// delivered with its primary key only). 410 tells the feed nobody here listens any more.
     pub(super) async fn receive_changes(&self, mut req: Request) -> Result<Response> {
         let Ok(batch) = req.json::<crate::feed_object::Batch>().await else {
             return Response::error("bad batch", 400);
@@ -145,7 +145,11 @@ impl Room {
         }
         // Only changes some subscriber here matched are checked (the feed sends every
         // change of the tables the room listens to, most of them for other filters).
-        let mut checked: Vec<usize> = wanted.iter().flat_map(|w| w.matches.iter().map(|(i, _)| *i)).collect();
+        let mut checked: Vec<usize> = wanted
+            .iter()
+            .flat_map(|w| w.matches.iter().map(|(i, _)| *i))
+            .filter(|i| changes[*i].needs_row_check())
+            .collect();
         checked.sort_unstable();
         checked.dedup();
         let visible = match self.visible(&claim_sets, &feeds, &checked).await {
@@ -177,7 +181,7 @@ impl Room {
                 if self.delivered.borrow().get(&w.key).is_some_and(|last| change.position <= *last) {
                     continue;
                 }
-                if !visible.contains(&(w.claim_set, i)) {
+                if change.needs_row_check() && !visible.contains(&(w.claim_set, i)) {
                     continue;
                 }
                 let frame = frames
@@ -294,12 +298,13 @@ impl Room {
             let (feeds, changes): (Vec<&crate::feed_object::FeedChange>, Vec<room::changes::Change>) =
                 page.iter().filter_map(|f| Some((f, crate::feed_object::as_change(f)?))).unzip();
             let matched = room::changes::Binding::matches_in(&channel.bindings, &changes);
-            let checked: Vec<usize> = matched.iter().map(|(i, _)| *i).collect();
+            let checked: Vec<usize> =
+                matched.iter().map(|(i, _)| *i).filter(|i| changes[*i].needs_row_check()).collect();
             let claims = [(channel.identity.role.clone(), channel.identity.claims.clone())];
             let visible = self.visible(&claims, &feeds, &checked).await?;
             for (i, ids) in &matched {
                 let change = &changes[*i];
-                if !visible.contains(&(0, *i)) {
+                if change.needs_row_check() && !visible.contains(&(0, *i)) {
                     continue;
                 }
                 let frame = change_frame(change, ids, &columns, topic, channel.join_ref.as_deref(), vsn);
