@@ -10,6 +10,7 @@ use crate::error::{json_response, EdgeError};
 use crate::room_object::{Delivery, ServerBroadcast};
 use crate::user_object::{self, UserCall};
 use crate::{clock, room_object, settings};
+use edge_api::ApiError;
 use edge_auth::Claims;
 use realtime_protocol::{reason, JoinError, Topic};
 use room::{Identity, Limits};
@@ -199,7 +200,8 @@ fn is_service(req: &Request, env: &Env) -> Result<bool, EdgeError> {
 
 /// The room an operator asks about: `<topic>` and `?private=true` for the private one.
 fn room_of(req: &Request, topic: &str) -> Result<(Topic, bool), EdgeError> {
-    let topic = Topic::parse(topic).map_err(|_| EdgeError::NotFound)?;
+    // A topic no channel could join is the caller's mistake, not a missing endpoint.
+    let topic = Topic::parse(topic).map_err(|e| ApiError::invalid_field("topic", e))?;
     let private = req
         .url()?
         .query_pairs()

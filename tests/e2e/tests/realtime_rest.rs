@@ -148,6 +148,13 @@ async fn room_health_is_for_the_service_role_and_counts_what_happened() {
     assert_eq!(stats["presence_count"], 0);
     assert!(stats["messages_in"].as_u64().unwrap_or(0) >= 3, "two joins and a broadcast: {stats}");
     assert!(stats["messages_out"].as_u64().unwrap_or(0) >= 3, "two join replies and a delivery: {stats}");
+
+    // A topic no channel could join: the operator's mistake, said as such (not 404).
+    let bad = format!("{}/realtime/v1/api/rooms/{}", base_url(), "x".repeat(300));
+    let refused = reqwest::Client::new().get(&bad).header("apikey", service()).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    let body: Value = refused.json().await.unwrap_or_default();
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.starts_with("topic: ")), "{body}");
 }
 
 #[tokio::test]
